@@ -1,0 +1,77 @@
+"""pdeflow.symbolic: hash-consed terms, tracing of numpy code, rewriting, differentiation.
+
+Examples
+--------
+>>> import numpy as np
+>>> from pdeflow.symbolic import trace, jacobian
+>>> def rhs(t, u, p):
+...     return p[0] * (np.roll(u, 1) - 2 * u + np.roll(u, -1)) - u**3
+>>> du = trace(rhs, 0.0, np.zeros(8), (0.1,))
+>>> J = jacobian(du, du_inputs := None) if False else None
+"""
+
+from pdeflow.symbolic.terms import (  # noqa: F401
+    FUNCTIONS,
+    Add,
+    Call,
+    Function,
+    Mul,
+    Num,
+    Placeholder,
+    Sym,
+    Term,
+    as_term,
+    num,
+    register_function,
+    sym,
+)
+from pdeflow.symbolic import functions  # noqa: F401
+from pdeflow.symbolic.functions import (  # noqa: F401
+    abs_,
+    cos,
+    cosh,
+    exp,
+    ifelse,
+    log,
+    maximum,
+    minimum,
+    sin,
+    sinh,
+    sqrt,
+    tan,
+    tanh,
+    where,
+)
+from pdeflow.symbolic.interface import ADD, MUL, POW, arguments, iscall, maketerm, operation
+from pdeflow.symbolic.tracing import SymArray, array, trace
+
+
+def symbols(names: str, **assumptions) -> tuple[Sym, ...]:
+    """Scalar symbols from a space- or comma-separated string.
+
+    Examples
+    --------
+    >>> from pdeflow.symbolic import symbols
+    >>> x, y = symbols("x y", positive=True)
+    >>> x.is_positive
+    True
+    """
+    parts = [p for p in names.replace(",", " ").split() if p]
+    if not parts:
+        raise ValueError("symbols() needs at least one name")
+    return tuple(sym(p, **assumptions) for p in parts)
+
+
+__all__ = [
+    "symbols", "array", "trace", "SymArray", "iscall", "operation", "arguments", "maketerm",
+    "ADD", "MUL", "POW", "register_function", "Term", "Sym", "Num", "sym", "num",
+]
+
+from pdeflow.symbolic.calculus import diff, gradient, hessian, hvp  # noqa: E402
+from pdeflow.symbolic.evaluate import evaluate, substitute  # noqa: E402
+from pdeflow.symbolic.jacobian import SparseJacobian, jacobian, sparsity  # noqa: E402
+
+__all__ += [
+    "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "sparsity",
+    "SparseJacobian",
+]

@@ -1,0 +1,496 @@
+"""Sparse Jacobians and sparsity patterns, at array level and for scalar terms.
+
+For traced arrays the Jacobian is propagated through the array DAG with the
+chain rule, node by node, as a *symbolic sparse matrix*: a CSR pattern plus
+one array expression holding all nonzero values.
+
+* ``Linear`` nodes (constant sparse matrices ``B``) give ``B @ J``: the pattern
+  comes from a sparse product of index structures, the values from one
+  constant sparse map of the child's values;
+* ``Map`` nodes give ``sum_i diag(d template / d arg_i) @ J_i``, with the
+  partial derivatives again elementwise templates.
+
+No scalar term is built per equation, so the cost is numpy work on index
+arrays, and the values stay one fused array expression ready for code
+generation.  Scalar expressions per nonzero are materialized on demand
+(:attr:`SparseJacobian.exprs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from pdeflow.errors import ShapeError
+from pdeflow.symbolic.arrays import (
+    ArrayConst,
+    ArraySym,
+    ArrayTerm,
+    Linear,
+    Map,
+    array_const,
+    array_nodes,
+    element_owner,
+    element_terms,
+    elementwise,
+    gather,
+    linear,
+    placeholders_in,
+)
+from pdeflow.symbolic.calculus import Differentiator, derivative_template
+from pdeflow.symbolic.terms import Num, Sym, Term, as_term, mul, placeholder
+from pdeflow.symbolic.tracing import SymArray
+
+
+@dataclass(frozen=True)
+class _SymSparse:
+    """A sparse matrix with canonical CSR structure and symbolic values (shape ``(nnz,)``)."""
+
+    shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: ArrayTerm
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    def rows(self) -> np.ndarray:
+        return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+
+
+def _from_coo(shape, rows, cols):
+    """Canonical CSR structure of (rows, cols) with duplicates merged.
+
+    Returns the structure and, for every input entry, its position.
+    """
+    n = shape[1]
+    key = rows.astype(np.int64) * n + cols.astype(np.int64)
+    uniq, inv = np.unique(key, return_inverse=True)
+    r = uniq // n
+    c = uniq % n
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    np.cumsum(indptr, out=indptr)
+    return indptr, c.astype(np.int64), inv
+
+
+def _num_times(B: sp.csr_matrix, S: _SymSparse) -> _SymSparse | None:
+    """``B @ S`` for a numeric sparse ``B`` and symbolic ``S``."""
+    B = sp.csr_matrix(B)
+    coo = B.tocoo()
+    mr, mk, mv = coo.row, coo.col, coo.data
+    counts = S.indptr[mk + 1] - S.indptr[mk]
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    starts = np.repeat(S.indptr[mk] - (np.cumsum(counts) - counts), counts)
+    e = starts + np.arange(total)
+    rr = np.repeat(mr, counts)
+    vv = np.repeat(mv, counts)
+    cc = S.indices[e]
+    shape = (B.shape[0], S.shape[1])
+    indptr, indices, pos = _from_coo(shape, rr, cc)
+    P = sp.csr_matrix((vv, (pos, e)), shape=(indices.size, S.nnz))
+    values = linear((indices.size,), [(S.values, P)])
+    return _SymSparse(shape, indptr, indices, values)
+
+
+def _diag_times(d: ArrayTerm, S: _SymSparse) -> _SymSparse:
+    """``diag(d.ravel()) @ S``."""
+    rows = S.rows()
+    dg = gather([d], rows + 1)
+    values = elementwise(mul(placeholder(0), placeholder(1)), [dg, S.values], (S.nnz,))
+    return _SymSparse(S.shape, S.indptr, S.indices, values)
+
+
+def _sum(mats: list[_SymSparse]) -> _SymSparse | None:
+    mats = [m for m in mats if m is not None]
+    if not mats:
+        return None
+    if len(mats) == 1:
+        return mats[0]
+    shape = mats[0].shape
+    rows = np.concatenate([m.rows() for m in mats])
+    cols = np.concatenate([m.indices for m in mats])
+    indptr, indices, pos = _from_coo(shape, rows, cols)
+    pairs = []
+    start = 0
+    for m in mats:
+        p = pos[start : start + m.nnz]
+        P = sp.csr_matrix((np.ones(m.nnz), (p, np.arange(m.nnz))), shape=(indices.size, m.nnz))
+        pairs.append((m.values, P))
+        start += m.nnz
+    return _SymSparse(shape, indptr, indices, linear((indices.size,), pairs))
+
+
+class _Variables:
+    """Column layout of the variables: arrays and scalar symbols, in order."""
+
+    def __init__(self, vars_):
+        if isinstance(vars_, SymArray | ArraySym | Sym):
+            vars_ = [vars_]
+        self.array_offset: dict = {}
+        self.scalar_col: dict = {}
+        self.blocks: list = []
+        col = 0
+        for v in vars_:
+            if isinstance(v, SymArray):
+                v = v.term
+            if isinstance(v, ArraySym):
+                if v in self.array_offset:
+                    raise ValueError(f"variable array {v.name!r} given twice")
+                self.array_offset[v] = col
+                self.blocks.append(v)
+                col += v.size
+            elif isinstance(v, Sym):
+                owner = element_owner(v)
+                if v in self.scalar_col:
+                    raise ValueError(f"variable {v.name!r} given twice")
+                self.scalar_col[v] = col
+                self.blocks.append(v)
+                col += 1
+                del owner
+            else:
+                raise TypeError(
+                    "Jacobian variables must be symbolic arrays (from trace/array) or symbols, "
+                    f"got {type(v).__name__}"
+                )
+        self.n = col
+
+
+def _outputs_as_arrays(outputs) -> list[ArrayTerm]:
+    if isinstance(outputs, SymArray):
+        return [outputs.term]
+    if isinstance(outputs, ArrayTerm):
+        return [outputs]
+    out = []
+    for o in outputs:
+        if isinstance(o, SymArray):
+            out.append(o.term)
+        elif isinstance(o, ArrayTerm):
+            out.append(o)
+        else:
+            raise TypeError("mixing symbolic arrays and scalar terms in Jacobian outputs")
+    return out
+
+
+def _stack_rows(arrs: list[ArrayTerm]) -> ArrayTerm:
+    """All outputs flattened into one vector (a single Linear node)."""
+    if len(arrs) == 1 and arrs[0].ndim == 1:
+        return arrs[0]
+    total = sum(a.size for a in arrs)
+    return gather(arrs, np.arange(1, total + 1))
+
+
+def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
+    memo: dict = {}
+    n = vs.n
+    for node in array_nodes([root]):
+        tn = type(node)
+        m = node.size
+        if tn is ArraySym:
+            off = vs.array_offset.get(node)
+            if off is None:
+                memo[node] = None
+            else:
+                memo[node] = _SymSparse(
+                    (m, n), np.arange(m + 1, dtype=np.int64), np.arange(off, off + m, dtype=np.int64),
+                    array_const(np.ones(m)),
+                )
+        elif tn is ArrayConst:
+            memo[node] = None
+        elif tn is Linear:
+            parts = [
+                _num_times(b, memo[a])
+                for a, b in zip(node.args, node.blocks, strict=True)
+                if memo[a] is not None
+            ]
+            memo[node] = _sum(parts)
+        elif tn is Map:
+            parts = []
+            used = placeholders_in(node.template)
+            for i, a in enumerate(node.args):
+                Ja = memo[a]
+                if Ja is None or i not in used:
+                    continue
+                dt = derivative_template(node.template, i)
+                if type(dt) is Num and dt.value == 0:
+                    continue
+                c = elementwise(dt, node.args, node.shape)
+                parts.append(_diag_times(c, _reshape_rows(Ja, m)))
+            for s in sorted(node.template.free_symbols & vs.scalar_col.keys(), key=lambda s: s.name):
+                dt = Differentiator(s)(node.template)
+                if type(dt) is Num and dt.value == 0:
+                    continue
+                c = elementwise(dt, node.args, node.shape)
+                col = vs.scalar_col[s]
+                vals = gather([c], np.arange(1, m + 1))
+                parts.append(
+                    _SymSparse((m, n), np.arange(m + 1, dtype=np.int64),
+                               np.full(m, col, dtype=np.int64), vals)
+                )
+            memo[node] = _sum(parts)
+        else:
+            raise TypeError(f"unknown array node {node!r}")
+    return memo[root]
+
+
+def _reshape_rows(S: _SymSparse, m: int) -> _SymSparse:
+    if S.shape[0] != m:
+        raise ShapeError(f"internal: Jacobian rows {S.shape[0]} != node size {m}")
+    return S
+
+
+class SparseJacobian:
+    """A sparse Jacobian: CSR pattern plus one expression per nonzero.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        ``(number of outputs, number of variables)``.
+    indptr, indices : int ndarray
+        CSR structure (sorted column indices, no duplicates).
+    values : ArrayTerm or None
+        Array-level expression of shape ``(nnz,)`` holding all nonzeros in
+        CSR order (traced arrays); ``None`` for scalar-term Jacobians.
+
+    Unpacks as ``pattern, exprs = jacobian(...)``.
+    """
+
+    def __init__(self, shape, indptr, indices, values=None, exprs=None, variables=None):
+        self.shape = tuple(shape)
+        self.indptr = indptr
+        self.indices = indices
+        self.values = values
+        self._exprs = exprs
+        self.variables = variables
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def pattern(self) -> sp.csr_matrix:
+        """The sparsity pattern as a CSR matrix whose data are ones."""
+        return sp.csr_matrix((np.ones(self.nnz), self.indices, self.indptr), shape=self.shape)
+
+    @property
+    def exprs(self) -> list[Term]:
+        """One scalar expression per nonzero, in CSR order (materialized on first use)."""
+        if self._exprs is None:
+            if self.values is None:
+                self._exprs = []
+            else:
+                self._exprs = list(element_terms(self.values).ravel())
+        return self._exprs
+
+    def __iter__(self):
+        yield self.pattern
+        yield self.exprs
+
+    def __getitem__(self, ij) -> Term:
+        i, j = ij
+        lo, hi = self.indptr[i], self.indptr[i + 1]
+        k = np.searchsorted(self.indices[lo:hi], j)
+        if k < hi - lo and self.indices[lo + k] == j:
+            return self.exprs[lo + k]
+        return as_term(0)
+
+    def evaluate(self, subs=None, **kw) -> sp.csr_matrix:
+        """Numeric CSR matrix at the given values of the symbols."""
+        from pdeflow.symbolic.evaluate import Env, eval_arrays, eval_term
+
+        env = subs if isinstance(subs, Env) else Env(subs, **kw)
+        if self.values is not None:
+            data = eval_arrays([self.values], env)[self.values].reshape(-1)
+        else:
+            memo: dict = {}
+            data = np.array([eval_term(e, env, memo=memo) for e in self.exprs], dtype=float)
+        return sp.csr_matrix((data, self.indices.copy(), self.indptr.copy()), shape=self.shape)
+
+    def todense(self) -> np.ndarray:
+        """Dense object array of expressions (zeros included)."""
+        out = np.full(self.shape, as_term(0), dtype=object)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        for r, c, e in zip(rows, self.indices, self.exprs, strict=True):
+            out[r, c] = e
+        return out
+
+    def __repr__(self):
+        return f"SparseJacobian(shape={self.shape}, nnz={self.nnz})"
+
+
+def _scalar_outputs(outputs) -> list[Term] | None:
+    if isinstance(outputs, Term):
+        return [outputs]
+    if isinstance(outputs, np.ndarray) and outputs.dtype == object:
+        return [as_term(e) for e in outputs.ravel()]
+    if isinstance(outputs, list | tuple) and all(
+        isinstance(o, Term | int | float) for o in outputs
+    ):
+        return [as_term(o) for o in outputs]
+    return None
+
+
+def _scalar_vars(vars_) -> list[Sym]:
+    if isinstance(vars_, SymArray):
+        return list(vars_.elements().ravel())
+    if isinstance(vars_, Sym):
+        return [vars_]
+    out = []
+    for v in vars_:
+        if isinstance(v, SymArray):
+            out.extend(v.elements().ravel())
+        elif isinstance(v, Sym):
+            out.append(v)
+        else:
+            raise TypeError(f"Jacobian variables must be symbols, got {type(v).__name__}")
+    return out
+
+
+def _scalar_jacobian(exprs: list[Term], vars_: list[Sym], values: bool) -> SparseJacobian:
+    col = {}
+    for j, v in enumerate(vars_):
+        if v in col:
+            raise ValueError(f"variable {v} given twice")
+        col[v] = j
+    diffs: dict = {}
+    indptr = [0]
+    indices: list[int] = []
+    out_exprs: list[Term] = []
+    for e in exprs:
+        cols = sorted(col[s] for s in e.free_symbols if s in col)
+        for j in cols:
+            if values:
+                d = diffs.get(j)
+                if d is None:
+                    d = diffs[j] = Differentiator(vars_[j])
+                de = d(e)
+                if type(de) is Num and de.value == 0:
+                    continue
+                out_exprs.append(de)
+            indices.append(j)
+        indptr.append(len(indices))
+    return SparseJacobian(
+        (len(exprs), len(vars_)), np.asarray(indptr, dtype=np.int64),
+        np.asarray(indices, dtype=np.int64), exprs=out_exprs if values else None,
+        variables=vars_,
+    )
+
+
+def jacobian(outputs, vars, sparse: bool = True):
+    """Jacobian of ``outputs`` with respect to ``vars``.
+
+    Parameters
+    ----------
+    outputs : SymArray, list of SymArray, Term or list of Terms
+        Traced arrays are flattened in C order and stacked.
+    vars : SymArray, list of SymArray/Sym, or list of symbols
+        The variables, flattened and stacked in order (columns).
+    sparse : bool
+        ``True`` returns a :class:`SparseJacobian` (pattern + one expression
+        per nonzero); ``False`` a dense object array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import array, jacobian
+    >>> u = array("u", (4,))
+    >>> J = jacobian(np.roll(u, 1) * u, u)
+    >>> J.pattern.toarray().astype(int)
+    array([[1, 0, 0, 1],
+           [1, 1, 0, 0],
+           [0, 1, 1, 0],
+           [0, 0, 1, 1]])
+    """
+    scal = _scalar_outputs(outputs)
+    if scal is not None:
+        J = _scalar_jacobian(scal, _scalar_vars(vars), True)
+    else:
+        vs = _Variables(vars if isinstance(vars, list | tuple) else [vars])
+        root = _stack_rows(_outputs_as_arrays(outputs))
+        S = _array_jacobian(root, vs)
+        m = root.size
+        if S is None:
+            J = SparseJacobian((m, vs.n), np.zeros(m + 1, dtype=np.int64),
+                               np.zeros(0, dtype=np.int64), array_const(np.zeros(0)),
+                               variables=vs.blocks)
+        else:
+            J = SparseJacobian(S.shape, S.indptr, S.indices, S.values, variables=vs.blocks)
+    return J if sparse else J.todense()
+
+
+def _array_sparsity(root: ArrayTerm, vs: _Variables) -> sp.csr_matrix | None:
+    memo: dict = {}
+    n = vs.n
+    for node in array_nodes([root]):
+        tn = type(node)
+        m = node.size
+        if tn is ArraySym:
+            off = vs.array_offset.get(node)
+            memo[node] = None if off is None else sp.csr_matrix(
+                (np.ones(m, dtype=bool), np.arange(off, off + m), np.arange(m + 1)), shape=(m, n)
+            )
+        elif tn is ArrayConst:
+            memo[node] = None
+        elif tn is Linear:
+            acc = None
+            for a, b in zip(node.args, node.blocks, strict=True):
+                P = memo[a]
+                if P is None:
+                    continue
+                B = sp.csr_matrix((np.ones(b.nnz, dtype=bool), b.indices, b.indptr), shape=b.shape)
+                Q = B @ P
+                acc = Q if acc is None else acc + Q
+            memo[node] = acc
+        elif tn is Map:
+            acc = None
+            used = placeholders_in(node.template)
+            for i, a in enumerate(node.args):
+                P = memo[a]
+                if P is None or i not in used:
+                    continue
+                acc = P if acc is None else acc + P
+            cols = [vs.scalar_col[s] for s in node.template.free_symbols if s in vs.scalar_col]
+            if cols:
+                rr = np.repeat(np.arange(m), len(cols))
+                cc = np.tile(np.asarray(cols), m)
+                Q = sp.csr_matrix((np.ones(rr.size, dtype=bool), (rr, cc)), shape=(m, n))
+                acc = Q if acc is None else acc + Q
+            memo[node] = acc
+    return memo[root]
+
+
+def sparsity(outputs, vars) -> sp.csr_matrix:
+    """Sparsity pattern of the Jacobian without differentiating (CSR, boolean data).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import array, sparsity
+    >>> u = array("u", (3,))
+    >>> sparsity(np.exp(u[1:]) - u[:-1], u).toarray().astype(int)
+    array([[1, 1, 0],
+           [0, 1, 1]])
+    """
+    scal = _scalar_outputs(outputs)
+    if scal is not None:
+        J = _scalar_jacobian(scal, _scalar_vars(vars), False)
+        P = J.pattern.astype(bool)
+    else:
+        vs = _Variables(vars if isinstance(vars, list | tuple) else [vars])
+        root = _stack_rows(_outputs_as_arrays(outputs))
+        P = _array_sparsity(root, vs)
+        if P is None:
+            P = sp.csr_matrix((root.size, vs.n), dtype=bool)
+    P = sp.csr_matrix(P)
+    P.sum_duplicates()
+    P.sort_indices()
+    return P
+
+
+__all__ = ["jacobian", "sparsity", "SparseJacobian"]

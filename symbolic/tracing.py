@@ -1,0 +1,908 @@
+"""Tracing numpy code: symbolic arrays that speak numpy's protocols.
+
+:class:`SymArray` wraps an :class:`~pdeflow.symbolic.arrays.ArrayTerm` and
+implements ``__array_ufunc__`` and ``__array_function__``, so ordinary numpy
+PDE code runs on it unchanged and records an array-level expression DAG.
+
+Structural operations (slicing, fancy indexing, ``np.roll``, ``np.pad``,
+``np.concatenate``, ``reshape``, ``transpose``...) are applied to an *index
+array* by numpy itself, and the resulting selection becomes one sparse
+:class:`~pdeflow.symbolic.arrays.Linear` node; every numpy function that only
+moves elements around therefore works exactly as numpy defines it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from fractions import Fraction
+
+import numpy as np
+import scipy.sparse as sp
+
+from pdeflow.errors import ShapeError, TracingError, UnsupportedError
+from pdeflow.symbolic import functions as F
+from pdeflow.symbolic.arrays import (
+    ArrayConst,
+    ArraySym,
+    ArrayTerm,
+    array_const,
+    array_nodes,
+    array_sym,
+    broadcast,
+    element_terms,
+    elementwise,
+    gather,
+    linear,
+    scalar_array,
+)
+from pdeflow.symbolic.errors_util import data_dependent_branch
+from pdeflow.symbolic.terms import NEG_ONE, Term, add, as_term, mul, num, placeholder, power, sym
+
+# Ufuncs --------------------------------------------------------------------
+
+
+def _sub(a, b):
+    return add(a, mul(NEG_ONE, b))
+
+
+def _div(a, b):
+    return mul(a, power(b, NEG_ONE))
+
+
+_UFUNCS = {
+    np.add: add,
+    np.subtract: _sub,
+    np.multiply: mul,
+    np.true_divide: _div,
+    np.power: lambda a, b: power(a, b),
+    np.float_power: lambda a, b: power(a, b),
+    np.negative: lambda a: mul(NEG_ONE, a),
+    np.positive: lambda a: a,
+    np.square: lambda a: power(a, num(2)),
+    np.sqrt: F.sqrt,
+    np.cbrt: lambda a: power(a, num(Fraction(1, 3))),
+    np.reciprocal: lambda a: power(a, NEG_ONE),
+    np.exp: F.exp,
+    np.expm1: lambda a: add(F.exp(a), NEG_ONE),
+    np.exp2: lambda a: F.pow_(num(2), a),
+    np.log: F.log,
+    np.log1p: lambda a: F.log(add(a, num(1))),
+    np.log2: lambda a: mul(F.log(a), power(F.log(num(2)), NEG_ONE)),
+    np.log10: lambda a: mul(F.log(a), power(F.log(num(10)), NEG_ONE)),
+    np.sin: F.sin,
+    np.cos: F.cos,
+    np.tan: F.tan,
+    np.sinh: F.sinh,
+    np.cosh: F.cosh,
+    np.tanh: F.tanh,
+    np.arcsin: F.asin,
+    np.arccos: F.acos,
+    np.arctan: F.atan,
+    np.absolute: F.abs_,
+    np.fabs: F.abs_,
+    np.sign: F.sign,
+    np.minimum: F.minimum,
+    np.maximum: F.maximum,
+    np.fmin: F.minimum,
+    np.fmax: F.maximum,
+    np.less: F.lt,
+    np.less_equal: F.le,
+    np.greater: lambda a, b: F.lt(b, a),
+    np.greater_equal: lambda a, b: F.le(b, a),
+    np.equal: F.eq,
+    np.not_equal: F.ne,
+    np.logical_and: F.and_,
+    np.logical_or: F.or_,
+    np.logical_not: F.not_,
+}
+
+
+def _scalar_of(x):
+    """A Term for a Python/numpy scalar or 0-d numeric array; None otherwise."""
+    if isinstance(x, Term):
+        return x
+    if isinstance(x, bool | np.bool_):
+        return num(int(x))
+    if isinstance(x, numbers.Real) and not isinstance(x, np.ndarray):
+        return as_term(x)
+    if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "biuf":
+        return as_term(x[()])
+    return None
+
+
+def _array_of(x) -> ArrayTerm:
+    """An ArrayTerm for a SymArray or numeric ndarray (raises otherwise)."""
+    if isinstance(x, SymArray):
+        return x._term
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind in "biuf":
+            return array_const(x)
+        if x.dtype == object:
+            return _object_array(x)
+        raise UnsupportedError(f"arrays of dtype {x.dtype} cannot enter a traced computation")
+    if isinstance(x, list | tuple):
+        return _array_of(np.array(x, dtype=object) if _has_symbolic(x) else np.asarray(x))
+    s = _scalar_of(x)
+    if s is not None:
+        return scalar_array(s)
+    if sp.issparse(x):
+        raise UnsupportedError(
+            "a scipy.sparse matrix can only enter a traced computation through a matrix product "
+            "(A @ u)"
+        )
+    raise UnsupportedError(f"values of type {type(x).__name__} cannot enter a traced computation")
+
+
+def _has_symbolic(x) -> bool:
+    if isinstance(x, SymArray | Term):
+        return True
+    if isinstance(x, list | tuple):
+        return any(_has_symbolic(v) for v in x)
+    return False
+
+
+def _object_array(x: np.ndarray) -> ArrayTerm:
+    """An object array of numbers/terms/0-d SymArrays -> ArrayTerm (via concatenation)."""
+    flat = x.ravel()
+    parts = [_array_of(v).__class__ and _array_of(v) for v in flat]
+    for p in parts:
+        if p.size != 1:
+            raise ShapeError("object arrays entering a trace must hold scalars")
+    idx = np.arange(1, len(parts) + 1).reshape(x.shape)
+    return gather(parts, idx)
+
+
+def _elementwise_call(fn, inputs) -> SymArray | Term:
+    """Apply the scalar builder ``fn`` elementwise with numpy broadcasting."""
+    arrays = []
+    shapes = []
+    tmpl_args = []
+    for x in inputs:
+        s = _scalar_of(x)
+        if s is not None:
+            tmpl_args.append(s)
+            continue
+        a = _array_of(x)
+        if a.shape == () and type(a) is not ArrayConst:
+            pass
+        tmpl_args.append(None)
+        arrays.append(a)
+        shapes.append(a.shape)
+    if not arrays:
+        return fn(*tmpl_args)
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError as e:
+        raise ShapeError(
+            "operands could not be broadcast together with shapes "
+            + " ".join(str(s) for s in shapes)
+        ) from e
+    phs = iter(range(len(arrays)))
+    template = fn(*(t if t is not None else placeholder(next(phs)) for t in tmpl_args))
+    return SymArray(elementwise(template, [broadcast(a, shape) for a in arrays], shape))
+
+
+def scalar_array_ufunc(ufunc, method, inputs, kwargs):
+    """``__array_ufunc__`` of scalar terms (a term meeting numpy scalars or arrays)."""
+    if any(isinstance(x, SymArray) for x in inputs):
+        return NotImplemented
+    if method != "__call__" or kwargs.get("out") is not None:
+        raise UnsupportedError(f"ufunc method {ufunc.__name__}.{method} on a symbolic scalar")
+    fn = _UFUNCS.get(ufunc)
+    if fn is None:
+        raise UnsupportedError(_unsupported_ufunc_msg(ufunc))
+    if all(_scalar_of(x) is not None for x in inputs):
+        return fn(*(_scalar_of(x) for x in inputs))
+    return _elementwise_call(fn, inputs)
+
+
+def _unsupported_ufunc_msg(ufunc) -> str:
+    return (
+        f"numpy ufunc np.{ufunc.__name__} is not supported by the symbolic tracer; "
+        "register a scalar function with pdeflow.symbolic.register_function, or rewrite the "
+        "expression with supported ufuncs"
+    )
+
+
+# Index-array machinery ------------------------------------------------------
+
+
+class _IndexSpace:
+    """Numbers the elements of several arrays consecutively from 1 (0 = zero)."""
+
+    def __init__(self):
+        self.sources: list[ArrayTerm] = []
+        self.next = 1
+
+    def index_of(self, a: ArrayTerm) -> np.ndarray:
+        base = self.next
+        self.sources.append(a)
+        self.next += a.size
+        return np.arange(base, base + a.size, dtype=np.int64).reshape(a.shape)
+
+    def convert(self, x):
+        """Replace symbolic / numeric arrays in a (nested) argument by index arrays."""
+        if isinstance(x, SymArray):
+            return self.index_of(x._term)
+        if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+            return self.index_of(array_const(x))
+        if isinstance(x, Term):
+            return self.index_of(scalar_array(x)).reshape(())
+        if isinstance(x, list | tuple) and _has_symbolic(x):
+            return type(x)(self.convert(v) for v in x)
+        return x
+
+    def result(self, idx) -> SymArray:
+        return SymArray(gather(self.sources, np.asarray(idx)))
+
+
+def _select(func, args, kwargs) -> SymArray:
+    space = _IndexSpace()
+    new_args = [space.convert(a) for a in args]
+    new_kwargs = {k: space.convert(v) for k, v in kwargs.items()}
+    return space.result(func(*new_args, **new_kwargs))
+
+
+def _pad(array, pad_width, mode="constant", **kwargs):
+    space = _IndexSpace()
+    idx = space.convert(array)
+    if mode == "constant":
+        cv = kwargs.pop("constant_values", 0)
+        if kwargs:
+            raise UnsupportedError(f"np.pad options {sorted(kwargs)} in constant mode")
+        cv_arr = np.asarray(cv, dtype=object)
+        if cv_arr.ndim == 0:
+            s = _scalar_of(cv)
+            if s is None:
+                raise UnsupportedError("np.pad constant_values must be a scalar when traced")
+            if type(s) is not type(num(0)) or s.value != 0:
+                cv_idx = int(space.index_of(scalar_array(s)).reshape(()))
+                return space.result(np.pad(idx, pad_width, mode="constant", constant_values=cv_idx))
+            return space.result(np.pad(idx, pad_width, mode="constant", constant_values=0))
+        raise UnsupportedError("np.pad with per-axis constant_values is not supported when traced")
+    if mode in ("edge", "wrap", "reflect", "symmetric"):
+        return space.result(np.pad(idx, pad_width, mode=mode, **kwargs))
+    raise UnsupportedError(f"np.pad mode {mode!r} is not supported by the symbolic tracer")
+
+
+def _where(cond, x=None, y=None):
+    if x is None and y is None:
+        raise UnsupportedError("np.where(condition) with one argument (indices of nonzeros)")
+    if not isinstance(cond, SymArray) and not isinstance(cond, Term):
+        c = np.asarray(cond)
+        if c.dtype.kind in "biuf":
+            return _select(np.where, (c.astype(bool), x, y), {})
+    return _elementwise_call(F.where, (cond, x, y))
+
+
+# Reductions and products ----------------------------------------------------
+
+
+def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None, scale=None):
+    if out is not None or where is not None:
+        raise UnsupportedError("sum/mean with out= or where= is not supported when traced")
+    t = _array_of(a)
+    shape = t.shape
+    nd = len(shape)
+    if axis is None:
+        axes = tuple(range(nd))
+    else:
+        axes = tuple(ax % nd for ax in (axis if isinstance(axis, tuple) else (axis,)))
+    out_shape_keep = tuple(1 if i in axes else s for i, s in enumerate(shape))
+    out_shape = out_shape_keep if keepdims else tuple(s for i, s in enumerate(shape) if i not in axes)
+    out_size = int(np.prod(out_shape, dtype=np.int64))
+    rows = np.broadcast_to(np.arange(out_size).reshape(out_shape_keep), shape).ravel()
+    count = int(np.prod([shape[i] for i in axes], dtype=np.int64)) if axes else 1
+    factor = 1.0 if scale is None else (1.0 / count if scale == "mean" else scale)
+    blk = sp.csr_matrix((np.full(t.size, factor), (rows, np.arange(t.size))), shape=(out_size, t.size))
+    offset = None
+    if initial is not None:
+        offset = np.full(out_size, float(initial))
+    return SymArray(linear(out_shape, [(t, blk)], offset))
+
+
+def _mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    return _sum(a, axis=axis, out=out, keepdims=keepdims, where=where, scale="mean")
+
+
+def _as_const_matrix(m):
+    if sp.issparse(m):
+        return sp.csr_matrix(m)
+    m = np.asarray(m)
+    if m.dtype.kind not in "biuf":
+        return None
+    return m
+
+
+def _matmul(a, b) -> SymArray:
+    """``a @ b`` where at least one side is symbolic."""
+    ca = None if isinstance(a, SymArray) else _as_const_matrix(a)
+    cb = None if isinstance(b, SymArray) else _as_const_matrix(b)
+    if ca is not None and ca.ndim <= 2:
+        x = _array_of(b)
+        return SymArray(_left_matmul(ca, x))
+    if cb is not None and cb.ndim <= 2:
+        x = _array_of(a)
+        return SymArray(_right_matmul(x, cb))
+    # both symbolic: broadcasting products and a sum (exact, if not the fastest)
+    A, B = _as_symarray(a), _as_symarray(b)
+    if A.ndim == 1 and B.ndim == 1:
+        return (A * B).sum()
+    if A.ndim == 2 and B.ndim == 2:
+        if A.shape[1] != B.shape[0]:
+            raise ShapeError(f"matmul: shapes {A.shape} and {B.shape} not aligned")
+        return (A[:, :, None] * B[None, :, :]).sum(axis=1)
+    if A.ndim == 2 and B.ndim == 1:
+        return (A * B[None, :]).sum(axis=1)
+    if A.ndim == 1 and B.ndim == 2:
+        return (A[:, None] * B).sum(axis=0)
+    raise UnsupportedError(f"matmul of symbolic arrays with shapes {A.shape} and {B.shape}")
+
+
+def _left_matmul(M, x: ArrayTerm) -> ArrayTerm:
+    M = sp.csr_matrix(M)
+    M.eliminate_zeros()
+    m, n = M.shape
+    if x.ndim == 0 or x.shape[0] != n:
+        raise ShapeError(f"matmul: matrix of shape {M.shape} times array of shape {x.shape}")
+    rest = x.shape[1:]
+    k = int(np.prod(rest, dtype=np.int64))
+    blk = M if k == 1 and x.ndim == 1 else sp.kron(M, sp.identity(k, format="csr"), format="csr")
+    return linear((m, *rest), [(x, blk)])
+
+
+def _right_matmul(x: ArrayTerm, M) -> ArrayTerm:
+    M = sp.csr_matrix(M)
+    M.eliminate_zeros()
+    n, k = M.shape
+    if x.ndim == 0 or x.shape[-1] != n:
+        raise ShapeError(f"matmul: array of shape {x.shape} times matrix of shape {M.shape}")
+    lead = x.shape[:-1]
+    m = int(np.prod(lead, dtype=np.int64))
+    MT = sp.csr_matrix(M.T)
+    blk = MT if x.ndim == 1 else sp.kron(sp.identity(m, format="csr"), MT, format="csr")
+    return linear((*lead, k), [(x, blk)])
+
+
+def _dot(a, b, out=None):
+    if out is not None:
+        raise UnsupportedError("np.dot with out= when traced")
+    if np.ndim(a) == 0 or np.ndim(b) == 0 or (not isinstance(a, SymArray) and np.isscalar(a)):
+        return _as_symarray(a) * b
+    return _matmul(a, b)
+
+
+def _as_symarray(x) -> SymArray:
+    return x if isinstance(x, SymArray) else SymArray(_array_of(x))
+
+
+def _like(fill):
+    def f(a, dtype=None, order=None, subok=None, shape=None, **kw):
+        shp = np.shape(a) if shape is None else shape
+        return SymArray(array_const(np.full(shp, fill, dtype=float)))
+
+    return f
+
+
+def _full_like(a, fill_value, dtype=None, order=None, subok=None, shape=None):
+    shp = np.shape(a) if shape is None else shape
+    s = _scalar_of(fill_value)
+    if s is None:
+        raise UnsupportedError("np.full_like fill value must be a scalar")
+    return SymArray(scalar_array(s, shp))
+
+
+def _clip(a, a_min=None, a_max=None, out=None, **kw):
+    r = a
+    if a_min is not None:
+        r = np.maximum(r, a_min)
+    if a_max is not None:
+        r = np.minimum(r, a_max)
+    return r
+
+
+def _diff(a, n=1, axis=-1, prepend=None, append=None):
+    if prepend is not None or append is not None:
+        raise UnsupportedError("np.diff with prepend/append when traced")
+    r = _as_symarray(a)
+    ax = axis % r.ndim
+    for _ in range(n):
+        hi = [slice(None)] * r.ndim
+        lo = [slice(None)] * r.ndim
+        hi[ax] = slice(1, None)
+        lo[ax] = slice(None, -1)
+        r = r[tuple(hi)] - r[tuple(lo)]
+    return r
+
+
+def _shape_only(fn):
+    def f(a, *args, **kw):
+        return fn(np.empty(np.shape(a), dtype=np.int8), *args, **kw)
+
+    return f
+
+
+_SELECT = [
+    np.roll, np.flip, np.fliplr, np.flipud, np.transpose, np.reshape, np.ravel, np.swapaxes,
+    np.moveaxis, np.squeeze, np.expand_dims, np.broadcast_to, np.repeat, np.tile, np.rot90,
+    np.take, np.concatenate, np.stack, np.hstack, np.vstack, np.dstack, np.column_stack,
+    np.atleast_1d, np.atleast_2d, np.atleast_3d, np.copy, np.append, np.diagonal, np.tril,
+    np.triu, np.array_split, np.split, np.hsplit, np.vsplit, np.delete, np.insert, np.trim_zeros,
+    np.asarray, np.asanyarray, np.ascontiguousarray, np.array, np.diag, np.block,
+]
+_SELECT = [f for f in _SELECT if f is not None]
+
+_HANDLED = {f: (lambda f: lambda *a, **k: _select(f, a, k))(f) for f in _SELECT}
+_HANDLED.update(
+    {
+        np.pad: _pad,
+        np.where: _where,
+        np.sum: _sum,
+        np.mean: _mean,
+        np.dot: _dot,
+        np.matmul: _matmul,
+        np.zeros_like: _like(0.0),
+        np.ones_like: _like(1.0),
+        np.empty_like: _like(0.0),
+        np.full_like: _full_like,
+        np.clip: _clip,
+        np.diff: _diff,
+        np.shape: np.shape,
+        np.ndim: lambda a: len(np.shape(a)),
+        np.size: lambda a, axis=None: (
+            int(np.prod(np.shape(a))) if axis is None else np.shape(a)[axis]
+        ),
+        np.result_type: lambda *a: np.dtype(object),
+        np.broadcast_shapes: np.broadcast_shapes,
+    }
+)
+
+
+def _split_result(func, args, kwargs):
+    """Functions that return several arrays (split family)."""
+    space = _IndexSpace()
+    new_args = [space.convert(a) for a in args]
+    new_kwargs = {k: space.convert(v) for k, v in kwargs.items()}
+    parts = func(*new_args, **new_kwargs)
+    return [SymArray(gather(space.sources, np.asarray(p))) for p in parts]
+
+
+for _f in (np.array_split, np.split, np.hsplit, np.vsplit):
+    _HANDLED[_f] = (lambda f: lambda *a, **k: _split_result(f, a, k))(_f)
+
+
+# The symbolic array ----------------------------------------------------------
+
+
+class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
+    """A symbolic numpy-like array recording the operations applied to it.
+
+    Parameters
+    ----------
+    term : ArrayTerm
+        The array expression it stands for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import array
+    >>> u = array("u", (5,))
+    >>> lap = np.roll(u, 1) - 2 * u + np.roll(u, -1)
+    >>> lap.shape
+    (5,)
+    >>> str(lap[0])
+    'u[1] - 2*u[0] + u[4]'
+    """
+
+    __slots__ = ("_term", "_written")
+    __array_priority__ = 1000
+    __hash__ = object.__hash__  # identity: usable as a dict key in substitutions
+
+    def __init__(self, term: ArrayTerm):
+        self._term = term
+        self._written = False
+
+    # Properties -------------------------------------------------------------
+    @property
+    def term(self) -> ArrayTerm:
+        """The array expression node."""
+        return self._term
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._term.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._term.shape)
+
+    @property
+    def size(self) -> int:
+        return self._term.size
+
+    @property
+    def dtype(self):
+        return np.dtype(float)
+
+    @property
+    def T(self) -> SymArray:
+        return np.transpose(self)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d symbolic array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d symbolic array")
+        for i in range(self.shape[0]):
+            yield self[i]
+
+    def __repr__(self):
+        t = self._term
+        if t.size <= 12:
+            return f"SymArray({np.array2string(self.elements(), separator=', ')})"
+        return f"SymArray(shape={self.shape}, node={type(t).__name__})"
+
+    def _repr_latex_(self):
+        from pdeflow.symbolic.printing import to_latex
+
+        if self.size > 64:
+            return None
+        el = self.elements()
+        if el.ndim <= 1:
+            rows = [" \\\\ ".join(to_latex(e) for e in el.ravel())]
+            return "$\\left[\\begin{matrix}" + rows[0] + "\\end{matrix}\\right]$"
+        if el.ndim == 2:
+            body = " \\\\ ".join(" & ".join(to_latex(e) for e in row) for row in el)
+            return "$\\left[\\begin{matrix}" + body + "\\end{matrix}\\right]$"
+        return None
+
+    def elements(self) -> np.ndarray:
+        """Materialize every element as a scalar term (object array of this shape)."""
+        return element_terms(self._term)
+
+    def item(self, *index) -> Term:
+        """One element as a scalar term."""
+        if not index:
+            if self.size != 1:
+                raise ValueError("item() needs an index for arrays with more than one element")
+            return self[(0,) * self.ndim]._scalar()
+        return self[index if len(index) > 1 else index[0]]._scalar()
+
+    def _scalar(self) -> Term:
+        return element_terms(self._term).reshape(())[()]
+
+    # Conversions that would lose the trace -----------------------------------
+    def __bool__(self):
+        raise data_dependent_branch(self)
+
+    def __float__(self):
+        raise TracingError(
+            "cannot convert a traced (symbolic) array to a float; keep the computation in numpy "
+            "operations on the array"
+        )
+
+    __int__ = __float__
+    __index__ = __float__
+
+    def __array__(self, dtype=None, copy=None):
+        raise TracingError(
+            "a traced (symbolic) array was converted to a plain numpy array, which loses the trace. "
+            "Typical cause: writing it into an array made with np.zeros/np.empty; create outputs "
+            "with np.zeros_like(u) / np.empty_like(u) from the traced input instead"
+        )
+
+    # numpy protocols ---------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.pop("out", None)
+        if method == "__call__":
+            if ufunc is np.matmul:
+                res = _matmul(*inputs)
+            else:
+                fn = _UFUNCS.get(ufunc)
+                if fn is None:
+                    raise UnsupportedError(_unsupported_ufunc_msg(ufunc))
+                if kwargs:
+                    extra = set(kwargs) - {"dtype", "casting"}
+                    if extra:
+                        raise UnsupportedError(
+                            f"ufunc keyword(s) {sorted(extra)} are not supported when traced"
+                        )
+                res = _elementwise_call(fn, inputs)
+        elif method == "reduce" and ufunc is np.add:
+            res = _sum(inputs[0], **{k: v for k, v in kwargs.items() if k != "dtype"})
+        else:
+            raise UnsupportedError(
+                f"ufunc method np.{ufunc.__name__}.{method} is not supported by the symbolic tracer"
+            )
+        if out is not None:
+            target = out[0] if isinstance(out, tuple) else out
+            if not isinstance(target, SymArray):
+                raise TracingError("out= must be a traced array (made with np.empty_like(u))")
+            target[...] = res
+            return target
+        return res
+
+    def __array_function__(self, func, types, args, kwargs):
+        handler = _HANDLED.get(func)
+        if handler is None:
+            name = getattr(func, "__module__", "numpy").replace("numpy", "np", 1)
+            raise UnsupportedError(
+                f"numpy function {name}.{func.__name__} is not supported by the symbolic tracer. "
+                "Supported: elementwise ufuncs, slicing and fancy indexing, "
+                + ", ".join(sorted("np." + f.__name__ for f in _HANDLED))
+            )
+        return handler(*args, **kwargs)
+
+    def __matmul__(self, other):
+        return _matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _matmul(other, self)
+
+    # Indexing ----------------------------------------------------------------
+    def _index_grid(self) -> np.ndarray:
+        return np.arange(1, self.size + 1, dtype=np.int64).reshape(self.shape)
+
+    @staticmethod
+    def _check_key(key):
+        keys = key if isinstance(key, tuple) else (key,)
+        for k in keys:
+            if isinstance(k, SymArray | Term):
+                raise UnsupportedError(
+                    "indexing with a traced (symbolic) index is data-dependent; use constant "
+                    "index arrays, or np.where for selection"
+                )
+
+    def __getitem__(self, key) -> SymArray:
+        self._check_key(key)
+        try:
+            idx = self._index_grid()[key]
+        except IndexError as e:
+            raise ShapeError(f"index {key!r} out of range for a traced array of shape {self.shape}") from e
+        return SymArray(gather([self._term], np.asarray(idx)))
+
+    def __setitem__(self, key, value) -> None:
+        self._check_key(key)
+        grid = self._index_grid()
+        try:
+            pos = grid[key]
+        except IndexError as e:
+            raise ShapeError(f"index {key!r} out of range for a traced array of shape {self.shape}") from e
+        pos = np.asarray(pos)
+        v = _array_of(value)
+        try:
+            vb = broadcast(v, pos.shape)
+        except ShapeError as e:
+            raise ShapeError(
+                f"could not broadcast a value of shape {v.shape} into a slice of shape {pos.shape}"
+            ) from e
+        new = grid.copy()
+        new[key] = np.arange(self.size + 1, self.size + 1 + vb.size).reshape(pos.shape)
+        self._term = gather([self._term, vb], new)
+        self._written = True
+
+    # Array methods ----------------------------------------------------------
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _sum(self, axis=axis, out=out, keepdims=keepdims, **kw)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        return _mean(self, axis=axis, out=out, keepdims=keepdims, **kw)
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return np.reshape(self, shape, order=order)
+
+    def ravel(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def flatten(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return np.transpose(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return np.swapaxes(self, a, b)
+
+    def squeeze(self, axis=None):
+        return np.squeeze(self, axis=axis)
+
+    def copy(self, order="C"):
+        return SymArray(self._term)
+
+    def astype(self, dtype=None, **kw):
+        return SymArray(self._term)
+
+    def dot(self, other):
+        return _dot(self, other)
+
+    def clip(self, a_min=None, a_max=None):
+        return _clip(self, a_min, a_max)
+
+    def fill(self, value):
+        self[...] = value
+
+
+def array(name: str, shape) -> SymArray:
+    """A symbolic input array; element ``(i, j)`` is the symbol ``name[i,j]``.
+
+    Examples
+    --------
+    >>> from pdeflow.symbolic import array
+    >>> u = array("u", (3, 3))
+    >>> str(u[1, 2])
+    'u[1,2]'
+    """
+    return SymArray(array_sym(name, shape))
+
+
+# trace ---------------------------------------------------------------------------
+
+
+def _symbolic_arg(name: str, value):
+    if isinstance(value, SymArray | Term):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise TracingError(f"argument {name!r}: cannot trace an array of dtype {value.dtype}")
+        return array(name, value.shape)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Real):
+        return sym(name)
+    if isinstance(value, tuple | list):
+        vals = [_symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value)]
+        return type(value)(vals)
+    if isinstance(value, dict):
+        return {k: _symbolic_arg(f"{name}_{k}", v) for k, v in value.items()}
+    return value
+
+
+def trace(f, *args, return_inputs: bool = False, **kwargs):
+    """Run ``f`` on symbolic stand-ins of its arguments and return its symbolic outputs.
+
+    Arguments become symbols named after ``f``'s parameters: a numeric array
+    argument ``u`` becomes the symbolic array ``array("u", u.shape)`` (so the
+    same object can be rebuilt later by name), a number ``t`` becomes the
+    symbol ``t``, and a tuple/list/dict of numbers ``p`` becomes ``p_0, p_1,
+    ...`` (``p_<key>`` for dicts).  Already-symbolic arguments are used as
+    they are; anything else (constant matrices, functions) is passed through
+    unchanged.
+
+    Both PDE right-hand-side forms work: ``f(t, y, p) -> dy`` returns its
+    outputs; an in-place ``f(dy, y, p, t)`` returns ``None`` and the traced
+    outputs are the argument arrays it wrote into.
+
+    Parameters
+    ----------
+    f : callable
+        Ordinary numpy code.
+    *args, **kwargs
+        Example arguments (numbers or arrays) or symbolic ones.
+    return_inputs : bool
+        Also return a dict of the symbolic inputs by parameter name.
+
+    Returns
+    -------
+    outputs : SymArray, Term or tuple of them
+        ``(outputs, inputs)`` when ``return_inputs`` is true.
+
+    Raises
+    ------
+    TracingError
+        Data-dependent control flow (names the line and suggests ``np.where``),
+        an in-place output that was not fully assigned.
+    UnsupportedError
+        A numpy function the tracer does not support (names it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import trace
+    >>> def rhs(t, u, p):
+    ...     return p[0] * (np.roll(u, 1) - 2 * u + np.roll(u, -1))
+    >>> du = trace(rhs, 0.0, np.zeros(4), (1.0,))
+    >>> str(du[0])
+    'p_0*(u[1] - 2*u[0] + u[3])'
+    """
+    try:
+        sig = inspect.signature(f)
+        bound = sig.bind(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, TypeError) and "argument" in str(e):
+            raise TracingError(f"trace: arguments do not match {getattr(f, '__name__', f)}: {e}") from e
+        names = [f"arg{i}" for i in range(len(args))]
+        sym_args = [_symbolic_arg(n, a) for n, a in zip(names, args, strict=True)]
+        sym_kwargs = {k: _symbolic_arg(k, v) for k, v in kwargs.items()}
+        inputs = dict(zip(names, sym_args, strict=True)) | sym_kwargs
+    else:
+        inputs = {}
+        for name, value in bound.arguments.items():
+            param = sig.parameters[name]
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                inputs[name] = tuple(
+                    _symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value)
+                )
+            elif param.kind is inspect.Parameter.VAR_KEYWORD:
+                inputs[name] = {k: _symbolic_arg(k, v) for k, v in value.items()}
+            else:
+                inputs[name] = _symbolic_arg(name, value)
+        sym_args, sym_kwargs = [], {}
+        for name, value in inputs.items():
+            param = sig.parameters[name]
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                sym_args.extend(value)
+            elif param.kind is inspect.Parameter.VAR_KEYWORD:
+                sym_kwargs.update(value)
+            elif param.kind is inspect.Parameter.KEYWORD_ONLY:
+                sym_kwargs[name] = value
+            else:
+                sym_args.append(value)
+    initial = {id(v): v._term for v in _walk_symarrays(inputs.values())}
+    result = f(*sym_args, **sym_kwargs)
+    if result is None:
+        written = [v for v in _walk_symarrays(inputs.values()) if v._written]
+        if not written:
+            raise TracingError(
+                f"{getattr(f, '__name__', 'f')} returned None and wrote into none of its array "
+                "arguments: nothing to trace"
+            )
+        for v in written:
+            start = initial[id(v)]
+            if type(start) is ArraySym and start in array_nodes([v._term]):
+                n_left = _count_unassigned(v._term, start)
+                raise TracingError(
+                    f"in-place output {start.name!r} was not fully assigned: {n_left} of {v.size} "
+                    "elements still hold their input value; assign every element "
+                    f"(e.g. {start.name}[...] = 0 first)"
+                )
+        result = written[0] if len(written) == 1 else tuple(written)
+    result = _normalize_outputs(result)
+    return (result, inputs) if return_inputs else result
+
+
+def _count_unassigned(term: ArrayTerm, start: ArraySym) -> int:
+    from pdeflow.symbolic.arrays import Linear
+
+    if type(term) is Linear:
+        for a, b in zip(term.args, term.blocks, strict=True):
+            if a is start:
+                return int(np.count_nonzero(np.diff(b.indptr)))
+    return term.size
+
+
+def _walk_symarrays(values):
+    for v in values:
+        if isinstance(v, SymArray):
+            yield v
+        elif isinstance(v, list | tuple):
+            yield from _walk_symarrays(v)
+        elif isinstance(v, dict):
+            yield from _walk_symarrays(v.values())
+
+
+def _normalize_outputs(result):
+    if isinstance(result, SymArray | Term):
+        return result
+    if isinstance(result, list | tuple):
+        return type(result)(_normalize_outputs(r) for r in result)
+    if isinstance(result, dict):
+        return {k: _normalize_outputs(v) for k, v in result.items()}
+    if isinstance(result, np.ndarray) and result.dtype == object:
+        return SymArray(_object_array(result))
+    s = _scalar_of(result)
+    if s is not None:
+        return s
+    if isinstance(result, np.ndarray):
+        return SymArray(array_const(result))
+    raise TracingError(f"traced function returned {type(result).__name__}, not arrays or terms")
+
+
+__all__ = ["SymArray", "array", "trace"]
