@@ -75,3 +75,7 @@ __all__ += [
     "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "sparsity",
     "SparseJacobian",
 ]
+
+from pdeflow.symbolic.codegen import compile, compile_jacobian  # noqa: E402, A004
+
+__all__ += ["compile", "compile_jacobian"]

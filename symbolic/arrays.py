@@ -25,6 +25,7 @@ grid size, and code generators receive one template per region.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import weakref
 
 import numpy as np
@@ -160,7 +161,7 @@ def _is_identity(m: sp.csr_matrix) -> bool:
     )
 
 
-def linear(shape, pairs, offset=None) -> ArrayTerm:
+def linear(shape, pairs, offset=None, intern: bool = True) -> ArrayTerm:
     """Build ``sum(block @ arg.ravel()) + offset`` reshaped to ``shape``.
 
     Parameters
@@ -171,6 +172,9 @@ def linear(shape, pairs, offset=None) -> ArrayTerm:
         Each block has shape ``(prod(shape), arg.size)``.
     offset : ndarray, optional
         Constant added to the flattened output, shape ``(prod(shape),)``.
+    intern : bool
+        Hash-cons the node by content (default).  Nodes that cannot recur
+        (internal values of a Jacobian) skip the O(nnz) content hash.
 
     Chains of linear nodes are multiplied out, repeated arguments merged and
     constant arguments folded into ``offset``.
@@ -214,8 +218,12 @@ def linear(shape, pairs, offset=None) -> ArrayTerm:
         b.indices.setflags(write=False)
         b.data.setflags(write=False)
     offv = off if has_off else None
-    key = ("lin", shape, args, _digest(*[x for b in blocks for x in (b.indptr, b.indices, b.data)]),
-           None if offv is None else _digest(offv))
+    if intern:
+        key = ("lin", shape, args,
+               _digest(*[x for b in blocks for x in (b.indptr, b.indices, b.data)]),
+               None if offv is None else _digest(offv))
+    else:
+        key = ("lin-unique", next(_UNIQUE))
 
     def init(t):
         t.shape = shape
@@ -227,6 +235,7 @@ def linear(shape, pairs, offset=None) -> ArrayTerm:
     return _intern(Linear, key, init)
 
 
+_UNIQUE = itertools.count()
 _ORDER = weakref.WeakKeyDictionary()
 _ORDER_COUNTER = [0]
 
@@ -243,7 +252,7 @@ def _node_order(a: ArrayTerm):
     return (1, "", o)
 
 
-def gather(sources, index: np.ndarray, fill=None) -> ArrayTerm:
+def gather(sources, index: np.ndarray, fill=None, intern: bool = True) -> ArrayTerm:
     """Select elements from several sources by one global index array.
 
     Parameters
@@ -270,7 +279,7 @@ def gather(sources, index: np.ndarray, fill=None) -> ArrayTerm:
     offset = None
     if fill is not None and fill != 0:
         offset = np.where(flat == 0, float(fill), 0.0)
-    return linear(index.shape, pairs, offset)
+    return linear(index.shape, pairs, offset, intern=intern)
 
 
 def broadcast(a: ArrayTerm, shape) -> ArrayTerm:

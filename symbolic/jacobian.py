@@ -89,42 +89,63 @@ def _num_times(B: sp.csr_matrix, S: _SymSparse) -> _SymSparse | None:
         return None
     starts = np.repeat(S.indptr[mk] - (np.cumsum(counts) - counts), counts)
     e = starts + np.arange(total)
-    rr = np.repeat(mr, counts)
     vv = np.repeat(mv, counts)
-    cc = S.indices[e]
     shape = (B.shape[0], S.shape[1])
-    indptr, indices, pos = _from_coo(shape, rr, cc)
-    P = sp.csr_matrix((vv, (pos, e)), shape=(indices.size, S.nnz))
-    values = linear((indices.size,), [(S.values, P)])
+    if np.array_equal(B.indptr, np.arange(B.shape[0] + 1)):
+        # one entry per row (a selection: slice, roll, gather): rows of S are
+        # copied in order, so the structure needs no sorting or merging
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        indices = S.indices[e]
+        P = sp.csr_matrix((vv, e, np.arange(total + 1)), shape=(total, S.nnz))
+    else:
+        rr = np.repeat(mr, counts)
+        indptr, indices, pos = _from_coo(shape, rr, S.indices[e])
+        P = sp.csr_matrix((vv, (pos, e)), shape=(indices.size, S.nnz))
+    values = linear((indices.size,), [(S.values, P)], intern=False)
     return _SymSparse(shape, indptr, indices, values)
 
 
 def _diag_times(d: ArrayTerm, S: _SymSparse) -> _SymSparse:
     """``diag(d.ravel()) @ S``."""
     rows = S.rows()
-    dg = gather([d], rows + 1)
+    dg = gather([d], rows + 1, intern=False)
     values = elementwise(mul(placeholder(0), placeholder(1)), [dg, S.values], (S.nnz,))
     return _SymSparse(S.shape, S.indptr, S.indices, values)
 
 
 def _sum(mats: list[_SymSparse]) -> _SymSparse | None:
+    """Sum of symbolic sparse matrices (union pattern, values mapped by position)."""
     mats = [m for m in mats if m is not None]
     if not mats:
         return None
     if len(mats) == 1:
         return mats[0]
     shape = mats[0].shape
-    rows = np.concatenate([m.rows() for m in mats])
-    cols = np.concatenate([m.indices for m in mats])
-    indptr, indices, pos = _from_coo(shape, rows, cols)
-    pairs = []
-    start = 0
+    first = mats[0]
+    if all(
+        np.array_equal(m.indptr, first.indptr) and np.array_equal(m.indices, first.indices)
+        for m in mats[1:]
+    ):
+        # same structure: the values simply add
+        pairs = [(m.values, sp.identity(m.nnz, format="csr")) for m in mats]
+        return _SymSparse(shape, first.indptr, first.indices,
+                          linear((first.nnz,), pairs, intern=False))
+    total = None
     for m in mats:
-        p = pos[start : start + m.nnz]
-        P = sp.csr_matrix((np.ones(m.nnz), (p, np.arange(m.nnz))), shape=(indices.size, m.nnz))
+        pat = sp.csr_matrix((np.ones(m.nnz, dtype=np.int8), m.indices, m.indptr), shape=shape)
+        total = pat if total is None else total + pat
+    total.sort_indices()
+    n = shape[1]
+    out_rows = np.repeat(np.arange(shape[0], dtype=np.int64), np.diff(total.indptr))
+    out_keys = out_rows * n + total.indices
+    nnz = out_keys.size
+    pairs = []
+    for m in mats:
+        pos = np.searchsorted(out_keys, m.rows().astype(np.int64) * n + m.indices)
+        P = sp.csr_matrix((np.ones(m.nnz), (pos, np.arange(m.nnz))), shape=(nnz, m.nnz))
         pairs.append((m.values, P))
-        start += m.nnz
-    return _SymSparse(shape, indptr, indices, linear((indices.size,), pairs))
+    return _SymSparse(shape, total.indptr.astype(np.int64), total.indices.astype(np.int64),
+                      linear((nnz,), pairs, intern=False))
 
 
 class _Variables:
@@ -180,7 +201,7 @@ def _outputs_as_arrays(outputs) -> list[ArrayTerm]:
 
 def _stack_rows(arrs: list[ArrayTerm]) -> ArrayTerm:
     """All outputs flattened into one vector (a single Linear node)."""
-    if len(arrs) == 1 and arrs[0].ndim == 1:
+    if len(arrs) == 1:
         return arrs[0]
     total = sum(a.size for a in arrs)
     return gather(arrs, np.arange(1, total + 1))
@@ -228,7 +249,7 @@ def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
                     continue
                 c = elementwise(dt, node.args, node.shape)
                 col = vs.scalar_col[s]
-                vals = gather([c], np.arange(1, m + 1))
+                vals = gather([c], np.arange(1, m + 1), intern=False)
                 parts.append(
                     _SymSparse((m, n), np.arange(m + 1, dtype=np.int64),
                                np.full(m, col, dtype=np.int64), vals)

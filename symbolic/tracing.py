@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -222,25 +223,52 @@ class _IndexSpace:
         return np.arange(base, base + a.size, dtype=np.int64).reshape(a.shape)
 
     def convert(self, x):
-        """Replace symbolic / numeric arrays in a (nested) argument by index arrays."""
+        """Replace the array data in a (nested) argument by index arrays.
+
+        Only call this on arguments that hold array *data* (see
+        :func:`_convert_data_args`): numbers and numeric arrays there are
+        constants, whereas shifts, shapes, masks and index arrays elsewhere
+        must reach numpy unchanged.
+        """
         if isinstance(x, SymArray):
             return self.index_of(x._term)
         if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
             return self.index_of(array_const(x))
         if isinstance(x, Term):
             return self.index_of(scalar_array(x)).reshape(())
-        if isinstance(x, list | tuple) and _has_symbolic(x):
-            return type(x)(self.convert(v) for v in x)
+        if isinstance(x, list | tuple):
+            if _has_symbolic(x) or any(isinstance(v, np.ndarray) for v in x):
+                return type(x)(self.convert(v) for v in x)
+            return self.convert(np.asarray(x))
+        s = _scalar_of(x)
+        if s is not None:
+            return self.index_of(scalar_array(s)).reshape(-1)[0]
         return x
 
     def result(self, idx) -> SymArray:
         return SymArray(gather(self.sources, np.asarray(idx)))
 
 
+#: positional arguments that hold array data, where not just the first one
+_DATA_POSITIONS = {np.append: (0, 1), np.insert: (0, 2)}
+#: keyword names under which the structural functions take array data
+_DATA_KEYWORDS = frozenset(
+    {"a", "arr", "array", "ary", "arys", "m", "tup", "arrays", "A", "v", "values", "filt"}
+)
+_ALL_DATA = (np.atleast_1d, np.atleast_2d, np.atleast_3d, np.block)
+
+
+def _convert_data_args(space: _IndexSpace, func, args, kwargs):
+    """Index arrays for the data arguments of ``func``; shifts, shapes, axes unchanged."""
+    pos = range(len(args)) if func in _ALL_DATA else _DATA_POSITIONS.get(func, (0,))
+    new_args = [space.convert(a) if i in pos else a for i, a in enumerate(args)]
+    new_kwargs = {k: space.convert(v) if k in _DATA_KEYWORDS else v for k, v in kwargs.items()}
+    return new_args, new_kwargs
+
+
 def _select(func, args, kwargs) -> SymArray:
     space = _IndexSpace()
-    new_args = [space.convert(a) for a in args]
-    new_kwargs = {k: space.convert(v) for k, v in kwargs.items()}
+    new_args, new_kwargs = _convert_data_args(space, func, args, kwargs)
     return space.result(func(*new_args, **new_kwargs))
 
 
@@ -272,7 +300,8 @@ def _where(cond, x=None, y=None):
     if not isinstance(cond, SymArray) and not isinstance(cond, Term):
         c = np.asarray(cond)
         if c.dtype.kind in "biuf":
-            return _select(np.where, (c.astype(bool), x, y), {})
+            space = _IndexSpace()
+            return space.result(np.where(c.astype(bool), space.convert(x), space.convert(y)))
     return _elementwise_call(F.where, (cond, x, y))
 
 
@@ -321,9 +350,13 @@ def _matmul(a, b) -> SymArray:
     cb = None if isinstance(b, SymArray) else _as_const_matrix(b)
     if ca is not None and ca.ndim <= 2:
         x = _array_of(b)
+        if ca.ndim == 1:  # a vector on the left: (1, n) row, then drop that axis
+            return SymArray(_left_matmul(ca[None, :], x))[0]
         return SymArray(_left_matmul(ca, x))
     if cb is not None and cb.ndim <= 2:
         x = _array_of(a)
+        if cb.ndim == 1:  # a vector on the right: (n, 1) column, then drop that axis
+            return SymArray(_right_matmul(x, cb[:, None]))[..., 0]
         return SymArray(_right_matmul(x, cb))
     # both symbolic: broadcasting products and a sum (exact, if not the fastest)
     A, B = _as_symarray(a), _as_symarray(b)
@@ -379,14 +412,14 @@ def _as_symarray(x) -> SymArray:
 
 def _like(fill):
     def f(a, dtype=None, order=None, subok=None, shape=None, **kw):
-        shp = np.shape(a) if shape is None else shape
+        shp = _shape(a) if shape is None else shape
         return SymArray(array_const(np.full(shp, fill, dtype=float)))
 
     return f
 
 
 def _full_like(a, fill_value, dtype=None, order=None, subok=None, shape=None):
-    shp = np.shape(a) if shape is None else shape
+    shp = _shape(a) if shape is None else shape
     s = _scalar_of(fill_value)
     if s is None:
         raise UnsupportedError("np.full_like fill value must be a scalar")
@@ -414,6 +447,11 @@ def _diff(a, n=1, axis=-1, prepend=None, append=None):
         lo[ax] = slice(None, -1)
         r = r[tuple(hi)] - r[tuple(lo)]
     return r
+
+
+def _shape(a) -> tuple[int, ...]:
+    """``np.shape`` that does not dispatch back to ``SymArray.__array_function__``."""
+    return a.shape if isinstance(a, SymArray) else np.shape(a)
 
 
 def _shape_only(fn):
@@ -448,10 +486,10 @@ _HANDLED.update(
         np.full_like: _full_like,
         np.clip: _clip,
         np.diff: _diff,
-        np.shape: np.shape,
-        np.ndim: lambda a: len(np.shape(a)),
+        np.shape: _shape,
+        np.ndim: lambda a: len(_shape(a)),
         np.size: lambda a, axis=None: (
-            int(np.prod(np.shape(a))) if axis is None else np.shape(a)[axis]
+            int(np.prod(_shape(a), dtype=np.int64)) if axis is None else _shape(a)[axis]
         ),
         np.result_type: lambda *a: np.dtype(object),
         np.broadcast_shapes: np.broadcast_shapes,
@@ -462,8 +500,7 @@ _HANDLED.update(
 def _split_result(func, args, kwargs):
     """Functions that return several arrays (split family)."""
     space = _IndexSpace()
-    new_args = [space.convert(a) for a in args]
-    new_kwargs = {k: space.convert(v) for k, v in kwargs.items()}
+    new_args, new_kwargs = _convert_data_args(space, func, args, kwargs)
     parts = func(*new_args, **new_kwargs)
     return [SymArray(gather(space.sources, np.asarray(p))) for p in parts]
 
@@ -589,6 +626,13 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
     __index__ = __float__
 
     def __array__(self, dtype=None, copy=None):
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "_matmul_dispatch" and caller.f_globals.get(
+            "__name__", ""
+        ).startswith("scipy.sparse"):
+            # scipy.sparse ``A @ u`` returns NotImplemented for a 0-d object array, so
+            # Python falls back to ``u.__rmatmul__(A)``, which traces the product.
+            return np.empty((), dtype=object)
         raise TracingError(
             "a traced (symbolic) array was converted to a plain numpy array, which loses the trace. "
             "Typical cause: writing it into an array made with np.zeros/np.empty; create outputs "

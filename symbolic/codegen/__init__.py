@@ -1,0 +1,400 @@
+"""Compile traced expressions to Numba (CPU), CUDA, JAX, torch or numpy.
+
+>>> import numpy as np
+>>> from pdeflow.symbolic import trace, compile
+>>> def rhs(t, u, p):
+...     return p[0] * (np.roll(u, 1) - 2 * u + np.roll(u, -1))
+>>> du, ins = trace(rhs, 0.0, np.zeros(6), (0.5,), return_inputs=True)
+>>> f = compile(du, [ins["u"]], params=list(ins["p"]), target="numpy")
+>>> f(np.arange(6.0), np.array([0.5]), 0.0)
+array([ 1.5,  0. ,  0. ,  0. ,  0. , -1.5])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from pdeflow.errors import CompilationError, ConfigError, ShapeError
+from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, array_nodes
+from pdeflow.symbolic.codegen.cache import load_module
+from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
+from pdeflow.symbolic.codegen.source import (
+    array_source,
+    const_arrays,
+    csr_row_ids,
+    cuda_source,
+    numba_source,
+)
+from pdeflow.symbolic.terms import Sym, Term, as_term
+from pdeflow.symbolic.tracing import SymArray
+
+TARGETS = ("numpy", "numba", "cuda", "jax", "torch")
+
+
+def _as_outputs(outputs):
+    """('array', [ArrayTerm]) or ('scalar', [Term])."""
+    if isinstance(outputs, SymArray):
+        return "array", [outputs.term]
+    if isinstance(outputs, ArrayTerm):
+        return "array", [outputs]
+    if isinstance(outputs, Term):
+        return "scalar", [outputs]
+    if isinstance(outputs, np.ndarray) and outputs.dtype == object:
+        return "scalar", [as_term(e) for e in outputs.ravel()]
+    outs = list(outputs)
+    if outs and all(isinstance(o, SymArray | ArrayTerm) for o in outs):
+        return "array", [o.term if isinstance(o, SymArray) else o for o in outs]
+    try:
+        return "scalar", [as_term(o) for o in outs]
+    except TypeError as e:
+        raise CompilationError(
+            "outputs must be symbolic arrays (from trace) or a list of scalar terms"
+        ) from e
+
+
+def _as_inputs(kind, inputs):
+    if isinstance(inputs, SymArray | ArraySym | Sym):
+        inputs = [inputs]
+    res = []
+    for v in inputs:
+        if isinstance(v, SymArray):
+            if kind == "scalar":
+                res.extend(v.elements().ravel())
+            else:
+                res.append(v.term)
+        elif isinstance(v, ArraySym | Sym):
+            res.append(v)
+        else:
+            raise CompilationError(f"inputs must be symbolic arrays or symbols, got {v!r}")
+    return res
+
+
+def _as_params(params):
+    if params is None:
+        return []
+    if isinstance(params, SymArray | ArraySym | Sym):
+        params = [params]
+    out = []
+    for s in params:
+        out.append(s.term if isinstance(s, SymArray) else s)
+    return out
+
+
+def _default_time(kind, roots, params, time):
+    if time is not None:
+        return time
+    from pdeflow.symbolic.terms import sym
+
+    tsym = sym("t")
+    if tsym in params:
+        return None
+    if kind == "array":
+        for n in array_nodes(roots):
+            if hasattr(n, "template") and tsym in n.template.free_symbols:
+                return tsym
+        return None
+    return tsym if any(tsym in e.free_symbols for e in roots) else None
+
+
+def lower(outputs, inputs, params=None, time=None) -> Program:
+    """Lower outputs to a target-neutral :class:`Program` (see :mod:`.lower`)."""
+    kind, roots = _as_outputs(outputs)
+    ins = _as_inputs(kind, inputs)
+    pars = _as_params(params)
+    tsym = _default_time(kind, roots, pars, time)
+    if kind == "array":
+        return lower_arrays(roots, ins, pars, tsym)
+    return lower_scalars(roots, ins, pars, tsym)
+
+
+class CompiledFunction:
+    """A compiled right-hand side ``out = f(y, p, t)``.
+
+    Call it as ``f(y, p, t)`` (returns a new array) or ``f(out, y, p, t)``
+    (writes into ``out``).  ``y`` is the flat concatenation of the inputs,
+    ``p`` the flat parameters, ``t`` a float.
+
+    Attributes
+    ----------
+    source : str
+        The generated source code.
+    target : str
+    n_in, n_out, n_p : int
+        Sizes of ``y``, ``out`` and ``p``.
+    """
+
+    def __init__(self, program: Program, target: str, parallel: bool):
+        self.program = program
+        self.target = target
+        self.parallel = parallel
+        self.n_in = program.n_in
+        self.n_out = program.n_out
+        self.n_p = program.n_p
+        self._device_state: dict = {}
+        if target == "numba":
+            src, names = numba_source(program, parallel)
+            import numba
+
+            self.source = src
+            self._mod = load_module(src, f"numba-{numba.__version__}")
+            consts = const_arrays(program)
+            self._temps = [np.zeros(b.size) for b in program.temps]
+            self._consts = [np.ascontiguousarray(consts[n]) for n in names]
+            self._kernel = self._mod.kernel
+        elif target in ("numpy", "jax", "torch"):
+            module = {"numpy": "np", "jax": "jnp", "torch": "torch"}[target]
+            src, names = array_source(program, module)
+            self.source = src
+            self._mod = load_module(src, target)
+            values = dict(program.consts)
+            for st in program.steps:
+                for nm, ix in zip(getattr(st, "index_names", []), getattr(st, "index", []) or [],
+                                  strict=False):
+                    values[nm] = ix
+                for ip, _, _ in getattr(st, "names", []):
+                    values[f"{ip}_rows"] = csr_row_ids(values[ip])
+            self._consts = [values[n] for n in names]
+            self._kernel = self._mod.kernel
+            if target == "jax":
+                import jax
+
+                # scientific computing needs float64: JAX defaults to float32
+                jax.config.update("jax_enable_x64", True)
+                import jax.numpy as jnp
+
+                jc = [jnp.asarray(c) for c in self._consts]
+                kern = self._kernel
+                self._jit = jax.jit(lambda y, p, t: kern(y, p, t, *jc))
+        elif target == "cuda":
+            src, names, plan = cuda_source(program)
+            self.source = src
+            self._cuda_src = (src, names, plan)
+        else:
+            raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+
+    def __repr__(self):
+        return (f"CompiledFunction(target={self.target!r}, n_in={self.n_in}, n_out={self.n_out}, "
+                f"n_p={self.n_p})")
+
+    def _check(self, y, p):
+        if self.target in ("numpy", "numba"):
+            y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+            p = np.ascontiguousarray(np.zeros(0) if p is None else p, dtype=np.float64).reshape(-1)
+        if y.shape[-1] != self.n_in:
+            raise ShapeError(f"y has {y.shape[-1]} entries, this function takes {self.n_in}")
+        if p is not None and p.shape[-1] != self.n_p:
+            raise ShapeError(f"p has {p.shape[-1]} entries, this function takes {self.n_p}")
+        return y, p
+
+    def __call__(self, *args):
+        if len(args) == 4:
+            return self.inplace(*args)
+        if not 1 <= len(args) <= 3:
+            raise TypeError("call as f(y, p=None, t=0.0) or f(out, y, p, t)")
+        y = args[0]
+        p = args[1] if len(args) > 1 else None
+        t = args[2] if len(args) > 2 else 0.0
+        if self.target == "numba":
+            out = np.empty(self.n_out)
+            return self.inplace(out, y, p, t)
+        if self.target == "numpy":
+            y, p = self._check(y, p)
+            return self._kernel(y, p, float(t), *self._consts)
+        if self.target == "jax":
+            import jax.numpy as jnp
+
+            y = jnp.asarray(y)
+            p = jnp.zeros(0, dtype=y.dtype) if p is None else jnp.asarray(p)
+            self._check(y, p)
+            return self._jit(y, p, t)
+        if self.target == "torch":
+            import torch
+
+            y = torch.as_tensor(y)
+            p = torch.zeros(0, dtype=y.dtype, device=y.device) if p is None else torch.as_tensor(
+                p, dtype=y.dtype, device=y.device)
+            self._check(y, p)
+            return self._kernel(y, p, t, *self._torch_consts(y.device))
+        if self.target == "cuda":
+            return self._cuda_call(None, y, p, t)
+        raise AssertionError(self.target)
+
+    def inplace(self, out, y, p=None, t=0.0):
+        """Write ``f(y, p, t)`` into ``out``; returns ``out``."""
+        if self.target == "numba":
+            y, p = self._check(y, p)
+            if out.shape != (self.n_out,) or out.dtype != np.float64:
+                raise ShapeError(f"out must be a float64 array of shape ({self.n_out},)")
+            self._kernel(out, y, p, float(t), *self._temps, *self._consts)
+            return out
+        if self.target == "cuda":
+            return self._cuda_call(out, y, p, t)
+        res = self(y, p, t)
+        out[...] = res
+        return out
+
+    # torch ------------------------------------------------------------------
+    def _torch_consts(self, device):
+        import torch
+
+        c = self._device_state.get(("torch", str(device)))
+        if c is None:
+            c = [torch.as_tensor(x, device=device) for x in self._consts]
+            self._device_state[("torch", str(device))] = c
+        return c
+
+    # CUDA -------------------------------------------------------------------
+    def _cuda_setup(self):
+        st = self._device_state.get("cuda")
+        if st is not None:
+            return st
+        from numba import cuda
+
+        src, names, plan = self._cuda_src
+        mod = load_module(src, "cuda")
+        consts = dict(self.program.consts)
+        for s in self.program.steps:
+            for nm, ix in zip(getattr(s, "index_names", []), getattr(s, "index", []) or [],
+                              strict=False):
+                consts[nm] = ix
+        dev = {n: cuda.to_device(np.ascontiguousarray(consts[n])) for n in names}
+        for b in self.program.temps:
+            dev[b.name] = cuda.device_array(b.size)
+        st = (mod, plan, dev)
+        self._device_state["cuda"] = st
+        return st
+
+    def _cuda_call(self, out, y, p, t):
+        from numba import cuda
+
+        mod, plan, dev = self._cuda_setup()
+        y_d = y if cuda.is_cuda_array(y) else cuda.to_device(np.ascontiguousarray(y, dtype=float))
+        p_host = np.zeros(max(self.n_p, 1)) if p is None else np.asarray(p, dtype=float)
+        p_d = p if cuda.is_cuda_array(p) else cuda.to_device(np.ascontiguousarray(p_host))
+        o_d = out if out is not None and cuda.is_cuda_array(out) else cuda.device_array(self.n_out)
+        env = dict(dev, y=y_d, p=p_d, t=float(t), out=o_d)
+        threads = 256
+        for kname, n, args in plan:
+            blocks = max(1, (n + threads - 1) // threads)
+            getattr(mod, kname)[blocks, threads](*(env[a] for a in args))
+        if out is not None and not cuda.is_cuda_array(out):
+            o_d.copy_to_host(out)
+            return out
+        return o_d if cuda.is_cuda_array(y) else o_d.copy_to_host()
+
+
+def compile(outputs, inputs, params=None, target: str = "numba", parallel: bool = False,
+            time: Sym | None = None) -> CompiledFunction:
+    """Compile symbolic outputs into a fast callable.
+
+    Parameters
+    ----------
+    outputs : SymArray, list of SymArray, or list of scalar terms
+        What to compute; arrays are flattened (C order) and stacked.
+    inputs : SymArray, list of SymArray, or list of symbols
+        The state ``y``: flattened and stacked in this order.
+    params : list of symbols (or symbolic arrays), optional
+        The parameter vector ``p``, in this order.
+    target : {"numba", "numpy", "jax", "torch", "cuda"}
+    parallel : bool
+        Numba: run loops with ``prange`` over threads.
+    time : Sym, optional
+        The time symbol; by default the symbol ``t`` when the outputs use it.
+
+    Returns
+    -------
+    CompiledFunction
+        ``f(y, p, t) -> out`` and ``f(out, y, p, t)``; ``f.source`` shows the code.
+
+    Raises
+    ------
+    CompilationError
+        The outputs use a symbol that is not an input, parameter or time.
+    ConfigError
+        Unknown target.
+    """
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    program = lower(outputs, inputs, params, time)
+    if program.kind == "scalar" and target == "cuda":
+        raise CompilationError("the cuda target compiles traced array programs only")
+    return CompiledFunction(program, target, parallel)
+
+
+class CompiledJacobian:
+    """A compiled sparse Jacobian with a fixed CSR pattern.
+
+    ``J(y, p, t)`` returns a ``scipy.sparse.csr_matrix``; ``J.fill(data, y, p, t)``
+    writes the nonzeros into ``data`` (length ``nnz``) in CSR order.
+    """
+
+    def __init__(self, values_fn: CompiledFunction, indptr, indices, shape):
+        self.values_fn = values_fn
+        self.indptr = np.asarray(indptr, dtype=np.int32 if shape[1] < 2**31 else np.int64)
+        self.indices = np.asarray(indices, dtype=self.indptr.dtype)
+        self.shape = tuple(shape)
+        self.nnz = int(self.indices.size)
+        self.source = values_fn.source
+
+    @property
+    def pattern(self) -> sp.csr_matrix:
+        return sp.csr_matrix((np.ones(self.nnz), self.indices, self.indptr), shape=self.shape)
+
+    def fill(self, data, y, p=None, t=0.0):
+        """Fill ``data`` with the nonzero values at ``(y, p, t)``."""
+        return self.values_fn.inplace(data, y, p, t)
+
+    def __call__(self, y, p=None, t=0.0) -> sp.csr_matrix:
+        data = np.asarray(self.values_fn(y, p, t))
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+    def __repr__(self):
+        return f"CompiledJacobian(shape={self.shape}, nnz={self.nnz}, target={self.values_fn.target!r})"
+
+
+def compile_jacobian(outputs, inputs, params=None, target: str = "numba", parallel: bool = False,
+                     time: Sym | None = None) -> CompiledJacobian:
+    """Compile the sparse Jacobian d(outputs)/d(inputs) (pattern from :func:`jacobian`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import array, compile_jacobian
+    >>> u = array("u", (3,))
+    >>> J = compile_jacobian(u**2, [u], target="numpy")
+    >>> J(np.array([1.0, 2.0, 3.0])).toarray()
+    array([[2., 0., 0.],
+           [0., 4., 0.],
+           [0., 0., 6.]])
+    """
+    from pdeflow.symbolic.jacobian import jacobian
+
+    kind, roots = _as_outputs(outputs)
+    ins = _as_inputs(kind, inputs)
+    J = jacobian(outputs, ins)
+    if J.values is not None:
+        fn = compile(J.values, ins, params, target, parallel, time)
+    else:
+        fn = compile(J.exprs, ins, params, target, parallel, time) if J.nnz else None
+        if fn is None:
+            fn = compile([as_term(0)], ins, params, target, parallel, time)
+            return CompiledJacobian(_Empty(fn), J.indptr, J.indices, J.shape)
+    return CompiledJacobian(fn, J.indptr, J.indices, J.shape)
+
+
+class _Empty:
+    """Values of a Jacobian with no nonzeros."""
+
+    def __init__(self, fn):
+        self.source = fn.source
+        self.target = fn.target
+
+    def __call__(self, y, p=None, t=0.0):
+        return np.zeros(0)
+
+    def inplace(self, data, y, p=None, t=0.0):
+        return data
+
+
+__all__ = ["compile", "compile_jacobian", "CompiledFunction", "CompiledJacobian", "lower", "TARGETS"]

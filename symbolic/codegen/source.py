@@ -1,0 +1,365 @@
+"""Source generation for every target from one lowered :class:`Program`.
+
+Each backend is a function ``program -> (source, const_names)`` producing a
+module whose function ``kernel(out, y, p, t, *temps, *consts)`` (loop
+targets) or ``kernel(y, p, t, *consts) -> out`` (functional targets) computes
+the program.  All names in the source are generated here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pdeflow.symbolic.codegen.emit import Emitter
+from pdeflow.symbolic.codegen.lower import Buffer, CsrStep, MapStep, Program, ScalarStep
+from pdeflow.symbolic.terms import Placeholder, Sym
+
+#: statements per generated function for straight-line (irregular) code
+CHUNK_STATEMENTS = 400
+
+
+def _arr(b: Buffer) -> str:
+    return b.name
+
+
+def _idx(base: int, k: str) -> str:
+    return f"{k} + {base}" if base else k
+
+
+def _leaf_factory(program: Program, placeholder_code, element_code=None):
+    leaves = program.leaf_symbols()
+
+    def leaf(t):
+        if type(t) is Placeholder:
+            return placeholder_code(t.index)
+        if type(t) is Sym:
+            where = leaves.get(t)
+            if where is not None:
+                return "t" if where[0] == "t" else f"p[{where[1]}]"
+            if element_code is not None and t in program.input_offsets:
+                return element_code(program.input_offsets[t])
+        raise KeyError(f"unbound symbol in generated code: {t!r}")
+
+    return leaf
+
+
+def const_arrays(program: Program) -> dict:
+    """All constant arrays a kernel takes, by generated name (index arrays included)."""
+    consts = dict(program.consts)
+    for st in program.steps:
+        if isinstance(st, MapStep):
+            if st.runs is not None:
+                consts[st.runs_name] = st.runs
+            else:
+                for nm, ix in zip(st.index_names, st.index, strict=True):
+                    consts[nm] = ix
+    return consts
+
+
+def _signature(program: Program, consts: dict) -> list[str]:
+    return ["out", "y", "p", "t"] + [b.name for b in program.temps] + list(consts)
+
+
+# ---------------------------------------------------------------------------
+# Loop targets (Numba CPU)
+# ---------------------------------------------------------------------------
+
+
+def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
+    """Numba module source; ``kernel(out, y, p, t, *temps, *consts)``."""
+    consts = const_arrays(program)
+    loop = "prange" if parallel else "range"
+    body: list[str] = []
+    helpers: list[str] = []
+    for n, st in enumerate(program.steps):
+        body.append(f"# step {n}: {type(st).__name__}")
+        if isinstance(st, MapStep):
+            used = [i for i, s in enumerate(st.sources) if s is not None]
+            em = Emitter(_leaf_factory(program, lambda i: f"x{i}"), "scalar", prefix="v")
+            exprs = em.emit(st.templates)
+            inner = []
+            if st.runs is not None:
+                r = st.runs_name
+                body.append(f"for q in {loop}({r}.shape[0]):")
+                body.append(f"    k0 = {r}[q, 0]")
+                body.append(f"    k1 = {r}[q, 1]")
+                for j, i in enumerate(used):
+                    body.append(f"    d{i} = {r}[q, {2 + j}]")
+                body.append("    for k in range(k0, k1):")
+                for i in used:
+                    inner.append(f"x{i} = {_arr(st.sources[i])}[k + d{i}]")
+                pad = "        "
+            else:
+                body.append(f"for k in {loop}({st.size}):")
+                names = dict(zip(used, st.index_names, strict=True))
+                for i in used:
+                    inner.append(f"x{i} = {_arr(st.sources[i])}[{names[i]}[k]]")
+                pad = "    "
+            inner += em.lines
+            for dst, expr in zip(st.dsts, exprs, strict=True):
+                inner.append(f"{_arr(dst)}[{_idx(dst.base, 'k')}] = {expr}")
+            body += [pad + line for line in inner]
+        elif isinstance(st, CsrStep):
+            rows = st.rows_name
+            if rows:
+                body.append(f"for q in {loop}({rows}.shape[0]):")
+                body.append(f"    r = {rows}[q]")
+            else:
+                body.append(f"for r in {loop}({st.dst.size}):")
+            body.append(f"    acc = {st.offset_name}[r]" if st.offset_name else "    acc = 0.0")
+            for src, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+                body.append(f"    for jj in range({ip}[r], {ip}[r + 1]):")
+                body.append(f"        acc += {dv}[jj] * {_arr(src)}[{ix}[jj]]")
+            body.append(f"    {_arr(st.dst)}[{_idx(st.dst.base, 'r')}] = acc")
+        elif isinstance(st, ScalarStep):
+            calls = _scalar_chunks(program, st, helpers)
+            body += calls
+    sig = ", ".join(_signature(program, consts))
+    lines = [
+        "import math",
+        "import numpy as np",
+        "from numba import njit, prange",
+        "",
+    ]
+    lines += helpers
+    lines += [
+        f"@njit(cache=True, parallel={bool(parallel)}, fastmath=False, nogil=True)",
+        f"def kernel({sig}):",
+    ]
+    lines += ["    " + b for b in body] or ["    pass"]
+    lines.append("")
+    return "\n".join(lines), list(consts)
+
+
+def _scalar_chunks(program: Program, st: ScalarStep, helpers: list[str]) -> list[str]:
+    """Straight-line code in chunk functions; returns the calls for the kernel body."""
+    em = Emitter(_leaf_factory(program, None, lambda j: f"y[{j}]"), "scalar", prefix="v")
+    calls = []
+    chunk: list[str] = []
+    n_chunk = 0
+    outs: list[str] = []
+
+    def flush():
+        nonlocal chunk, n_chunk
+        if not chunk:
+            return
+        name = f"chunk{n_chunk}"
+        n_chunk += 1
+        helpers.append("@njit(cache=True, fastmath=False, nogil=True)")
+        helpers.append(f"def {name}(out, y, p, t):")
+        helpers.extend("    " + c for c in chunk)
+        helpers.append("")
+        calls.append(f"{name}(out, y, p, t)")
+        chunk = []
+
+    # temporaries are local to one chunk, so each chunk re-emits what it needs
+    for j, e in enumerate(st.exprs):
+        em.lines = []
+        em.names = {}
+        (expr,) = em.emit([e])
+        chunk += em.lines
+        chunk.append(f"out[{st.dst.base + j}] = {expr}")
+        if len(chunk) >= CHUNK_STATEMENTS:
+            flush()
+    flush()
+    del outs
+    return calls
+
+
+# ---------------------------------------------------------------------------
+# Whole-array targets (numpy, JAX, torch)
+# ---------------------------------------------------------------------------
+
+
+def array_source(program: Program, module: str) -> tuple[str, list[str]]:
+    """Vectorized source; ``kernel(y, p, t, *consts) -> out`` (functional)."""
+    consts = dict(program.consts)
+    body: list[str] = []
+    index_consts = {}
+    for st in program.steps:
+        if isinstance(st, MapStep):
+            for nm, ix in zip(st.index_names, st.index, strict=True):
+                index_consts[nm] = ix
+    consts.update(index_consts)
+    if module == "np":
+        body.append(f"out = np.empty({program.n_out})")
+    elif module == "jnp":
+        body.append(f"out = jnp.zeros({program.n_out}, dtype=y.dtype)")
+    else:
+        body.append(f"out = torch.zeros({program.n_out}, dtype=y.dtype, device=y.device)")
+    for b in program.temps:
+        body.append(f"{b.name} = None")
+
+    def write(dst: Buffer, rows: str, value: str):
+        if dst.kind == "out":
+            target = f"{dst.base} + {rows}" if dst.base else rows
+            if module == "jnp":
+                body.append(f"out = out.at[{target}].set({value})")
+            else:
+                body.append(f"out[{target}] = {value}")
+        else:
+            body.append(f"{dst.name} = {value}")
+
+    def src(b: Buffer) -> str:
+        return b.name
+
+    for n, st in enumerate(program.steps):
+        body.append(f"# step {n}: {type(st).__name__}")
+        if isinstance(st, MapStep):
+            used = [i for i, s in enumerate(st.sources) if s is not None]
+            names = dict(zip(used, st.index_names, strict=True))
+            for i in used:
+                s = st.sources[i]
+                if s.kind in ("tmp", "const"):
+                    # temporaries/constants are addressed from 0; index arrays hold base 0
+                    body.append(f"x{i} = {s.name}[{names[i]}]")
+                else:
+                    body.append(f"x{i} = {src(s)}[{names[i]}]")
+            em = Emitter(_leaf_factory(program, lambda i: f"x{i}"), "array", module=module)
+            exprs = em.emit(st.templates)
+            body += em.lines
+            for dst, expr in zip(st.dsts, exprs, strict=True):
+                full = f"{module}.broadcast_to({expr}, ({st.size},))" if module != "torch" else \
+                    f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
+                if dst.kind == "out":
+                    write(dst, f"{_arange(module, st.size)}", full)
+                else:
+                    write(dst, "", full)
+        elif isinstance(st, CsrStep):
+            terms = []
+            for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+                rows_var = f"{ip}_rows"
+                terms.append(_segment_sum(module, s, src(s), ix, dv, rows_var, st.dst.size))
+            acc = " + ".join(terms) if terms else f"{_zeros(module, st.dst.size)}"
+            if st.offset_name:
+                acc = f"({acc}) + {st.offset_name}"
+            if st.rows_name:
+                val = f"({acc})[{st.rows_name}]"
+                if st.dst.kind == "out":
+                    write(st.dst, st.rows_name, val)
+                else:
+                    body.append(f"{st.dst.name} = {acc}")
+            else:
+                if st.dst.kind == "out":
+                    write(st.dst, _arange(module, st.dst.size), acc)
+                else:
+                    body.append(f"{st.dst.name} = {acc}")
+        elif isinstance(st, ScalarStep):
+            em = Emitter(_leaf_factory(program, None, lambda j: f"y[{j}]"), "array", module=module)
+            exprs = em.emit(st.exprs)
+            body += em.lines
+            stack = {"np": "np.stack", "jnp": "jnp.stack", "torch": "torch.stack"}[module]
+            items = ", ".join(
+                f"{module}.broadcast_to({e}, ())" if module != "torch" else
+                f"torch.as_tensor({e}, dtype=y.dtype, device=y.device)" for e in exprs
+            )
+            body.append(f"out = {stack}([{items}])")
+    body.append("return out")
+    extra = []
+    for st in program.steps:
+        if isinstance(st, CsrStep):
+            for ip, _, _ in st.names:
+                extra.append(f"{ip}_rows")
+    sig = ", ".join(["y", "p", "t"] + list(consts) + extra)
+    head = {
+        "np": ["import math", "import numpy as np", ""],
+        "jnp": ["import math", "import jax", "import jax.numpy as jnp", ""],
+        "torch": ["import math", "import torch", ""],
+    }[module]
+    lines = head + [f"def kernel({sig}):"] + ["    " + b for b in body] + [""]
+    return "\n".join(lines), list(consts) + extra
+
+
+def _arange(module: str, n: int) -> str:
+    if module == "torch":
+        return f"torch.arange({n}, device=y.device)"
+    return f"{module}.arange({n})"
+
+
+def _zeros(module: str, n: int) -> str:
+    if module == "torch":
+        return f"torch.zeros({n}, dtype=y.dtype, device=y.device)"
+    return f"{module}.zeros({n})"
+
+
+def _segment_sum(module, sbuf, sname, ix, dv, rows_var, size) -> str:
+    if sbuf.kind in ("tmp", "const"):
+        gathered = f"{dv} * {sname}[{ix}]"
+    else:
+        gathered = f"{dv} * {sname}[{ix}]"
+    if module == "np":
+        return f"np.bincount({rows_var}, weights={gathered}, minlength={size})"
+    if module == "jnp":
+        return f"jax.ops.segment_sum({gathered}, {rows_var}, num_segments={size})"
+    return (f"torch.zeros({size}, dtype=y.dtype, device=y.device).index_add(0, {rows_var}, "
+            f"{gathered})")
+
+
+def csr_row_ids(indptr: np.ndarray) -> np.ndarray:
+    """Row id of every stored entry of a CSR structure."""
+    return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
+
+
+# ---------------------------------------------------------------------------
+# CUDA (numba-cuda): one kernel per step, one thread per element or row
+# ---------------------------------------------------------------------------
+
+
+def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, list[str]]]]:
+    """CUDA module source and its launch plan ``[(kernel name, n threads, arg names)]``."""
+    consts = dict(program.consts)
+    for st in program.steps:
+        if isinstance(st, MapStep):
+            for nm, ix in zip(st.index_names, st.index, strict=True):
+                consts[nm] = ix
+    lines = ["import math", "from numba import cuda", ""]
+    plan = []
+    for n, st in enumerate(program.steps):
+        kname = f"step{n}"
+        if isinstance(st, MapStep):
+            used = [i for i, s in enumerate(st.sources) if s is not None]
+            names = dict(zip(used, st.index_names, strict=True))
+            bufs = sorted(({_arr(st.sources[i]) for i in used} | {_arr(d) for d in st.dsts})
+                          - {"p"})
+            args = ["p", "t"] + bufs + [names[i] for i in used]
+            em = Emitter(_leaf_factory(program, lambda i: f"x{i}"), "scalar", prefix="v")
+            exprs = em.emit(st.templates)
+            lines.append("@cuda.jit(cache=True)")
+            lines.append(f"def {kname}({', '.join(args)}):")
+            lines.append("    k = cuda.grid(1)")
+            lines.append(f"    if k < {st.size}:")
+            for i in used:
+                lines.append(f"        x{i} = {_arr(st.sources[i])}[{names[i]}[k]]")
+            lines += ["        " + ln for ln in em.lines]
+            for dst, expr in zip(st.dsts, exprs, strict=True):
+                lines.append(f"        {_arr(dst)}[{_idx(dst.base, 'k')}] = {expr}")
+            lines.append("")
+            plan.append((kname, st.size, args))
+        elif isinstance(st, CsrStep):
+            bufs = sorted({_arr(s) for s in st.sources} | {_arr(st.dst)})
+            cargs = [x for nms in st.names for x in nms]
+            if st.offset_name:
+                cargs.append(st.offset_name)
+            if st.rows_name:
+                cargs.append(st.rows_name)
+            args = bufs + cargs
+            n_threads = int(st.rows.size) if st.rows_name else st.dst.size
+            lines.append("@cuda.jit(cache=True)")
+            lines.append(f"def {kname}({', '.join(args)}):")
+            lines.append("    q = cuda.grid(1)")
+            lines.append(f"    if q < {n_threads}:")
+            lines.append(f"        r = {st.rows_name}[q]" if st.rows_name else "        r = q")
+            lines.append(f"        acc = {st.offset_name}[r]" if st.offset_name else
+                         "        acc = 0.0")
+            for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+                lines.append(f"        for jj in range({ip}[r], {ip}[r + 1]):")
+                lines.append(f"            acc += {dv}[jj] * {_arr(s)}[{ix}[jj]]")
+            lines.append(f"        {_arr(st.dst)}[{_idx(st.dst.base, 'r')}] = acc")
+            lines.append("")
+            plan.append((kname, n_threads, args))
+        else:
+            raise NotImplementedError("straight-line scalar systems are not compiled for CUDA")
+    return "\n".join(lines), list(consts), plan
+
+
+__all__ = ["numba_source", "array_source", "cuda_source", "const_arrays", "csr_row_ids"]

@@ -1,0 +1,750 @@
+"""BioNetGen reaction networks (``.net`` files) as symbolic mass-action ODEs.
+
+A ``.net`` file, as written by BioNetGen's ``generate_network``, holds the
+expanded network in ``begin``/``end`` blocks:
+
+* ``parameters``: ``index name value`` where ``value`` is a number or an
+  expression of earlier parameters (``c*p19``, ``ln(2)/120``);
+* ``functions``: ``index name() expression`` of parameters, observables and
+  earlier functions (functional rate laws);
+* ``species``: ``index name initial_amount`` (a number, parameter or expression;
+  a name starting with ``$`` marks a fixed species whose amount never changes);
+* ``reactions``: ``index reactants products rate #label`` with comma-separated
+  1-based species indices, ``0`` meaning none;
+* ``groups`` (observables): ``index name entries`` with entries ``i`` or
+  ``w*i`` (``w`` times species ``i``).
+
+Every reaction is mass action: its flux is the rate expression times the
+product of its reactants' amounts (a repeated reactant multiplies twice).  A
+rate naming a function uses that function's value as the rate constant, as
+BioNetGen does.  The statistical factors are already part of the rate
+expressions in a ``.net`` file; none are added here.
+
+Expressions are parsed with :mod:`ast` and only numbers, known names,
+``+ - * / **`` (BioNetGen's ``^`` is read as ``**``), unary signs and the
+functions ``exp``, ``ln``/``log`` (natural), ``log10`` and ``sqrt`` are accepted;
+nothing is passed to ``eval``.  Problems raise :class:`pdeflow.errors.DataError`
+naming the file and line.
+
+Indices in this module's data (``Reaction.reactants``, observable entries) are
+0-based positions in :attr:`ReactionNetwork.species`; state symbols are named
+after the 1-based BioNetGen index (``s1`` is species 1).
+
+Examples
+--------
+>>> from pdeflow.symbolic.reactions import parse_bngl_net
+>>> net = parse_bngl_net('''
+... begin parameters
+...     1 k 2.0
+...     2 k2 k/4
+... end parameters
+... begin species
+...     1 A() 10
+...     2 B() 0
+... end species
+... begin reactions
+...     1 1,1 2 k2 #dimerize
+... end reactions
+... begin groups
+...     1 Atot 1,2*2
+... end groups
+... ''')
+>>> net.rhs_terms()
+[-s1**2, 0.5*s1**2]
+>>> net.rhs_numpy(0.0, net.y0)
+array([-100.,   50.])
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from pdeflow.errors import DataError
+from pdeflow.symbolic.evaluate import evaluate, substitute
+from pdeflow.symbolic.functions import exp, log, sqrt
+from pdeflow.symbolic.terms import ZERO, Num, Sym, Term, add, mul, num, power, sym
+
+__all__ = [
+    "Species",
+    "Reaction",
+    "ReactionNetwork",
+    "load_bngl_net",
+    "parse_bngl_net",
+    "load_gdat",
+]
+
+
+# Records ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Species:
+    """One species of a network.
+
+    Attributes
+    ----------
+    name : str
+        BioNetGen's species string, e.g. ``S(a~0,c~R)`` (without a leading ``$``).
+    initial : float
+        Initial amount.
+    initial_expr : str
+        The initial amount as written in the file (a number, parameter or expression).
+    fixed : bool
+        ``True`` for a ``$``-marked species, whose amount stays constant.
+    """
+
+    name: str
+    initial: float
+    initial_expr: str
+    fixed: bool = False
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """One mass-action reaction.
+
+    Attributes
+    ----------
+    reactants, products : tuple of int
+        0-based species indices; a species appears once per copy (``2A`` is ``(a, a)``).
+    rate : Term
+        The rate constant: a term of parameter symbols (``sym(name)``) and numbers,
+        and, for a functional rate, of observable symbols (``sym(observable_name)``).
+    rate_expr : str
+        The rate as written in the file.
+    label : str
+        The comment after ``#`` (BioNetGen's rule name), or ``""``.
+    """
+
+    reactants: tuple[int, ...]
+    products: tuple[int, ...]
+    rate: Term
+    rate_expr: str
+    label: str = ""
+
+
+# Safe expressions ---------------------------------------------------------
+class _Bad(Exception):
+    """A problem in one line; the parser adds the file and line number."""
+
+
+_FUNCS = {
+    "exp": exp,
+    "ln": log,
+    "log": log,
+    "log10": lambda a: log(a) / log(num(10.0)),
+    "sqrt": sqrt,
+}
+_CONSTS = {"_pi": math.pi, "_e": math.e}
+_NAME = re.compile(r"[A-Za-z_]\w*\Z")
+
+
+def _parse_expr(text: str) -> ast.expr:
+    text = text.strip()
+    if not text:
+        raise _Bad("missing expression")
+    try:
+        return ast.parse(text.replace("^", "**"), mode="eval").body
+    except SyntaxError:
+        raise _Bad(f"cannot parse the expression {text!r}") from None
+
+
+def _to_term(node: ast.expr, resolve) -> Term:
+    """The term of a parsed expression; ``resolve(name)`` gives the term of a name."""
+
+    def go(n):
+        match n:
+            case ast.Constant(value=v) if type(v) in (int, float):
+                return num(float(v))
+            case ast.Name(id=name):
+                if name in _CONSTS:
+                    return num(_CONSTS[name])
+                return resolve(name)
+            case ast.UnaryOp(op=ast.USub(), operand=a):
+                return -go(a)
+            case ast.UnaryOp(op=ast.UAdd(), operand=a):
+                return go(a)
+            case ast.BinOp(left=a, op=op, right=b):
+                x, y = go(a), go(b)
+                match op:
+                    case ast.Add():
+                        return add(x, y)
+                    case ast.Sub():
+                        return x - y
+                    case ast.Mult():
+                        return mul(x, y)
+                    case ast.Div():
+                        return x / y
+                    case ast.Pow():
+                        return power(x, y)
+            case ast.Call(func=ast.Name(id=fname), args=args, keywords=[]):
+                if fname in _FUNCS and len(args) == 1:
+                    return _FUNCS[fname](go(args[0]))
+                if not args:  # a BioNetGen function called as name()
+                    return resolve(fname)
+                raise _Bad(
+                    f"unsupported function call {ast.unparse(n)!r}: allowed are "
+                    f"{', '.join(sorted(_FUNCS))} of one argument and name() of a network function"
+                )
+        raise _Bad(
+            f"unsupported syntax {ast.unparse(n)!r}: expressions may use numbers, names, "
+            "+ - * / ** ^ and exp/ln/log/log10/sqrt"
+        )
+
+    return go(node)
+
+
+def _value(term: Term, text: str) -> float:
+    """The number a fully numeric term folded to (checked finite)."""
+    if type(term) is not Num:  # pragma: no cover - all leaves are floats, so terms fold
+        raise _Bad(f"the expression {text!r} does not evaluate to a number")
+    v = float(term.value)
+    if not math.isfinite(v):
+        raise _Bad(f"the expression {text!r} evaluates to {v}")
+    return v
+
+
+def _index_list(text: str, n_species: int, what: str) -> tuple[int, ...]:
+    """0-based indices from a BioNetGen list like ``1,4`` (``0`` means none)."""
+    out = []
+    for tok in text.split(","):
+        tok = tok.strip()
+        try:
+            i = int(tok)
+        except ValueError:
+            raise _Bad(f"{what} must be comma-separated species indices, got {text!r}") from None
+        if i == 0:
+            continue
+        if not 1 <= i <= n_species:
+            raise _Bad(f"{what} refer to species {i}, but there are {n_species} species")
+        out.append(i - 1)
+    return tuple(out)
+
+
+def _number(tok: str):
+    try:
+        return int(tok)
+    except ValueError:
+        return float(tok)
+
+
+# Parsing ------------------------------------------------------------------
+_BLOCKS = ("parameters", "functions", "species", "reactions", "groups")
+
+
+def _split_blocks(lines: list[str], source: str) -> dict[str, list[tuple[int, str, str]]]:
+    """``{block: [(line_no, content, comment)]}`` for the blocks this reader uses."""
+    blocks: dict[str, list[tuple[int, str, str]]] = {b: [] for b in _BLOCKS}
+    current: str | None = None
+    start = 0
+    seen: set[str] = set()
+    for no, raw in enumerate(lines, start=1):
+        content, _, comment = raw.partition("#")
+        content = content.strip()
+        if not content:
+            continue
+        words = content.split()
+        if words[0] == "begin":
+            if current is not None:
+                raise DataError(f"{source}, line {no}: 'begin' inside the block {current!r} "
+                                f"opened on line {start}; close it with 'end {current}' first")
+            current = " ".join(words[1:])
+            start = no
+            if current in seen and current in blocks:
+                raise DataError(f"{source}, line {no}: a second 'begin {current}' block")
+            seen.add(current)
+        elif words[0] == "end":
+            name = " ".join(words[1:])
+            if name != current:
+                raise DataError(f"{source}, line {no}: {content!r} does not close the open "
+                                f"block ({current!r})")
+            current = None
+        elif current is None:
+            raise DataError(f"{source}, line {no}: text outside a begin/end block: {content!r}")
+        elif current in blocks:
+            blocks[current].append((no, content, comment.strip()))
+        # other blocks (molecule types, compartments, ...) are not needed for the ODEs
+    if current is not None:
+        raise DataError(f"{source}: the block {current!r} opened on line {start} is never "
+                        f"closed (add 'end {current}')")
+    return blocks
+
+
+def _check_index(parts: list[str], expected: int) -> None:
+    try:
+        i = int(parts[0])
+    except ValueError:
+        raise _Bad(f"a line must start with its index, got {parts[0]!r}") from None
+    if i != expected:
+        raise _Bad(f"index {i} out of sequence (expected {expected})")
+
+
+def _check_new_name(name: str, taken: dict, what: str) -> None:
+    if not _NAME.match(name):
+        raise _Bad(f"invalid {what} name {name!r}")
+    if name in taken:
+        raise _Bad(f"{what} name {name!r} is already defined as a {taken[name]}")
+
+
+def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
+    """Parse the text of a BioNetGen ``.net`` file.
+
+    Arguments
+    ---------
+    text : str
+        The file's contents.
+    source : str
+        A name for error messages (the file path).
+
+    Returns
+    -------
+    ReactionNetwork
+
+    Raises
+    ------
+    DataError
+        On a malformed line, an unknown name or an out-of-range species index;
+        the message names ``source`` and the line number.
+    """
+    blocks = _split_blocks(text.splitlines(), source)
+    names: dict[str, str] = {}  # every defined name -> its kind
+
+    def run(block, handler):
+        for no, content, comment in blocks[block]:
+            try:
+                handler(content, comment)
+            except _Bad as e:
+                raise DataError(f"{source}, line {no}: {e} (in the {block} block: "
+                                f"{content!r})") from None
+
+    # parameters
+    parameters: dict[str, float] = {}
+    parameter_exprs: dict[str, str] = {}
+
+    def number_of(name):
+        if names.get(name) == "parameter":
+            return num(parameters[name])
+        raise _Bad(f"unknown parameter {name!r}" + (
+            f" (it is a {names[name]})" if name in names else
+            " (parameters must be defined before they are used)"))
+
+    def on_parameter(content, _):
+        parts = content.split(None, 2)
+        if len(parts) != 3:
+            raise _Bad("a parameter line is 'index name value'")
+        _check_index(parts, len(parameters) + 1)
+        name, expr = parts[1], parts[2].strip()
+        _check_new_name(name, names, "parameter")
+        parameters[name] = _value(_to_term(_parse_expr(expr), number_of), expr)
+        parameter_exprs[name] = expr
+        names[name] = "parameter"
+
+    run("parameters", on_parameter)
+
+    # species
+    species: list[Species] = []
+
+    def on_species(content, _):
+        parts = content.split(None, 2)
+        if len(parts) != 3:
+            raise _Bad("a species line is 'index name initial_amount'")
+        _check_index(parts, len(species) + 1)
+        name, expr = parts[1], parts[2].strip()
+        fixed = name.startswith("$")
+        amount = _value(_to_term(_parse_expr(expr), number_of), expr)
+        species.append(Species(name.removeprefix("$"), amount, expr, fixed))
+
+    run("species", on_species)
+    n = len(species)
+
+    # observables
+    observables: dict[str, tuple[tuple[int, int | float], ...]] = {}
+
+    def on_group(content, _):
+        parts = content.split(None, 2)
+        if len(parts) < 2:
+            raise _Bad("a group line is 'index name entries'")
+        _check_index(parts, len(observables) + 1)
+        name = parts[1]
+        _check_new_name(name, names, "observable")
+        entries = []
+        for tok in (parts[2].replace(" ", "").split(",") if len(parts) == 3 else []):
+            w_text, star, i_text = tok.rpartition("*")
+            try:
+                w = _number(w_text) if star else 1
+                i = int(i_text)
+            except ValueError:
+                raise _Bad(f"a group entry is 'i' or 'w*i', got {tok!r}") from None
+            if not 1 <= i <= n:
+                raise _Bad(f"the entry {tok!r} refers to species {i}, but there are {n} species")
+            entries.append((i - 1, w))
+        observables[name] = tuple(entries)
+        names[name] = "observable"
+
+    run("groups", on_group)
+
+    # functions, as terms of parameter and observable symbols
+    functions: dict[str, Term] = {}
+
+    def symbolic(name):
+        kind = names.get(name)
+        if kind in ("parameter", "observable"):
+            return sym(name)
+        if kind == "function":
+            return functions[name]
+        raise _Bad(f"unknown name {name!r} (not a parameter, observable or earlier function)")
+
+    def on_function(content, _):
+        parts = content.split(None, 2)
+        if len(parts) != 3:
+            raise _Bad("a function line is 'index name() expression'")
+        _check_index(parts, len(functions) + 1)
+        m = re.fullmatch(r"([A-Za-z_]\w*)\((.*)\)", parts[1])
+        if m is None:
+            raise _Bad(f"a function is named 'name()', got {parts[1]!r}")
+        if m.group(2).strip():
+            raise _Bad(f"functions with arguments ({parts[1]}) are not supported")
+        name = m.group(1)
+        _check_new_name(name, names, "function")
+        functions[name] = _to_term(_parse_expr(parts[2].removeprefix("=")), symbolic)
+        names[name] = "function"
+
+    run("functions", on_function)
+
+    # reactions
+    reactions: list[Reaction] = []
+    rate_cache: dict[str, Term] = {}
+
+    def on_reaction(content, comment):
+        parts = content.split(None, 3)
+        if len(parts) != 4:
+            raise _Bad("a reaction line is 'index reactants products rate'")
+        _check_index(parts, len(reactions) + 1)
+        reactants = _index_list(parts[1], n, "reactants")
+        products = _index_list(parts[2], n, "products")
+        expr = parts[3].strip()
+        rate = rate_cache.get(expr)
+        if rate is None:
+            rate = rate_cache[expr] = _to_term(_parse_expr(expr), symbolic)
+        reactions.append(Reaction(reactants, products, rate, expr, comment))
+
+    run("reactions", on_reaction)
+
+    return ReactionNetwork(
+        source=source,
+        parameters=parameters,
+        parameter_exprs=parameter_exprs,
+        species=tuple(species),
+        reactions=tuple(reactions),
+        observables=observables,
+        functions=functions,
+    )
+
+
+def load_bngl_net(path) -> ReactionNetwork:
+    """Read a BioNetGen ``.net`` file into a :class:`ReactionNetwork`.
+
+    Arguments
+    ---------
+    path : str or Path
+        The ``.net`` file.
+
+    Returns
+    -------
+    ReactionNetwork
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read, or on a malformed line, an unknown name or an
+        out-of-range species index (the message names the file and line number).
+
+    Examples
+    --------
+    >>> from pdeflow.symbolic.reactions import load_bngl_net
+    >>> net = load_bngl_net("birth-death.net")  # doctest: +SKIP
+    >>> net.rhs_terms()                          # doctest: +SKIP
+    [10.0 - 0.2*s1]
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such BioNetGen .net file; check the path (BioNetGen "
+                        "writes it with generate_network)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read the .net file: {e}") from None
+    return parse_bngl_net(text, str(path))
+
+
+# The network --------------------------------------------------------------
+@dataclass(frozen=True, eq=False, repr=False)
+class ReactionNetwork:
+    """A parsed BioNetGen network and its mass-action ODEs.
+
+    The ODEs are ``dx_i/dt = sum_r nu_ir * k_r * prod_{j in reactants(r)} x_j``
+    with ``nu_ir`` the net stoichiometry (products minus reactants) and ``k_r``
+    the reaction's rate (a functional rate is evaluated at the observables' values).
+
+    Attributes
+    ----------
+    source : str
+        Where the network came from (the file path).
+    parameters : dict
+        ``{name: value}`` in file order; expressions are evaluated.
+    parameter_exprs : dict
+        ``{name: text}``, each parameter's value as written.
+    species : tuple of Species
+    reactions : tuple of Reaction
+    observables : dict
+        ``{name: ((species_index, weight), ...)}`` with 0-based indices.
+    functions : dict
+        ``{name: Term}``: the ``functions`` block, as terms of parameter and
+        observable symbols.
+
+    Shapes
+    ------
+    ``y0``, ``rhs_numpy(t, y)``: ``(n_species,)``.  ``stoichiometry``:
+    ``(n_species, n_reactions)``.  ``observable_matrix``: ``(n_observables, n_species)``.
+    """
+
+    source: str
+    parameters: dict
+    parameter_exprs: dict
+    species: tuple
+    reactions: tuple
+    observables: dict
+    functions: dict
+
+    def __repr__(self):
+        return (f"ReactionNetwork({Path(self.source).name!r}: {len(self.species)} species, "
+                f"{len(self.reactions)} reactions, {len(self.parameters)} parameters, "
+                f"{len(self.observables)} observables)")
+
+    # names and symbols -------------------------------------------------
+    @property
+    def species_names(self) -> list[str]:
+        """BioNetGen names of the species, in index order."""
+        return [s.name for s in self.species]
+
+    @cached_property
+    def _prefix(self) -> str:
+        taken = set(self.parameters) | set(self.observables) | set(self.functions)
+        prefix = "s"
+        while any(re.fullmatch(re.escape(prefix) + r"\d+", t) for t in taken):
+            prefix += "_"
+        return prefix
+
+    @cached_property
+    def _states(self) -> tuple[Sym, ...]:
+        return tuple(sym(f"{self._prefix}{i}") for i in range(1, len(self.species) + 1))
+
+    def state_symbols(self) -> tuple[Sym, ...]:
+        """One symbol per species: ``s1 .. sN`` (1-based like BioNetGen's indices).
+
+        The prefix gets underscores appended (``s_1``...) if a parameter,
+        observable or function is itself named like ``s<digits>``.
+        """
+        return self._states
+
+    def parameter_values(self) -> dict[Sym, float]:
+        """``{sym(name): value}``, to evaluate terms built with ``params_as_symbols=True``."""
+        return {sym(k): v for k, v in self.parameters.items()}
+
+    @property
+    def y0(self) -> np.ndarray:
+        """Initial amounts, shape ``(n_species,)`` (a fresh array)."""
+        return np.array([s.initial for s in self.species], dtype=float)
+
+    # structure ---------------------------------------------------------
+    @cached_property
+    def _net(self) -> tuple[tuple[tuple[int, int], ...], ...]:
+        """Per reaction, ``((species, nu), ...)`` with nonzero net stoichiometry."""
+        fixed = {i for i, s in enumerate(self.species) if s.fixed}
+        out = []
+        for r in self.reactions:
+            c = Counter(r.products)
+            c.subtract(r.reactants)
+            out.append(tuple(sorted((i, v) for i, v in c.items() if v and i not in fixed)))
+        return tuple(out)
+
+    @cached_property
+    def stoichiometry(self) -> sp.csr_matrix:
+        """Net stoichiometry ``nu`` (products minus reactants; zero rows for fixed species)."""
+        rows, cols, vals = [], [], []
+        for r, net in enumerate(self._net):
+            for i, v in net:
+                rows.append(i)
+                cols.append(r)
+                vals.append(v)
+        shape = (len(self.species), len(self.reactions))
+        return sp.csr_matrix((np.array(vals, dtype=float), (rows, cols)), shape=shape)
+
+    @cached_property
+    def observable_matrix(self) -> sp.csr_matrix:
+        """Observable weights ``W`` so that the observables are ``W @ y``."""
+        rows, cols, vals = [], [], []
+        for k, entries in enumerate(self.observables.values()):
+            for i, w in entries:
+                rows.append(k)
+                cols.append(i)
+                vals.append(float(w))
+        shape = (len(self.observables), len(self.species))
+        return sp.csr_matrix((np.array(vals, dtype=float), (rows, cols)), shape=shape)
+
+    def observable_values(self, y) -> dict[str, np.ndarray]:
+        """``{name: values}`` of the observables for states ``y`` of shape ``(N,)`` or ``(N, T)``."""
+        v = self.observable_matrix @ np.asarray(y, dtype=float)
+        return {name: v[k] for k, name in enumerate(self.observables)}
+
+    # symbolic ODEs -----------------------------------------------------
+    def observable_terms(self) -> dict[str, Term]:
+        """``{name: sum of weight * state symbol}``."""
+        x = self._states
+        return {
+            name: add(*(x[i] if w == 1 else mul(num(w), x[i]) for i, w in entries))
+            for name, entries in self.observables.items()
+        }
+
+    def rhs_terms(self, params_as_symbols: bool = False) -> list[Term]:
+        """The mass-action right-hand side, one scalar term per species.
+
+        Arguments
+        ---------
+        params_as_symbols : bool
+            ``False`` (default): parameters are replaced by their values.
+            ``True``: each parameter named in a rate stays a symbol ``sym(name)``;
+            evaluate with :meth:`parameter_values`.
+
+        Returns
+        -------
+        list of Term, length ``n_species``, in the symbols of :meth:`state_symbols`
+        (and parameter symbols).  Observables inside functional rates are expanded
+        into sums of state symbols.
+        """
+        x = self._states
+        mapping: dict = {sym(k): t for k, t in self.observable_terms().items()}
+        if not params_as_symbols:
+            mapping.update((sym(k), num(v)) for k, v in self.parameters.items())
+        rates: dict[Term, Term] = {}
+        monomials: dict[tuple[int, ...], Term] = {}
+        # numeric rates: per species {monomial: coefficient}; other rates: a list of terms
+        coeffs: list[dict[Term, float]] = [{} for _ in self.species]
+        terms: list[list[Term]] = [[] for _ in self.species]
+        for r, net in zip(self.reactions, self._net, strict=True):
+            if not net:
+                continue
+            k = rates.get(r.rate)
+            if k is None:
+                k = rates[r.rate] = substitute(r.rate, mapping)
+            mono = monomials.get(r.reactants)
+            if mono is None:
+                mono = monomials[r.reactants] = mul(*(x[j] for j in r.reactants))
+            if type(k) is Num:
+                kv = k.value
+                for i, v in net:
+                    d = coeffs[i]
+                    d[mono] = d.get(mono, 0) + v * kv
+            else:
+                flux = mul(k, mono)
+                for i, v in net:
+                    terms[i].append(flux if v == 1 else mul(num(v), flux))
+        out = []
+        for d, ts in zip(coeffs, terms, strict=True):
+            ts.extend(m if c == 1 else mul(num(c), m) for m, c in d.items() if c != 0)
+            out.append(add(*ts) if ts else ZERO)
+        return out
+
+    # numeric reference -------------------------------------------------
+    @cached_property
+    def _numeric(self):
+        """Rate constants, functional rates and the padded reactant table."""
+        values = {sym(k): num(v) for k, v in self.parameters.items()}
+        m = len(self.reactions)
+        k = np.empty(m)
+        cache: dict[Term, Term] = {}
+        functional_idx, functional_terms = [], []
+        for r, rx in enumerate(self.reactions):
+            t = cache.get(rx.rate)
+            if t is None:
+                t = cache[rx.rate] = substitute(rx.rate, values)
+            if type(t) is Num:
+                k[r] = float(t.value)
+            else:
+                k[r] = np.nan
+                functional_idx.append(r)
+                functional_terms.append(t)
+        order = max((len(r.reactants) for r in self.reactions), default=0)
+        n = len(self.species)
+        table = np.full((m, order), n, dtype=np.intp)  # index n holds 1.0
+        for r, rx in enumerate(self.reactions):
+            table[r, : len(rx.reactants)] = rx.reactants
+        return k, np.array(functional_idx, dtype=np.intp), functional_terms, table
+
+    def rhs_numpy(self, t, y) -> np.ndarray:
+        """``dy/dt`` by vectorized numpy: ``nu @ (k * prod(y[reactants]))``.
+
+        Arguments
+        ---------
+        t : float
+            Time (unused: the network is autonomous).
+        y : array_like, shape ``(n_species,)``
+
+        Returns
+        -------
+        ndarray, shape ``(n_species,)``
+        """
+        k, f_idx, f_terms, table = self._numeric
+        y = np.asarray(y, dtype=float)
+        ext = np.append(y, 1.0)
+        flux = np.prod(ext[table], axis=1)
+        if f_idx.size:
+            k = k.copy()
+            obs = self.observable_values(y)
+            k[f_idx] = evaluate(f_terms, {sym(name): float(v) for name, v in obs.items()})
+        return self.stoichiometry @ (k * flux)
+
+
+# BioNetGen output -----------------------------------------------------------
+def load_gdat(path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Read a BioNetGen ``.gdat`` (or ``.cdat``) trajectory.
+
+    Arguments
+    ---------
+    path : str or Path
+        A whitespace-separated table whose first line names the columns
+        (optionally after ``#``); the first column is time.
+
+    Returns
+    -------
+    times : ndarray, shape ``(T,)``
+    columns : dict
+        ``{name: ndarray of shape (T,)}`` for every other column.
+
+    Raises
+    ------
+    DataError
+        If the file is missing or not such a table.
+    """
+    path = Path(path)
+    try:
+        with path.open() as f:
+            header = f.readline().lstrip("#").split()
+            data = np.loadtxt(f, ndmin=2)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such BioNetGen .gdat file; check the path") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a BioNetGen .gdat table: {e}") from None
+    if not header or header[0] != "time":
+        raise DataError(f"{path}, line 1: the header must start with 'time', got {header[:1]}")
+    if data.shape[1] != len(header):
+        raise DataError(f"{path}: the header names {len(header)} columns, the data has "
+                        f"{data.shape[1]}")
+    return data[:, 0].copy(), {name: data[:, j].copy() for j, name in enumerate(header) if j}
