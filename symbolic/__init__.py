@@ -79,3 +79,27 @@ __all__ += [
 from pdeflow.symbolic.codegen import compile, compile_jacobian  # noqa: E402, A004
 
 __all__ += ["compile", "compile_jacobian"]
+
+from pdeflow.symbolic.rewrite import (  # noqa: E402
+    chain,
+    fixpoint,
+    innermost,
+    once,
+    postwalk,
+    prewalk,
+    rewrite,
+    term_size,
+)
+from pdeflow.symbolic.rules import Rule, pseg, pvar  # noqa: E402
+from pdeflow.symbolic.simplify import DEFAULT_RULES, cancel, simplify  # noqa: E402
+
+__all__ += [
+    "Rule", "pvar", "pseg", "rewrite", "simplify", "once", "fixpoint", "prewalk", "postwalk",
+    "chain", "innermost", "term_size", "DEFAULT_RULES", "cancel",
+]
+__all__ += [
+    "exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt", "abs_", "minimum", "maximum",
+    "where", "ifelse", "to_sympy", "from_sympy",
+]
+
+from pdeflow.symbolic.sympy_interop import from_sympy, to_sympy  # noqa: E402

@@ -37,7 +37,8 @@ from pdeflow.symbolic.terms import Num, Placeholder, Sym, Term, add, mul, num, p
 
 _TABLE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
-#: element symbol -> (ArraySym, flat index), filled as elements are materialized
+#: element symbol -> [(ArraySym, flat index), ...], filled as elements are materialized
+#: (two arrays of the same name but different shapes share element symbols)
 ELEMENT_OWNER: dict = {}
 
 
@@ -118,7 +119,7 @@ def array_const(values) -> ArrayConst:
         v = v.astype(np.int64)
     else:
         v = v.astype(np.float64)
-    v = np.ascontiguousarray(v)
+    v = np.ascontiguousarray(v).reshape(v.shape)  # keep 0-d arrays 0-d
     v.setflags(write=False)
 
     def init(t):
@@ -198,6 +199,7 @@ def linear(shape, pairs, offset=None, intern: bool = True) -> ArrayTerm:
         elif tb is ArrayConst:
             off += blk @ arg.values.ravel().astype(float)
         else:
+            blk = sp.csr_matrix(blk, copy=True)  # stored blocks are read-only
             acc[arg] = acc[arg] + blk if arg in acc else blk
     items = []
     for arg, blk in acc.items():
@@ -444,7 +446,9 @@ def element_terms(a: ArrayTerm) -> np.ndarray:
     if ta is ArraySym:
         for k in range(a.size):
             s = sym(a.element_name(k))
-            ELEMENT_OWNER[s] = (a, k)
+            owners = ELEMENT_OWNER.setdefault(s, [])
+            if (a, k) not in owners:
+                owners.append((a, k))
             flat[k] = s
     elif ta is ArrayConst:
         vals = a.values.ravel()
@@ -485,8 +489,14 @@ def _nice(v: float):
 
 
 def element_owner(s: Sym):
-    """``(ArraySym, flat index)`` for an element symbol, or ``None``."""
-    return ELEMENT_OWNER.get(s)
+    """``(ArraySym, flat index)`` for an element symbol (the latest owner), or ``None``."""
+    owners = ELEMENT_OWNER.get(s)
+    return owners[-1] if owners else None
+
+
+def element_owners(s: Sym) -> list:
+    """All ``(ArraySym, flat index)`` pairs an element symbol belongs to."""
+    return list(ELEMENT_OWNER.get(s, ()))
 
 
 def array_nodes(roots) -> list:

@@ -14,7 +14,7 @@ from pdeflow.symbolic.arrays import (
     Linear,
     Map,
     array_nodes,
-    element_owner,
+    element_owners,
     elementwise,
     linear,
     substitute_placeholders,
@@ -52,10 +52,11 @@ class Env:
             return self.scalars[s]
         if s.name in self.by_name:
             return self.by_name[s.name]
-        owner = element_owner(s)
-        if owner is not None:
-            a, k = owner
-            return np.asarray(self.array(a)).reshape(-1)[k]
+        owners = element_owners(s)
+        for a, k in reversed(owners):  # prefer an owner whose array was given
+            if a in self.arrays or (a.name in self.by_name and
+                                    np.size(self.by_name[a.name]) == a.size):
+                return np.asarray(self.array(a)).reshape(-1)[k]
         raise KeyError(f"no value given for symbol {s.name!r}")
 
     def array(self, a: ArraySym):
@@ -67,8 +68,8 @@ class Env:
             raise KeyError(f"no value given for array {a.name!r} of shape {a.shape}")
         v = np.asarray(v, dtype=float)
         if v.shape != a.shape:
-            if v.size == a.size:
-                return v.reshape(a.shape)
+            if v.ndim == 1 and v.size == a.size:
+                return v.reshape(a.shape)  # flat state vectors are accepted
             raise ShapeError(f"array {a.name!r} has shape {a.shape}, got a value of shape {v.shape}")
         return v
 

@@ -61,17 +61,19 @@ import ast
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import scipy.sparse as sp
-
-from pdeflow.errors import DataError
 from pdeflow.symbolic.evaluate import evaluate, substitute
 from pdeflow.symbolic.functions import exp, log, sqrt
 from pdeflow.symbolic.terms import ZERO, Num, Sym, Term, add, mul, num, power, sym
+
+from pdeflow.errors import DataError
 
 __all__ = [
     "Species",
@@ -152,7 +154,7 @@ def _parse_expr(text: str) -> ast.expr:
         raise _Bad("missing expression")
     try:
         return ast.parse(text.replace("^", "**"), mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         raise _Bad(f"cannot parse the expression {text!r}") from None
 
 
@@ -439,12 +441,12 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
 
     return ReactionNetwork(
         source=source,
-        parameters=parameters,
-        parameter_exprs=parameter_exprs,
+        parameters=MappingProxyType(parameters),
+        parameter_exprs=MappingProxyType(parameter_exprs),
         species=tuple(species),
         reactions=tuple(reactions),
-        observables=observables,
-        functions=functions,
+        observables=MappingProxyType(observables),
+        functions=MappingProxyType(functions),
     )
 
 
@@ -497,15 +499,16 @@ class ReactionNetwork:
     ----------
     source : str
         Where the network came from (the file path).
-    parameters : dict
-        ``{name: value}`` in file order; expressions are evaluated.
-    parameter_exprs : dict
+    parameters : Mapping
+        ``{name: value}`` in file order; expressions are evaluated.  All mappings
+        here are read-only views (``dict(net.parameters)`` copies one).
+    parameter_exprs : Mapping
         ``{name: text}``, each parameter's value as written.
     species : tuple of Species
     reactions : tuple of Reaction
-    observables : dict
+    observables : Mapping
         ``{name: ((species_index, weight), ...)}`` with 0-based indices.
-    functions : dict
+    functions : Mapping
         ``{name: Term}``: the ``functions`` block, as terms of parameter and
         observable symbols.
 
@@ -516,12 +519,12 @@ class ReactionNetwork:
     """
 
     source: str
-    parameters: dict
-    parameter_exprs: dict
-    species: tuple
-    reactions: tuple
-    observables: dict
-    functions: dict
+    parameters: Mapping[str, float]
+    parameter_exprs: Mapping[str, str]
+    species: tuple[Species, ...]
+    reactions: tuple[Reaction, ...]
+    observables: Mapping[str, tuple[tuple[int, int | float], ...]]
+    functions: Mapping[str, Term]
 
     def __repr__(self):
         return (f"ReactionNetwork({Path(self.source).name!r}: {len(self.species)} species, "
@@ -600,7 +603,7 @@ class ReactionNetwork:
         return sp.csr_matrix((np.array(vals, dtype=float), (rows, cols)), shape=shape)
 
     def observable_values(self, y) -> dict[str, np.ndarray]:
-        """``{name: values}`` of the observables for states ``y`` of shape ``(N,)`` or ``(N, T)``."""
+        """``{name: values}`` of the observables at states ``y`` of shape ``(N,)`` or ``(N, T)``."""
         v = self.observable_matrix @ np.asarray(y, dtype=float)
         return {name: v[k] for k, name in enumerate(self.observables)}
 
@@ -627,8 +630,18 @@ class ReactionNetwork:
         -------
         list of Term, length ``n_species``, in the symbols of :meth:`state_symbols`
         (and parameter symbols).  Observables inside functional rates are expanded
-        into sums of state symbols.
+        into sums of state symbols.  The terms are built once per mode and cached.
         """
+        key = bool(params_as_symbols)
+        if key not in self._rhs_cache:
+            self._rhs_cache[key] = self._build_rhs(key)
+        return list(self._rhs_cache[key])
+
+    @cached_property
+    def _rhs_cache(self) -> dict[bool, list[Term]]:
+        return {}
+
+    def _build_rhs(self, params_as_symbols: bool) -> list[Term]:
         x = self._states
         mapping: dict = {sym(k): t for k, t in self.observable_terms().items()}
         if not params_as_symbols:
@@ -688,6 +701,20 @@ class ReactionNetwork:
             table[r, : len(rx.reactants)] = rx.reactants
         return k, np.array(functional_idx, dtype=np.intp), functional_terms, table
 
+    def fluxes(self, t, y) -> np.ndarray:
+        """Reaction fluxes ``k_r * prod(y[reactants(r)])``, shape ``(n_reactions,)``.
+
+        ``t`` is unused (the network is autonomous); ``y`` has shape ``(n_species,)``.
+        """
+        k, f_idx, f_terms, table = self._numeric
+        y = np.asarray(y, dtype=float)
+        flux = np.prod(np.append(y, 1.0)[table], axis=1)
+        if f_idx.size:
+            k = k.copy()
+            obs = self.observable_values(y)
+            k[f_idx] = evaluate(f_terms, {sym(name): float(v) for name, v in obs.items()})
+        return k * flux
+
     def rhs_numpy(self, t, y) -> np.ndarray:
         """``dy/dt`` by vectorized numpy: ``nu @ (k * prod(y[reactants]))``.
 
@@ -701,15 +728,7 @@ class ReactionNetwork:
         -------
         ndarray, shape ``(n_species,)``
         """
-        k, f_idx, f_terms, table = self._numeric
-        y = np.asarray(y, dtype=float)
-        ext = np.append(y, 1.0)
-        flux = np.prod(ext[table], axis=1)
-        if f_idx.size:
-            k = k.copy()
-            obs = self.observable_values(y)
-            k[f_idx] = evaluate(f_terms, {sym(name): float(v) for name, v in obs.items()})
-        return self.stoichiometry @ (k * flux)
+        return self.stoichiometry @ self.fluxes(t, y)
 
 
 # BioNetGen output -----------------------------------------------------------

@@ -32,6 +32,7 @@ sin(sin(x))
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 
 from pdeflow.symbolic.interface import arguments, iscall, maketerm, operation
@@ -179,8 +180,8 @@ class _Fixpoint:
             if out is None or out is cur:
                 break
             if out in seen:  # a cycle: stop at the smallest term met, deterministically
-                cycle = [cur, out]
-                return min(cycle, key=lambda t: (term_size(t), t.sort_key()))
+                best = min((cur, out), key=lambda t: (term_size(t), t.sort_key()))
+                return None if best is term else best
             seen.add(out)
             cur = out
         return None if cur is term else cur
@@ -448,19 +449,35 @@ def rewrite(term: Term, rules_or_strategy) -> Term:
     return term if out is None else out
 
 
+_SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def term_size(t: Term) -> int:
-    """Tree size (nodes, counting shared subterms at each use), memoized over the DAG."""
-    memo: dict[Term, int] = {}
+    """Tree size: the number of nodes, counting a shared subterm at each use.
+
+    Cached per term (weakly), so repeated calls cost only the new nodes.
+
+    Examples
+    --------
+    >>> from pdeflow.symbolic import symbols
+    >>> from pdeflow.symbolic.rewrite import term_size
+    >>> x, y = symbols("x y")
+    >>> term_size(2 * x + y)  # add(mul(2, x), y)
+    5
+    """
+    got = _SIZES.get(t)
+    if got is not None:
+        return got
     stack: list[tuple[Term, bool]] = [(t, False)]
     while stack:
         node, expanded = stack.pop()
-        if node in memo:
+        if node in _SIZES:
             continue
         if not iscall(node):
-            memo[node] = 1
+            _SIZES[node] = 1
         elif not expanded:
             stack.append((node, True))
-            stack.extend((a, False) for a in arguments(node) if a not in memo)
+            stack.extend((a, False) for a in arguments(node) if a not in _SIZES)
         else:
-            memo[node] = 1 + sum(memo[a] for a in arguments(node))
-    return memo[t]
+            _SIZES[node] = 1 + sum(_SIZES[a] for a in arguments(node))
+    return _SIZES[t]

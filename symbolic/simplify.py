@@ -9,8 +9,11 @@ Rational simplification treats every subterm that is not a sum, a product, an
 integer power or a rational number as a polynomial variable ("generator"):
 it puts sums over a common denominator and cancels the polynomial GCD of
 numerator and denominator (multivariate, rational coefficients, primitive
-PRS).  It is skipped for float coefficients and for inputs beyond
-``MAX_GENERATORS`` generators, ``MAX_DEGREE`` or ``MAX_POLY_TERMS``.
+PRS).  It only looks at sums and products that contain a negative power or an
+unexpanded sum factor, and skips float coefficients and inputs beyond
+``MAX_CANCEL_SIZE`` nodes, ``MAX_GENERATORS`` generators, ``MAX_DEGREE``,
+``MAX_POLY_TERMS`` intermediate terms or ``MAX_WORK`` coefficient operations
+(a deterministic budget, so results never depend on timing).
 
 Examples
 --------
@@ -44,7 +47,7 @@ from pdeflow.symbolic.functions import (
     tanh,
 )
 from pdeflow.symbolic.interface import ADD, MUL, POW, arguments, iscall, operation
-from pdeflow.symbolic.rewrite import rewrite, term_size
+from pdeflow.symbolic.rewrite import prewalk, rewrite, term_size
 from pdeflow.symbolic.rules import Bindings, Rule, pseg, pvar
 from pdeflow.symbolic.terms import Num, Sym, Term, add, mul, num, power
 
@@ -53,6 +56,8 @@ __all__ = ["simplify", "DEFAULT_RULES", "is_positive", "is_nonnegative", "cancel
 MAX_GENERATORS = 10
 MAX_DEGREE = 32
 MAX_POLY_TERMS = 400
+MAX_CANCEL_SIZE = 400
+MAX_WORK = 200_000
 
 
 # Sign facts -------------------------------------------------------------------
@@ -147,7 +152,20 @@ def _padd(a: Poly, b: Poly, sign: int = 1) -> Poly:
     return out
 
 
+class _Budget:
+    """Work (coefficient multiplications) left for the current :func:`cancel` call."""
+
+    left = 0
+
+    @classmethod
+    def spend(cls, work: int) -> None:
+        cls.left -= work
+        if cls.left < 0:
+            raise _Skip
+
+
 def _pmul(a: Poly, b: Poly) -> Poly:
+    _Budget.spend(len(a) * len(b))
     out: Poly = {}
     for ma, ca in a.items():
         for mb, cb in b.items():
@@ -260,16 +278,84 @@ def _prem(a: dict[int, Poly], b: dict[int, Poly]) -> dict[int, Poly]:
     return r
 
 
+def _used(p: Poly) -> int:
+    """Bit mask of the variables ``p`` depends on."""
+    mask = 0
+    for m in p:
+        for i, e in enumerate(m):
+            if e:
+                mask |= 1 << i
+    return mask
+
+
+def _shares_variable(a: Poly, b: Poly) -> bool:
+    """False when the GCD of ``a`` and ``b`` must be a constant."""
+    return bool(_used(a) & _used(b))
+
+
+def _image(p: Poly, i: int, point: list[int]) -> dict[int, Fraction]:
+    """``p`` as a univariate polynomial in variable ``i``, the others set to ``point``."""
+    out: dict[int, Fraction] = {}
+    for m, c in p.items():
+        v = c
+        for j, e in enumerate(m):
+            if e and j != i:
+                v *= point[j] ** e
+        out[m[i]] = out.get(m[i], 0) + v
+    return {d: v for d, v in out.items() if v}
+
+
+def _ugcd_degree(a: dict[int, Fraction], b: dict[int, Fraction]) -> int:
+    """Degree of the GCD of univariate polynomials (Euclid over the rationals)."""
+    while b:
+        db, lb = max(b), b[max(b)]
+        r = dict(a)
+        while r and max(r) >= db:
+            dr = max(r)
+            q = r[dr] / lb
+            for d, c in b.items():
+                v = r.get(d + dr - db, 0) - q * c
+                if v:
+                    r[d + dr - db] = v
+                else:
+                    r.pop(d + dr - db, None)
+        a, b = b, r
+    return max(a) if a else 0
+
+
+def _coprime_images(a: Poly, b: Poly, n: int) -> bool:
+    """True when ``a`` and ``b`` are certainly coprime, judged from univariate images.
+
+    If the GCD ``g`` depends on variable ``i``, then ``g`` evaluated at a point
+    in the other variables divides both images; so constant GCDs of the images
+    for every variable prove ``g`` constant (unless leading coefficients vanish
+    at the point, which only makes this test say False).
+    """
+    point = _POINT[:n] if n <= len(_POINT) else [7 + 3 * j for j in range(n)]
+    common = _used(a) & _used(b)
+    for i in range(n):
+        if common >> i & 1:
+            _Budget.spend(len(a) + len(b))
+            if _ugcd_degree(_image(a, i, point), _image(b, i, point)) > 0:
+                return False
+    return True
+
+
+_POINT = [11, 17, 23, 31, 41, 53, 67, 79, 97, 101, 113, 127]
+
+
 def _pgcd(a: Poly, b: Poly, n: int) -> Poly:
     """Monic GCD of multivariate polynomials over the rationals (recursive primitive PRS)."""
     if not a:
         return _monic(b)
     if not b:
         return _monic(a)
-    if n == 0 or _is_const(a, n) or _is_const(b, n):
+    if n == 0 or _is_const(a, n) or _is_const(b, n) or not _shares_variable(a, b):
         return _one(n)
     if a == b:
         return _monic(a)
+    if _coprime_images(a, b, n):
+        return _one(n)
     ua, ub = _split(a), _split(b)
     ca, cb = _content(ua, n - 1), _content(ub, n - 1)
     c = _pgcd(ca, cb, n - 1)
@@ -439,6 +525,8 @@ def _cancel_factors(t: Term) -> Term | None:
         progress = False
         for top in tops:
             for bot in bottoms:
+                if not _shares_variable(top[2], bot[2]):
+                    continue
                 g = _pgcd(top[2], bot[2], rf.n)
                 if _is_const(g, rf.n):
                     continue
@@ -461,6 +549,29 @@ def _cancel_factors(t: Term) -> Term | None:
     return mul(*factors)
 
 
+def _factors(t: Term) -> tuple[Term, ...]:
+    return arguments(t) if iscall(t) and operation(t) is MUL else (t,)
+
+
+def _has_fraction(t: Term) -> bool:
+    """Whether a sum or product has a denominator or an unexpanded sum factor."""
+    items = arguments(t) if operation(t) is MUL else [
+        f for a in arguments(t) for f in _factors(a)
+    ]
+    for f in items:
+        if iscall(f) and operation(f) is POW:
+            k = _exact_int(arguments(f)[1])
+            if k is not None and (k < 0 or _is_sum(arguments(f)[0])):
+                return True
+        elif _is_sum(f):
+            return True
+    return False
+
+
+def _is_sum(t: Term) -> bool:
+    return iscall(t) and operation(t) is ADD
+
+
 def cancel(t: Term) -> Term | None:
     """A smaller form of the sum or product ``t`` with fractions combined and cancelled.
 
@@ -478,6 +589,9 @@ def cancel(t: Term) -> Term | None:
     if not iscall(t) or operation(t) not in (ADD, MUL):
         return None
     best, best_size = None, term_size(t)
+    if best_size > MAX_CANCEL_SIZE or not _has_fraction(t):
+        return None
+    _Budget.left = MAX_WORK
     makers = (_cancel_factors, _together) if operation(t) is MUL else (_together,)
     for make in makers:
         try:
@@ -574,6 +688,10 @@ def _cancel_rule(b: Bindings) -> Term | None:
     return cancel(b["t"])
 
 
+def _cancel_node(t: Term) -> Term | None:
+    return cancel(t) if _is_sum_or_product(t) else None
+
+
 def _negative(name: str):
     return lambda b: b[name].value < 0
 
@@ -626,9 +744,11 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 def simplify(term: Term, rules: Sequence[Rule] = DEFAULT_RULES) -> Term:
     """Simplify ``term`` with identities valid over the reals; never returns a bigger term.
 
-    Rewrites bottom-up to a fixpoint with ``rules`` (:data:`DEFAULT_RULES`) and
-    returns the result if it has at most as many nodes as ``term``, else
-    ``term``.
+    Rewrites bottom-up to a fixpoint with ``rules`` (:data:`DEFAULT_RULES`);
+    when the rules include ``"cancel"``, also tries cancelling fractions
+    top-down first and then rewriting.  Returns the candidate with the fewest
+    nodes (:func:`~pdeflow.symbolic.rewrite.term_size`), ``term`` itself when
+    none is smaller; on a tie with ``term`` the rewritten form wins.
 
     Parameters
     ----------
@@ -654,5 +774,17 @@ def simplify(term: Term, rules: Sequence[Rule] = DEFAULT_RULES) -> Term:
     >>> simplify(exp(x) * exp(2 * y)), simplify(tan(x) * cos(x))
     (exp(x + 2*y), sin(x))
     """
-    out = rewrite(term, tuple(rules))
-    return out if term_size(out) <= term_size(term) else term
+    rules = tuple(rules)
+    best, best_size = term, term_size(term)
+    candidates = [rewrite(term, rules)]
+    if any(r.name == "cancel" for r in rules):
+        # rational first: rules on the parts can hide common factors, as in
+        # (sin(x)**2 - 1)/(sin(x) + 1) where sin(x)**2 - 1 would become -cos(x)**2
+        first = prewalk(_cancel_node)(term)
+        if first is not None:
+            candidates.append(rewrite(first, rules))
+    for cand in candidates:
+        s = term_size(cand)
+        if s < best_size or (s == best_size and best is term):
+            best, best_size = cand, s
+    return best

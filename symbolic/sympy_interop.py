@@ -59,8 +59,6 @@ from typing import Any
 
 import numpy as np
 import sympy
-
-from pdeflow.errors import UnsupportedError
 from pdeflow.symbolic.functions import (
     and_,
     eq,
@@ -91,7 +89,9 @@ from pdeflow.symbolic.terms import (
     sym,
 )
 
-__all__ = ["to_sympy", "from_sympy", "PlaceholderSymbol"]
+from pdeflow.errors import UnsupportedError
+
+__all__ = ["to_sympy", "from_sympy", "PlaceholderSymbol", "EVALUATE_MAX_DEPTH"]
 
 #: our functions whose values are booleans (0/1) and whose SymPy images are Booleans
 _BOOLEAN_FUNCTIONS = frozenset({"lt", "le", "eq", "ne", "and", "or", "not"})
@@ -142,6 +142,20 @@ def _postorder(roots: Iterable[Hashable], children: Callable[[Any], Iterable]) -
 
 
 # pdeflow -> SymPy -----------------------------------------------------------------
+#: terms nested deeper than this are converted with SymPy's evaluation turned off
+EVALUATE_MAX_DEPTH = 200
+
+
+def _term_children(t: Term) -> tuple:
+    return arguments(t) if iscall(t) else ()
+
+
+def _depth(order: list[Term]) -> int:
+    """Nesting depth of a DAG given children first."""
+    depth: dict[Term, int] = {}
+    for t in order:
+        depth[t] = 1 + max((depth[a] for a in _term_children(t)), default=0)
+    return max(depth.values(), default=0)
 def _number_to_sympy(v) -> sympy.Expr:
     if isinstance(v, Fraction):
         return sympy.Rational(v.numerator, v.denominator)
@@ -165,11 +179,10 @@ class _ToSympy:
     def __init__(self) -> None:
         self.memo: dict[Term, Any] = {}
 
-    def convert(self, roots: Iterable[Term]) -> None:
-        todo = [r for r in roots if r not in self.memo]
-        for t in _postorder(todo, lambda t: arguments(t) if iscall(t) else ()):
-            if t not in self.memo:
-                self.memo[t] = self._node(t)
+    def convert(self, order: Iterable[Term]) -> None:
+        """Convert terms given children first (see :func:`_postorder`)."""
+        for t in order:
+            self.memo[t] = self._node(t)
 
     def numeric(self, t: Term):
         """The image of ``t`` where a number is expected."""
@@ -240,10 +253,11 @@ def to_sympy(expr, evaluate: bool | None = None):
         ``ndarray`` of terms (or numbers), or a (nested) list/tuple of them.
     evaluate : bool, optional
         Whether SymPy may evaluate while building (``sin(-x)`` becomes
-        ``-sin(x)``).  By default it does, except that SymPy's evaluation
-        recurses through the arguments and overflows the C stack on very deep
-        terms (thousands of nested calls): where it raises ``RecursionError`` the
-        conversion is redone with ``evaluate=False``.
+        ``-sin(x)``).  The default evaluates unless the term is deeper than
+        :data:`EVALUATE_MAX_DEPTH` nested operations: SymPy's evaluation walks
+        the arguments recursively, which overflows the stack on deep terms and
+        costs time exponential in the depth on heavily shared DAGs.  Where SymPy
+        still raises ``RecursionError`` the conversion is redone unevaluated.
 
     Returns
     -------
@@ -266,17 +280,6 @@ def to_sympy(expr, evaluate: bool | None = None):
     >>> to_sympy(np.roll(u, 1) - u)
     [-u[0] + u[2], u[0] - u[1], u[1] - u[2]]
     """
-    if evaluate is None:
-        try:
-            return to_sympy(expr, evaluate=True)
-        except RecursionError:
-            return to_sympy(expr, evaluate=False)
-    with sympy.evaluate(evaluate):
-        return _to_sympy(expr)
-
-
-def _to_sympy(expr):
-    conv = _ToSympy()
     SymArray = _symarray_type()
 
     def leaves(x, out):
@@ -293,7 +296,20 @@ def _to_sympy(expr):
             out.append(_as_term(x))
         return out
 
-    conv.convert(leaves(expr, []))
+    roots = leaves(expr, [])
+    order = _postorder(roots, _term_children)
+    if evaluate is None:
+        evaluate = _depth(order) <= EVALUATE_MAX_DEPTH
+    conv = _ToSympy()
+    try:
+        with sympy.evaluate(evaluate):
+            conv.convert(order)
+    except RecursionError:
+        if not evaluate:
+            raise
+        conv = _ToSympy()
+        with sympy.evaluate(False):
+            conv.convert(order)
 
     def build(x):
         if isinstance(x, Term):

@@ -583,6 +583,11 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
             return f"SymArray({np.array2string(self.elements(), separator=', ')})"
         return f"SymArray(shape={self.shape}, node={type(t).__name__})"
 
+    def __str__(self):
+        if not self.shape:  # a 0-d array prints as its one scalar element
+            return str(self._scalar())
+        return repr(self)
+
     def _repr_latex_(self):
         from pdeflow.symbolic.printing import to_latex
 

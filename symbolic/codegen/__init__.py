@@ -269,19 +269,19 @@ class CompiledFunction:
         from numba import cuda
 
         mod, plan, dev = self._cuda_setup()
-        y_d = y if cuda.is_cuda_array(y) else cuda.to_device(np.ascontiguousarray(y, dtype=float))
+        y_d = y if _is_dev(y) else cuda.to_device(np.ascontiguousarray(y, dtype=float))
         p_host = np.zeros(max(self.n_p, 1)) if p is None else np.asarray(p, dtype=float)
-        p_d = p if cuda.is_cuda_array(p) else cuda.to_device(np.ascontiguousarray(p_host))
-        o_d = out if out is not None and cuda.is_cuda_array(out) else cuda.device_array(self.n_out)
+        p_d = p if _is_dev(p) else cuda.to_device(np.ascontiguousarray(p_host))
+        o_d = out if out is not None and _is_dev(out) else cuda.device_array(self.n_out)
         env = dict(dev, y=y_d, p=p_d, t=float(t), out=o_d)
         threads = 256
         for kname, n, args in plan:
             blocks = max(1, (n + threads - 1) // threads)
             getattr(mod, kname)[blocks, threads](*(env[a] for a in args))
-        if out is not None and not cuda.is_cuda_array(out):
+        if out is not None and not _is_dev(out):
             o_d.copy_to_host(out)
             return out
-        return o_d if cuda.is_cuda_array(y) else o_d.copy_to_host()
+        return o_d if _is_dev(y) else o_d.copy_to_host()
 
 
 def compile(outputs, inputs, params=None, target: str = "numba", parallel: bool = False,
@@ -398,3 +398,10 @@ class _Empty:
 
 
 __all__ = ["compile", "compile_jacobian", "CompiledFunction", "CompiledJacobian", "lower", "TARGETS"]
+
+
+def _is_dev(a) -> bool:
+    """Whether ``a`` is a CUDA device array (numba device array or __cuda_array_interface__)."""
+    return hasattr(a, "__cuda_array_interface__") or type(a).__name__ in (
+        "DeviceNDArray", "FakeCUDAArray"
+    )

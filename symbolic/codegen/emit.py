@@ -179,9 +179,13 @@ class Emitter:
             if name == "not":
                 return f"(({a[0]}) == 0)"
             if name == "where":
+                if m == "torch":
+                    return f"torch.where(_t({a[0]}, y) != 0, _t({a[1]}, y), _t({a[2]}, y))"
                 return f"{self.funcs['where']}(({a[0]}) != 0, {a[1]}, {a[2]})"
             if name == "pow":
                 return f"({a[0]}**{a[1]})"
+        if self.dialect == "array" and self.module == "torch" and name in ("min", "max"):
+            a = [f"_t({x}, y)" for x in a]
         fn = self.funcs.get(name)
         if fn is None:
             raise CompilationError(

@@ -264,7 +264,15 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     head = {
         "np": ["import math", "import numpy as np", ""],
         "jnp": ["import math", "import jax", "import jax.numpy as jnp", ""],
-        "torch": ["import math", "import torch", ""],
+        "torch": [
+            "import math",
+            "import torch",
+            "",
+            "def _t(x, ref):",
+            "    return x if torch.is_tensor(x) else torch.as_tensor(x, dtype=ref.dtype, "
+            "device=ref.device)",
+            "",
+        ],
     }[module]
     lines = head + [f"def kernel({sig}):"] + ["    " + b for b in body] + [""]
     return "\n".join(lines), list(consts) + extra

@@ -1,0 +1,314 @@
+"""Code generation: every target agrees with numpy; structure, safety, caching."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pdeflow.errors import CompilationError, ConfigError, ShapeError
+from pdeflow.symbolic import (
+    array,
+    compile,
+    compile_jacobian,
+    evaluate,
+    exp,
+    jacobian,
+    sin,
+    sym,
+    symbols,
+    trace,
+)
+from pdeflow.symbolic.arrays import element_terms
+
+
+def bruss(t, y, p):
+    u, v = y[0], y[1]
+    a, b, alpha = p
+
+    def lap(w):
+        return np.roll(w, 1, 0) + np.roll(w, -1, 0) + np.roll(w, 1, 1) + np.roll(w, -1, 1) - 4 * w
+
+    return np.stack(
+        [a + v * u**2 - (b + 1) * u + alpha * lap(u), b * u - v * u**2 + alpha * lap(v)]
+    )
+
+
+def heat_inplace(du, u, p, t):
+    du[1:-1] = p[0] * (u[2:] - 2 * u[1:-1] + u[:-2]) + np.sin(t) * u[1:-1] ** 2
+    du[0] = -u[0]
+    du[-1] = np.exp(-u[-1]) - p[1]
+
+
+def rd_dense(t, y, p):
+    n = y.shape[-1]
+    m = np.diag(-2.0 * np.ones(n)) + np.diag(np.ones(n - 1), 1) + np.diag(np.ones(n - 1), -1)
+    m[0, 1] = 2.0
+    m[-1, -2] = 2.0
+    a, b = y[0], y[1]
+    da = p[0] * (m @ a + a @ m) + a * b - np.maximum(a, 0.5)
+    db = p[1] * (m @ b + b @ m) - np.where(a > b, a * b, b)
+    return np.stack([da, db])
+
+
+def _cases():
+    rng = np.random.default_rng(0)
+    out = []
+    for n in (4, 9):
+        y = rng.random((2, n, n))
+        o, ins = trace(bruss, 0.0, y, (1.0, 3.0, 0.1), return_inputs=True)
+        out.append(
+            (
+                f"bruss{n}",
+                o,
+                [ins["y"]],
+                list(ins["p"]),
+                y,
+                np.array([1.0, 3.0, 0.1]),
+                lambda y, p, t: bruss(t, y, p),
+            )
+        )
+    u = rng.random(12)
+    o, ins = trace(heat_inplace, np.zeros(12), u, (0.3, 0.2), 0.7, return_inputs=True)
+
+    def heat_ref(y, p, t):
+        du = np.empty_like(y)
+        heat_inplace(du, y, p, t)
+        return du
+
+    out.append(
+        (
+            "heat",
+            o,
+            [ins["u"]],
+            list(ins["p"]) + [ins["t"]],
+            u,
+            np.array([0.3, 0.2, 0.7]),
+            lambda y, p, t: heat_ref(y, p[:2], p[2]),
+        )
+    )
+    y = rng.random((2, 6, 6))
+    o, ins = trace(rd_dense, 0.0, y, (0.4, 0.2), return_inputs=True)
+    out.append(
+        (
+            "rd_dense",
+            o,
+            [ins["y"]],
+            list(ins["p"]),
+            y,
+            np.array([0.4, 0.2]),
+            lambda y, p, t: rd_dense(t, y, p),
+        )
+    )
+    return out
+
+
+CASES = _cases()
+CPU_TARGETS = ["numpy", "numba", "jax", "torch"]
+
+
+@pytest.mark.parametrize("target", CPU_TARGETS)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_target_matches_numpy_code(case, target):
+    _, out, inputs, params, y, p, ref = case
+    f = compile(out, inputs, params=params, target=target)
+    got = np.asarray(f(y.ravel(), p, 0.0))
+    want = np.asarray(ref(y, p, 0.0)).ravel()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("target", CPU_TARGETS)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_compiled_jacobian_matches_symbolic(case, target):
+    _, out, inputs, params, y, p, _ = case
+    J = compile_jacobian(out, inputs, params=params, target=target)
+    subs = {inputs[0]: y}
+    subs.update({s: v for s, v in zip(params, p, strict=True)})
+    want = evaluate(jacobian(out, inputs), subs)
+    got = J(y.ravel(), p, 0.0)
+    assert sp.issparse(got) and got.shape == want.shape
+    np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=1e-12, atol=1e-12)
+    data = np.empty(J.nnz)
+    J.fill(data, y.ravel(), p, 0.0)
+    np.testing.assert_allclose(data, got.data, rtol=0, atol=0)
+
+
+def test_numba_inplace_and_parallel_agree():
+    _, out, inputs, params, y, p, ref = CASES[1]
+    f = compile(out, inputs, params=params, target="numba", parallel=True)
+    o = np.full(f.n_out, np.nan)
+    f(o, y.ravel(), p, 0.0)
+    np.testing.assert_allclose(o, ref(y, p, 0.0).ravel(), rtol=1e-12, atol=1e-12)
+
+
+def test_rerolled_loops_equal_straight_line_code():
+    """Run-table loops compute what one statement per equation computes."""
+    y = np.random.default_rng(1).random((2, 40, 40))
+    out, ins = trace(bruss, 0.0, y, (1.0, 3.0, 0.1), return_inputs=True)
+    params = list(ins["p"])
+    looped = compile(out, [ins["y"]], params=params, target="numba")
+    assert any(getattr(s, "runs", None) is not None for s in looped.program.steps)
+    straight = compile(
+        list(element_terms(out.term).ravel()), [ins["y"]], params=params, target="numba"
+    )
+    p = np.array([1.0, 3.0, 0.1])
+    np.testing.assert_allclose(
+        looped(y.ravel(), p, 0.0), straight(y.ravel(), p, 0.0), rtol=1e-14, atol=1e-14
+    )
+
+
+def test_code_size_does_not_grow_with_grid():
+    sizes = []
+    for n in (16, 64):
+        out, ins = trace(bruss, 0.0, np.zeros((2, n, n)), (1.0, 3.0, 0.1), return_inputs=True)
+        f = compile(out, [ins["y"]], params=list(ins["p"]), target="numpy")
+        sizes.append(len(f.source))
+    assert sizes[0] == sizes[1]
+
+
+def test_scalar_system_straight_line_chunks():
+    xs = symbols("a b c")
+    k1, k2 = symbols("k1 k2")
+    exprs = [
+        -k1 * xs[0] * xs[1],
+        k1 * xs[0] * xs[1] - k2 * xs[2] ** 2,
+        k2 * xs[2] ** 2 + sin(xs[0]),
+    ]
+    v = np.array([0.5, 2.0, 1.5])
+    pv = np.array([0.7, 0.1])
+    want = np.array([-0.7 * 1.0, 0.7 * 1.0 - 0.1 * 2.25, 0.1 * 2.25 + np.sin(0.5)])
+    for target in ("numpy", "numba", "jax", "torch"):
+        f = compile(exprs, list(xs), params=[k1, k2], target=target)
+        np.testing.assert_allclose(np.asarray(f(v, pv, 0.0)), want, rtol=1e-13)
+    Jf = compile_jacobian(exprs, list(xs), params=[k1, k2], target="numba")
+    Jw = evaluate(jacobian(exprs, list(xs)), {**dict(zip(xs, v, strict=True)), k1: 0.7, k2: 0.1})
+    np.testing.assert_allclose(Jf(v, pv).toarray(), Jw.toarray(), rtol=1e-13)
+
+
+HOSTILE = [
+    "x; import os; os.system('echo pwned')",
+    "__import__('os').system('echo pwned')",
+    "a\nb = 1",
+    "'\"",
+    "out",
+    "y",
+    "p",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_never_reach_the_source(name):
+    u = array(name, (5,))
+    s = sym(name + "_param")
+    out = s * np.roll(u, 1) + exp(u)
+    for target in ("numpy", "numba"):
+        f = compile(out, [u], params=[s], target=target)
+        assert name not in f.source
+        assert "os.system" not in f.source and "__import__" not in f.source
+        x = np.linspace(0.0, 1.0, 5)
+        np.testing.assert_allclose(f(x, np.array([2.0]), 0.0), 2.0 * np.roll(x, 1) + np.exp(x))
+    scalar = compile([s * element_terms(u.term)[0]], [u], params=[s], target="numba")
+    assert name not in scalar.source
+
+
+def test_bad_inputs_raise_clear_errors():
+    u = array("u", (4,))
+    q = sym("q")
+    with pytest.raises(ConfigError, match="unknown target"):
+        compile(u * 2, [u], target="fortran")
+    with pytest.raises(CompilationError, match="q"):
+        compile(u * q, [u], target="numpy")
+    w = array("w", (4,))
+    with pytest.raises(CompilationError, match="'w'"):
+        compile(u * w, [u], target="numpy")
+    f = compile(u * 2, [u], target="numba")
+    with pytest.raises(ShapeError, match="5 entries"):
+        f(np.zeros(5))
+
+
+def test_disk_cache_second_process_does_not_recompile(tmp_path):
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from pdeflow.symbolic import array, compile
+        u = array("u", (50,))
+        f = compile(np.roll(u, 1) * u - u ** 3, [u], target="numba")
+        f(np.ones(50))
+        print(len(f._kernel.stats.cache_hits), len(f._kernel.stats.cache_misses))
+        """
+    )
+    env = dict(os.environ, PDEFLOW_CACHE_DIR=str(tmp_path))
+    first = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    second = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    hits1, _ = map(int, first.stdout.split())
+    hits2, misses2 = map(int, second.stdout.split())
+    assert hits1 == 0
+    assert hits2 >= 1 and misses2 == 0
+
+
+def test_cuda_target_in_simulator(tmp_path):
+    """The CUDA kernels run under numba's CUDA simulator (the real GPU run is a benchmark)."""
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from pdeflow.symbolic import trace, compile, compile_jacobian, jacobian, evaluate
+        def bruss(t, y, p):
+            u, v = y[0], y[1]
+            a, b, alpha = p
+            def lap(w):
+                return (np.roll(w, 1, 0) + np.roll(w, -1, 0) + np.roll(w, 1, 1)
+                        + np.roll(w, -1, 1) - 4 * w)
+            return np.stack([a + v * u**2 - (b + 1) * u + alpha * lap(u),
+                             b * u - v * u**2 + alpha * lap(v)])
+        y = np.random.default_rng(2).random((2, 4, 4))
+        p = np.array([1.0, 3.0, 0.1])
+        out, ins = trace(bruss, 0.0, y, (1.0, 3.0, 0.1), return_inputs=True)
+        f = compile(out, [ins["y"]], params=list(ins["p"]), target="cuda")
+        err = np.abs(f(y.ravel(), p, 0.0) - bruss(0.0, y, p).ravel()).max()
+        J = compile_jacobian(out, [ins["y"]], params=list(ins["p"]), target="cuda")
+        want = evaluate(jacobian(out, ins["y"]), {ins["y"]: y, "p_0": 1.0, "p_1": 3.0, "p_2": 0.1})
+        jerr = abs(J(y.ravel(), p, 0.0) - want).max()
+        print(err, jerr)
+        """
+    )
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PDEFLOW_CACHE_DIR=str(tmp_path))
+    res = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    if res.returncode != 0 and "cuda" in res.stderr.lower() and "import" in res.stderr.lower():
+        pytest.skip(f"numba-cuda simulator unavailable: {res.stderr.splitlines()[-1]}")
+    assert res.returncode == 0, res.stderr
+    err, jerr = map(float, res.stdout.split())
+    assert err < 1e-12 and jerr < 1e-12
+
+
+def test_jax_target_is_differentiable():
+    import jax
+    import jax.numpy as jnp
+
+    u = array("u", (6,))
+    s = sym("s")
+    f = compile(s * u**2 + np.roll(u, 1), [u], params=[s], target="jax")
+    g = jax.grad(lambda y: jnp.sum(f(y, jnp.array([2.0]), 0.0)))(jnp.arange(6.0))
+    np.testing.assert_allclose(np.asarray(g), 4.0 * np.arange(6.0) + 1.0)
+
+
+def test_torch_target_supports_autograd():
+    import torch
+
+    u = array("u", (6,))
+    f = compile(exp(u) * np.roll(u, -1), [u], target="torch")
+    y = torch.linspace(0, 1, 6, dtype=torch.float64, requires_grad=True)
+    f(y, None, 0.0).sum().backward()
+    yn = y.detach().numpy()
+    want = np.exp(yn) * np.roll(yn, -1) + np.roll(np.exp(yn), 1)
+    np.testing.assert_allclose(y.grad.numpy(), want, rtol=1e-12)
