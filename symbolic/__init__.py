@@ -6,8 +6,12 @@ Examples
 >>> from pdeflow.symbolic import trace, jacobian
 >>> def rhs(t, u, p):
 ...     return p[0] * (np.roll(u, 1) - 2 * u + np.roll(u, -1)) - u**3
->>> du = trace(rhs, 0.0, np.zeros(8), (0.1,))
->>> J = jacobian(du, du_inputs := None) if False else None
+>>> du, inputs = trace(rhs, 0.0, np.zeros(8), (0.1,), return_inputs=True)
+>>> J = jacobian(du, inputs["u"])
+>>> J.shape, J.nnz
+((8, 8), 24)
+>>> str(J[0, 0])
+'-2*p_0 - 3*u[0]**2'
 """
 
 from pdeflow.symbolic.terms import (  # noqa: F401

@@ -59,6 +59,8 @@ from typing import Any
 
 import numpy as np
 import sympy
+
+from pdeflow.errors import UnsupportedError
 from pdeflow.symbolic.functions import (
     and_,
     eq,
@@ -89,9 +91,8 @@ from pdeflow.symbolic.terms import (
     sym,
 )
 
-from pdeflow.errors import UnsupportedError
-
-__all__ = ["to_sympy", "from_sympy", "PlaceholderSymbol", "EVALUATE_MAX_DEPTH"]
+__all__ = ["to_sympy", "from_sympy", "PlaceholderSymbol", "EVALUATE_MAX_DEPTH",
+           "EVALUATE_MAX_TREE_SIZE"]
 
 #: our functions whose values are booleans (0/1) and whose SymPy images are Booleans
 _BOOLEAN_FUNCTIONS = frozenset({"lt", "le", "eq", "ne", "and", "or", "not"})
@@ -150,12 +151,22 @@ def _term_children(t: Term) -> tuple:
     return arguments(t) if iscall(t) else ()
 
 
-def _depth(order: list[Term]) -> int:
-    """Nesting depth of a DAG given children first."""
+#: terms whose tree expansion (shared subterms counted once per use) exceeds this are
+#: converted unevaluated too: SymPy's evaluation walks trees, not DAGs
+EVALUATE_MAX_TREE_SIZE = 100_000
+
+
+def _evaluate_is_safe(order: list[Term]) -> bool:
+    """Whether SymPy may evaluate: the DAG (given children first) is shallow and small as a tree."""
     depth: dict[Term, int] = {}
+    size: dict[Term, int] = {}
     for t in order:
-        depth[t] = 1 + max((depth[a] for a in _term_children(t)), default=0)
-    return max(depth.values(), default=0)
+        ch = _term_children(t)
+        depth[t] = d = 1 + max((depth[a] for a in ch), default=0)
+        size[t] = n = 1 + sum(size[a] for a in ch)
+        if d > EVALUATE_MAX_DEPTH or n > EVALUATE_MAX_TREE_SIZE:
+            return False
+    return True
 def _number_to_sympy(v) -> sympy.Expr:
     if isinstance(v, Fraction):
         return sympy.Rational(v.numerator, v.denominator)
@@ -254,8 +265,9 @@ def to_sympy(expr, evaluate: bool | None = None):
     evaluate : bool, optional
         Whether SymPy may evaluate while building (``sin(-x)`` becomes
         ``-sin(x)``).  The default evaluates unless the term is deeper than
-        :data:`EVALUATE_MAX_DEPTH` nested operations: SymPy's evaluation walks
-        the arguments recursively, which overflows the stack on deep terms and
+        :data:`EVALUATE_MAX_DEPTH` nested operations or larger than
+        :data:`EVALUATE_MAX_TREE_SIZE` as a tree: SymPy's evaluation walks the
+        arguments recursively, which overflows the stack on deep terms and
         costs time exponential in the depth on heavily shared DAGs.  Where SymPy
         still raises ``RecursionError`` the conversion is redone unevaluated.
 
@@ -299,7 +311,7 @@ def to_sympy(expr, evaluate: bool | None = None):
     roots = leaves(expr, [])
     order = _postorder(roots, _term_children)
     if evaluate is None:
-        evaluate = _depth(order) <= EVALUATE_MAX_DEPTH
+        evaluate = _evaluate_is_safe(order)
     conv = _ToSympy()
     try:
         with sympy.evaluate(evaluate):
@@ -340,12 +352,16 @@ def _as_term(v) -> Term:
 
 
 # SymPy -> pdeflow -----------------------------------------------------------------
+_SYMPY_OPERATIONS = (sympy.Add, sympy.Mul, sympy.Pow, sympy.core.relational.Relational,
+                     sympy.And, sympy.Or, sympy.Not, sympy.Min, sympy.Max, sympy.Function)
+
+
 def _sympy_children(e) -> tuple:
     if isinstance(e, sympy.Piecewise):
         return tuple(x for pair in e.args for x in pair.args)
-    if isinstance(e, sympy.Basic) and not isinstance(e, sympy.Symbol | sympy.Number):
+    if isinstance(e, _SYMPY_OPERATIONS):
         return e.args
-    return ()
+    return ()  # a leaf, or an unsupported object that will be reported by its own name
 
 
 def _function_table() -> dict[str, Function]:
@@ -404,7 +420,7 @@ class _FromSympy:
             return num(1)
         if e is sympy.false:
             return num(0)
-        if isinstance(e, sympy.Number):
+        if isinstance(e, sympy.Number) or e is sympy.zoo:
             return self._number(e)
         if e is sympy.E:
             return exp(num(1))

@@ -20,7 +20,9 @@ from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, array_nodes
 from pdeflow.symbolic.codegen.cache import load_module
 from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
 from pdeflow.symbolic.codegen.source import (
+    all_index_consts,
     array_source,
+    every_const,
     const_arrays,
     csr_row_ids,
     cuda_source,
@@ -148,10 +150,8 @@ class CompiledFunction:
             self.source = src
             self._mod = load_module(src, target)
             values = dict(program.consts)
+            values.update(all_index_consts(program))
             for st in program.steps:
-                for nm, ix in zip(getattr(st, "index_names", []), getattr(st, "index", []) or [],
-                                  strict=False):
-                    values[nm] = ix
                 for ip, _, _ in getattr(st, "names", []):
                     values[f"{ip}_rows"] = csr_row_ids(values[ip])
             self._consts = [values[n] for n in names]
@@ -253,11 +253,7 @@ class CompiledFunction:
 
         src, names, plan = self._cuda_src
         mod = load_module(src, "cuda")
-        consts = dict(self.program.consts)
-        for s in self.program.steps:
-            for nm, ix in zip(getattr(s, "index_names", []), getattr(s, "index", []) or [],
-                              strict=False):
-                consts[nm] = ix
+        consts = every_const(self.program)
         dev = {n: cuda.to_device(np.ascontiguousarray(consts[n])) for n in names}
         for b in self.program.temps:
             dev[b.name] = cuda.device_array(b.size)

@@ -38,10 +38,15 @@ from pdeflow.symbolic.arrays import (
     array_nodes,
     placeholders_in,
 )
-from pdeflow.symbolic.terms import Sym, Term
+from pdeflow.symbolic.arrays import substitute_placeholders
+from pdeflow.symbolic.terms import Sym, Term, add, mul, num, placeholder
 
 #: longest run of one loop; long runs are split so parallel loops balance
 RUN_CHUNK = 4096
+#: placeholders from this index on stand for per-element weights, not loads
+COEF_BASE = 1 << 20
+#: most entries per row of a constant linear map inlined into a loop as a stencil
+MAX_STENCIL = 9
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class Buffer:
     kind: str
     size: int
     base: int = 0  # element offset inside the named array ('y' and 'out' views)
+    stride: int = 1  # element k lives at base + stride * k
+
+    def positions(self, local) -> np.ndarray:
+        """Positions in the named array of local element indices."""
+        return self.base + self.stride * np.asarray(local, dtype=np.int64)
 
 
 @dataclass
@@ -67,12 +77,17 @@ class MapStep:
 
     dsts: list
     templates: list
-    sources: list
+    sources: list  # Buffer per load placeholder 0..L-1
     size: int
     runs: np.ndarray | None = None
     runs_name: str = ""
-    index: list | None = None
+    index: list | None = None  # source positions per load, (size,) int64 each
     index_names: list = field(default_factory=list)
+    coefs: list = field(default_factory=list)  # per-element weights, placeholder COEF_BASE + c
+    coef_runs: np.ndarray | None = None  # (R, C) weights per run
+    coef_runs_name: str = ""
+    coef_names: list = field(default_factory=list)
+    strides: list = field(default_factory=list)  # per load: src[stride*k + d]
 
 
 @dataclass
@@ -145,6 +160,36 @@ def _pure_gather(node: Linear) -> tuple[ArrayTerm, np.ndarray] | None:
     return node.args[0], b.indices
 
 
+def _stencil(node: Linear):
+    """``(source, cols (m, K), weights (m, K))`` for a one-source map with few entries per row.
+
+    Entries of each row are ordered by their offset ``col - row`` so that a
+    slot means the same neighbour on every interior row; rows with fewer
+    entries are padded with weight 0.
+    """
+    if len(node.args) != 1 or node.offset is not None:
+        return None
+    b = sp.csr_matrix(node.blocks[0])
+    counts = np.diff(b.indptr)
+    m = node.size
+    if m == 0 or counts.max(initial=0) > MAX_STENCIL:
+        return None
+    K = int(counts.max(initial=0))
+    if K == 0:
+        return None
+    rows = np.repeat(np.arange(m), counts)
+    rel = b.indices.astype(np.int64) - rows
+    order = np.lexsort((rel, rows))
+    slot = np.arange(b.nnz) - np.repeat(b.indptr[:-1], counts)
+    cols = np.zeros((m, K), dtype=np.int64)
+    w = np.zeros((m, K))
+    first = np.where(counts > 0, b.indices[np.minimum(b.indptr[:-1], max(b.nnz - 1, 0))], 0)
+    cols[:] = first[:, None]
+    cols[rows, slot] = b.indices[order]
+    w[rows, slot] = b.data[order]
+    return node.args[0], cols, w
+
+
 def _runs(shifts: list[np.ndarray], m: int) -> np.ndarray:
     """Run table: rows (start, stop, d_0, ...) where all shifts are constant."""
     if m == 0:
@@ -173,26 +218,73 @@ def _merge_into(a: MapStep, b: MapStep) -> None:
     from pdeflow.symbolic.arrays import substitute_placeholders
     from pdeflow.symbolic.terms import placeholder
 
-    # a.index is aligned with the used sources of a (in order)
-    a_used = [i for i, s in enumerate(a.sources) if s is not None]
-    key_of = {}
-    for j, i in enumerate(a_used):
-        key_of[(a.sources[i].name, a.index[j].tobytes())] = i
-    b_used = [i for i, s in enumerate(b.sources) if s is not None]
+    key_of = {(s.name, ix.tobytes()): i for i, (s, ix) in enumerate(zip(a.sources, a.index,
+                                                                          strict=True))}
     ren = {}
-    for j, i in enumerate(b_used):
-        k = (b.sources[i].name, b.index[j].tobytes())
-        if k in key_of:
-            ren[placeholder(i)] = placeholder(key_of[k])
-        else:
-            new_i = len(a.sources)
-            a.sources.append(b.sources[i])
-            a.index.append(b.index[j])
-            key_of[k] = new_i
-            ren[placeholder(i)] = placeholder(new_i)
+    for i, (sb, ix) in enumerate(zip(b.sources, b.index, strict=True)):
+        k = (sb.name, ix.tobytes())
+        if k not in key_of:
+            key_of[k] = len(a.sources)
+            a.sources.append(sb)
+            a.index.append(ix)
+        ren[placeholder(i)] = placeholder(key_of[k])
+    ckey = {c.tobytes(): j for j, c in enumerate(a.coefs)}
+    for j, c in enumerate(b.coefs):
+        k = c.tobytes()
+        if k not in ckey:
+            ckey[k] = len(a.coefs)
+            a.coefs.append(c)
+        ren[placeholder(COEF_BASE + j)] = placeholder(COEF_BASE + ckey[k])
     for tm in b.templates:
         a.templates.append(substitute_placeholders(tm, ren))
     a.dsts.extend(b.dsts)
+
+
+class _Loads:
+    """Numbering of the loads and weights of one map step (deduplicated)."""
+
+    def __init__(self):
+        self.sources: list = []
+        self.index: list = []
+        self.coefs: list = []
+        self._key: dict = {}
+        self._ckey: dict = {}
+
+    def load(self, buf: Buffer, pos: np.ndarray):
+        from pdeflow.symbolic.terms import placeholder
+
+        k = (buf.name, pos.tobytes())
+        i = self._key.get(k)
+        if i is None:
+            i = self._key[k] = len(self.sources)
+            self.sources.append(buf)
+            self.index.append(pos)
+        return placeholder(i)
+
+    def coef(self, w: np.ndarray):
+        from pdeflow.symbolic.terms import placeholder
+
+        k = w.tobytes()
+        j = self._ckey.get(k)
+        if j is None:
+            j = self._ckey[k] = len(self.coefs)
+            self.coefs.append(np.ascontiguousarray(w, dtype=np.float64))
+        return placeholder(COEF_BASE + j)
+
+
+def _dominant_stride(pos: np.ndarray) -> int:
+    """The most common step between consecutive positions (1 for short arrays)."""
+    if pos.size < 2:
+        return 1
+    d = np.diff(pos)
+    vals, counts = np.unique(d, return_counts=True)
+    s = int(vals[np.argmax(counts)])
+    return s if s > 0 else 1
+
+
+def _nice_float(v: float):
+    f = float(v)
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
 
 
 def lower_arrays(
@@ -274,14 +366,17 @@ def lower_arrays(
             base = out_place[r].base
             direct = []
             for a, b in zip(r.args, r.blocks, strict=True):
-                if type(a) is not Map or a in out_place:
+                if type(a) is not Map or a in out_place or a.size == 0:
                     continue
                 rows = np.nonzero(np.diff(b.indptr))[0]
                 if rows.size != a.size or b.nnz != a.size:
                     continue
-                if np.all(b.data == 1.0) and np.array_equal(b.indices, np.arange(a.size)) and \
-                        rows[-1] - rows[0] == a.size - 1 if a.size else False:
-                    out_place[a] = Buffer("out", "out", a.size, base + int(rows[0]))
+                if not (np.all(b.data == 1.0) and np.array_equal(b.indices, np.arange(a.size))):
+                    continue
+                # rows form an arithmetic progression: the map writes out[base + s*k]
+                stride = int(rows[1] - rows[0]) if a.size > 1 else 1
+                if stride > 0 and np.array_equal(rows, rows[0] + stride * np.arange(a.size)):
+                    out_place[a] = Buffer("out", "out", a.size, base + int(rows[0]), stride)
                     direct.append(a)
             covered.append((r, direct))
 
@@ -314,35 +409,55 @@ def lower_arrays(
             for a in nd.args:
                 consumers.setdefault(a, []).append(nd)
     inlined: dict = {}
+    stencils: dict = {}
     for nd in nodes:
         if type(nd) is Linear and nd not in out_place:
+            if not all(type(c) is Map for c in consumers.get(nd, [])):
+                continue
             g = _pure_gather(nd)
-            if g is not None and all(type(c) is Map for c in consumers.get(nd, [])):
+            if g is not None:
                 inlined[nd] = g
+            else:
+                st = _stencil(nd)
+                if st is not None:
+                    stencils[nd] = st
 
     for nd in nodes:
         t = type(nd)
-        if t in (ArraySym, ArrayConst) or nd in inlined:
+        if t in (ArraySym, ArrayConst) or nd in inlined or nd in stencils:
             continue
         if t is Map:
             used = placeholders_in(nd.template)
-            sources, shifts, index = [], [], []
+            loads = _Loads()
+            mapping = {}
             for i, a in enumerate(nd.args):
                 if i not in used:
-                    sources.append(None)
                     continue
                 if a in inlined:
                     src, cols = inlined[a]
                     sb = buffer(src)
-                    pos = cols.astype(np.int64) + sb.base
+                    mapping[placeholder(i)] = loads.load(sb, sb.positions(cols))
+                elif a in stencils:
+                    src, cols, w = stencils[a]
+                    sb = buffer(src)
+                    terms = []
+                    for j in range(cols.shape[1]):
+                        wj = w[:, j]
+                        if not np.any(wj):
+                            continue
+                        x = loads.load(sb, sb.positions(cols[:, j]))
+                        if np.all(wj == wj[0]):
+                            terms.append(mul(num(_nice_float(wj[0])), x))
+                        else:
+                            terms.append(mul(loads.coef(wj), x))
+                    mapping[placeholder(i)] = add(*terms)
                 else:
                     sb = buffer(a)
-                    pos = np.arange(a.size, dtype=np.int64) + sb.base
-                sources.append(sb)
-                index.append(pos)
-                shifts.append(pos - np.arange(nd.size, dtype=np.int64))
+                    mapping[placeholder(i)] = loads.load(sb, sb.positions(np.arange(a.size)))
+            template = substitute_placeholders(nd.template, mapping)
+            sources, index = loads.sources, loads.index
             dst = buffer(nd)
-            step = MapStep([dst], [nd.template], sources, nd.size, index=index)
+            step = MapStep([dst], [template], sources, nd.size, index=index, coefs=loads.coefs)
             prev = steps[-1] if steps else None
             if isinstance(prev, MapStep) and prev.size == nd.size and not (
                 {d.name for d in prev.dsts if d.kind == "tmp"}
@@ -374,7 +489,7 @@ def lower_arrays(
                 b.sort_indices()
                 nms = (name("ip"), name("ix"), name("dv"))
                 consts[nms[0]] = b.indptr.astype(np.int64)
-                consts[nms[1]] = b.indices.astype(np.int64) + sb.base
+                consts[nms[1]] = sb.positions(b.indices)
                 consts[nms[2]] = b.data.astype(np.float64)
                 srcs.append(sb)
                 blocks.append(b)
@@ -387,7 +502,7 @@ def lower_arrays(
                     if a in skip:
                         covered_rows[np.diff(b.indptr) > 0] = True
                 step.rows = np.nonzero(~covered_rows)[0].astype(np.int64)
-                step.rows_name = name("w")
+                step.rows_name = name("rows")
                 consts[step.rows_name] = step.rows
                 if step.rows.size == 0:
                     continue
@@ -404,20 +519,30 @@ def lower_arrays(
             blk = sp.identity(r.size, format="csr")
             nms = (name("ip"), name("ix"), name("dv"))
             consts[nms[0]] = blk.indptr.astype(np.int64)
-            consts[nms[1]] = blk.indices.astype(np.int64) + sb.base
+            consts[nms[1]] = sb.positions(blk.indices)
             consts[nms[2]] = blk.data.astype(np.float64)
             steps.append(CsrStep(Buffer("out", "out", r.size, o), [sb], [blk], [nms], None))
         o += r.size
 
     for st in steps:
         if isinstance(st, MapStep):
-            used = [i for i, b in enumerate(st.sources) if b is not None]
-            pos = [st.index[j] for j in range(len(used))]
-            runs = _runs([p - np.arange(st.size, dtype=np.int64) for p in pos], st.size)
-            st.index_names = [name("i") for _ in used]
+            ar = np.arange(st.size, dtype=np.int64)
+            st.strides = [_dominant_stride(p) for p in st.index]
+            shifts = [p - sd * ar for p, sd in zip(st.index, st.strides, strict=True)]
+            # weights change -> new run: encode them as extra (exact) integer keys
+            keys = shifts + [np.unique(c, return_inverse=True)[1].astype(np.int64)
+                             for c in st.coefs]
+            runs = _runs(keys, st.size)
+            st.index_names = [name("i") for _ in st.index]
+            st.coef_names = [name("cw") for _ in st.coefs]
             if runs.shape[0] <= max(8, st.size // 8):
-                st.runs = runs
+                n_l = len(st.index)
+                st.runs = np.ascontiguousarray(runs[:, : 2 + n_l])
                 st.runs_name = name("r")
+                if st.coefs:
+                    starts = runs[:, 0]
+                    st.coef_runs = np.stack([c[starts] for c in st.coefs], axis=1)
+                    st.coef_runs_name = name("rcw")
     return Program(
         steps=steps, n_in=n_in, n_out=n_out, out_shape=(n_out,), params=list(params), time=time,
         inputs=list(inputs), temps=temps, consts=consts, input_offsets=offsets,

@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from pdeflow.symbolic.codegen.emit import Emitter
-from pdeflow.symbolic.codegen.lower import Buffer, CsrStep, MapStep, Program, ScalarStep
+from pdeflow.symbolic.codegen.lower import (
+    COEF_BASE,
+    Buffer,
+    CsrStep,
+    MapStep,
+    Program,
+    ScalarStep,
+)
 from pdeflow.symbolic.terms import Placeholder, Sym
 
 #: statements per generated function for straight-line (irregular) code
@@ -22,8 +29,18 @@ def _arr(b: Buffer) -> str:
     return b.name
 
 
-def _idx(base: int, k: str) -> str:
-    return f"{k} + {base}" if base else k
+def _idx(base: int, k: str, stride: int = 1) -> str:
+    kk = f"{stride}*{k}" if stride != 1 else k
+    return f"{kk} + {base}" if base else kk
+
+
+def _dst(b: Buffer, k: str) -> str:
+    return f"{b.name}[{_idx(b.base, k, b.stride)}]"
+
+
+def _slot(i: int) -> str:
+    """Loop-local name of load ``i`` (``x``) or weight ``i - COEF_BASE`` (``w``)."""
+    return f"w{i - COEF_BASE}" if i >= COEF_BASE else f"x{i}"
 
 
 def _leaf_factory(program: Program, placeholder_code, element_code=None):
@@ -50,10 +67,36 @@ def const_arrays(program: Program) -> dict:
         if isinstance(st, MapStep):
             if st.runs is not None:
                 consts[st.runs_name] = st.runs
+                if st.coef_runs is not None:
+                    consts[st.coef_runs_name] = np.ascontiguousarray(st.coef_runs)
             else:
                 for nm, ix in zip(st.index_names, st.index, strict=True):
                     consts[nm] = ix
+                for nm, c in zip(st.coef_names, st.coefs, strict=True):
+                    consts[nm] = c
     return consts
+
+
+def every_const(program: Program) -> dict:
+    """Every constant any backend may ask for: tables, index and weight arrays, runs."""
+    out = dict(program.consts)
+    out.update(all_index_consts(program))
+    for st in program.steps:
+        if isinstance(st, MapStep) and st.runs is not None:
+            out[st.runs_name] = st.runs
+            if st.coef_runs is not None:
+                out[st.coef_runs_name] = np.ascontiguousarray(st.coef_runs)
+    return out
+
+
+def all_index_consts(program: Program) -> dict:
+    """Per-element index and weight arrays of every map step, by generated name."""
+    out = {}
+    for st in program.steps:
+        if isinstance(st, MapStep):
+            out.update(zip(st.index_names, st.index, strict=True))
+            out.update(zip(st.coef_names, st.coefs, strict=True))
+    return out
 
 
 def _signature(program: Program, consts: dict) -> list[str]:
@@ -74,8 +117,8 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     for n, st in enumerate(program.steps):
         body.append(f"# step {n}: {type(st).__name__}")
         if isinstance(st, MapStep):
-            used = [i for i, s in enumerate(st.sources) if s is not None]
-            em = Emitter(_leaf_factory(program, lambda i: f"x{i}"), "scalar", prefix="v")
+            used = range(len(st.sources))
+            em = Emitter(_leaf_factory(program, _slot), "scalar", prefix="v")
             exprs = em.emit(st.templates)
             inner = []
             if st.runs is not None:
@@ -83,21 +126,24 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
                 body.append(f"for q in {loop}({r}.shape[0]):")
                 body.append(f"    k0 = {r}[q, 0]")
                 body.append(f"    k1 = {r}[q, 1]")
-                for j, i in enumerate(used):
-                    body.append(f"    d{i} = {r}[q, {2 + j}]")
+                for i in used:
+                    body.append(f"    d{i} = {r}[q, {2 + i}]")
+                for c in range(len(st.coefs)):
+                    body.append(f"    w{c} = {st.coef_runs_name}[q, {c}]")
                 body.append("    for k in range(k0, k1):")
                 for i in used:
-                    inner.append(f"x{i} = {_arr(st.sources[i])}[k + d{i}]")
+                    inner.append(f"x{i} = {_arr(st.sources[i])}[{_idx(0, 'k', st.strides[i])} + d{i}]")
                 pad = "        "
             else:
                 body.append(f"for k in {loop}({st.size}):")
-                names = dict(zip(used, st.index_names, strict=True))
                 for i in used:
-                    inner.append(f"x{i} = {_arr(st.sources[i])}[{names[i]}[k]]")
+                    inner.append(f"x{i} = {_arr(st.sources[i])}[{st.index_names[i]}[k]]")
+                for c, nm in enumerate(st.coef_names):
+                    inner.append(f"w{c} = {nm}[k]")
                 pad = "    "
             inner += em.lines
             for dst, expr in zip(st.dsts, exprs, strict=True):
-                inner.append(f"{_arr(dst)}[{_idx(dst.base, 'k')}] = {expr}")
+                inner.append(f"{_dst(dst, 'k')} = {expr}")
             body += [pad + line for line in inner]
         elif isinstance(st, CsrStep):
             rows = st.rows_name
@@ -110,7 +156,7 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
             for src, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                 body.append(f"    for jj in range({ip}[r], {ip}[r + 1]):")
                 body.append(f"        acc += {dv}[jj] * {_arr(src)}[{ix}[jj]]")
-            body.append(f"    {_arr(st.dst)}[{_idx(st.dst.base, 'r')}] = acc")
+            body.append(f"    {_dst(st.dst, 'r')} = acc")
         elif isinstance(st, ScalarStep):
             calls = _scalar_chunks(program, st, helpers)
             body += calls
@@ -175,12 +221,7 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     """Vectorized source; ``kernel(y, p, t, *consts) -> out`` (functional)."""
     consts = dict(program.consts)
     body: list[str] = []
-    index_consts = {}
-    for st in program.steps:
-        if isinstance(st, MapStep):
-            for nm, ix in zip(st.index_names, st.index, strict=True):
-                index_consts[nm] = ix
-    consts.update(index_consts)
+    consts.update(all_index_consts(program))
     if module == "np":
         body.append(f"out = np.empty({program.n_out})")
     elif module == "jnp":
@@ -192,7 +233,8 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
 
     def write(dst: Buffer, rows: str, value: str):
         if dst.kind == "out":
-            target = f"{dst.base} + {rows}" if dst.base else rows
+            scaled = f"{dst.stride}*{rows}" if dst.stride != 1 else rows
+            target = f"{dst.base} + {scaled}" if dst.base else scaled
             if module == "jnp":
                 body.append(f"out = out.at[{target}].set({value})")
             else:
@@ -206,16 +248,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     for n, st in enumerate(program.steps):
         body.append(f"# step {n}: {type(st).__name__}")
         if isinstance(st, MapStep):
-            used = [i for i, s in enumerate(st.sources) if s is not None]
-            names = dict(zip(used, st.index_names, strict=True))
-            for i in used:
-                s = st.sources[i]
-                if s.kind in ("tmp", "const"):
-                    # temporaries/constants are addressed from 0; index arrays hold base 0
-                    body.append(f"x{i} = {s.name}[{names[i]}]")
-                else:
-                    body.append(f"x{i} = {src(s)}[{names[i]}]")
-            em = Emitter(_leaf_factory(program, lambda i: f"x{i}"), "array", module=module)
+            for i, s in enumerate(st.sources):
+                body.append(f"x{i} = {src(s)}[{st.index_names[i]}]")
+            for c, nm in enumerate(st.coef_names):
+                body.append(f"w{c} = {nm}")
+            em = Emitter(_leaf_factory(program, _slot), "array", module=module)
             exprs = em.emit(st.templates)
             body += em.lines
             for dst, expr in zip(st.dsts, exprs, strict=True):
@@ -315,32 +352,49 @@ def csr_row_ids(indptr: np.ndarray) -> np.ndarray:
 
 def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, list[str]]]]:
     """CUDA module source and its launch plan ``[(kernel name, n threads, arg names)]``."""
-    consts = dict(program.consts)
-    for st in program.steps:
-        if isinstance(st, MapStep):
-            for nm, ix in zip(st.index_names, st.index, strict=True):
-                consts[nm] = ix
     lines = ["import math", "from numba import cuda", ""]
     plan = []
     for n, st in enumerate(program.steps):
         kname = f"step{n}"
         if isinstance(st, MapStep):
-            used = [i for i, s in enumerate(st.sources) if s is not None]
-            names = dict(zip(used, st.index_names, strict=True))
+            used = range(len(st.sources))
             bufs = sorted(({_arr(st.sources[i]) for i in used} | {_arr(d) for d in st.dsts})
                           - {"p"})
-            args = ["p", "t"] + bufs + [names[i] for i in used]
-            em = Emitter(_leaf_factory(program, lambda i: f"x{i}"), "scalar", prefix="v")
+            if st.runs is not None:
+                tables = [st.runs_name] + ([st.coef_runs_name] if st.coefs else [])
+            else:
+                tables = list(st.index_names) + list(st.coef_names)
+            args = ["p", "t"] + bufs + tables
+            em = Emitter(_leaf_factory(program, _slot), "scalar", prefix="v")
             exprs = em.emit(st.templates)
             lines.append("@cuda.jit(cache=True)")
             lines.append(f"def {kname}({', '.join(args)}):")
             lines.append("    k = cuda.grid(1)")
             lines.append(f"    if k < {st.size}:")
-            for i in used:
-                lines.append(f"        x{i} = {_arr(st.sources[i])}[{names[i]}[k]]")
+            if st.runs is not None:
+                # find this element's run by binary search in the (cached) run table
+                r = st.runs_name
+                lines.append("        lo = 0")
+                lines.append(f"        hi = {st.runs.shape[0]}")
+                lines.append("        while hi - lo > 1:")
+                lines.append("            mid = (lo + hi) >> 1")
+                lines.append(f"            if {r}[mid, 0] <= k:")
+                lines.append("                lo = mid")
+                lines.append("            else:")
+                lines.append("                hi = mid")
+                for i in used:
+                    kk = _idx(0, "k", st.strides[i])
+                    lines.append(f"        x{i} = {_arr(st.sources[i])}[{kk} + {r}[lo, {2 + i}]]")
+                for c in range(len(st.coefs)):
+                    lines.append(f"        w{c} = {st.coef_runs_name}[lo, {c}]")
+            else:
+                for i in used:
+                    lines.append(f"        x{i} = {_arr(st.sources[i])}[{st.index_names[i]}[k]]")
+                for c, nm in enumerate(st.coef_names):
+                    lines.append(f"        w{c} = {nm}[k]")
             lines += ["        " + ln for ln in em.lines]
             for dst, expr in zip(st.dsts, exprs, strict=True):
-                lines.append(f"        {_arr(dst)}[{_idx(dst.base, 'k')}] = {expr}")
+                lines.append(f"        {_dst(dst, 'k')} = {expr}")
             lines.append("")
             plan.append((kname, st.size, args))
         elif isinstance(st, CsrStep):
@@ -362,12 +416,15 @@ def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, 
             for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                 lines.append(f"        for jj in range({ip}[r], {ip}[r + 1]):")
                 lines.append(f"            acc += {dv}[jj] * {_arr(s)}[{ix}[jj]]")
-            lines.append(f"        {_arr(st.dst)}[{_idx(st.dst.base, 'r')}] = acc")
+            lines.append(f"        {_dst(st.dst, 'r')} = acc")
             lines.append("")
             plan.append((kname, n_threads, args))
         else:
             raise NotImplementedError("straight-line scalar systems are not compiled for CUDA")
-    return "\n".join(lines), list(consts), plan
+    names = sorted({a for _, _, args in plan for a in args} - {"p", "t", "y", "out"}
+                   - {b.name for b in program.temps})
+    return "\n".join(lines), names, plan
 
 
-__all__ = ["numba_source", "array_source", "cuda_source", "const_arrays", "csr_row_ids"]
+__all__ = ["numba_source", "array_source", "cuda_source", "const_arrays", "csr_row_ids",
+           "every_const", "all_index_consts"]
