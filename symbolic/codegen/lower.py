@@ -433,7 +433,15 @@ def lower_arrays(
             for i, a in enumerate(nd.args):
                 if i not in used:
                     continue
-                if a in inlined:
+                if type(a) is ArrayConst:
+                    # constant data become per-element weights: piecewise-constant ones
+                    # (masks, coefficients) then live in the run table, not in memory traffic
+                    mapping[placeholder(i)] = loads.coef(a.values.reshape(-1).astype(np.float64))
+                elif a in inlined and type(inlined[a][0]) is ArrayConst:
+                    src, cols = inlined[a]
+                    mapping[placeholder(i)] = loads.coef(
+                        src.values.reshape(-1).astype(np.float64)[cols])
+                elif a in inlined:
                     src, cols = inlined[a]
                     sb = buffer(src)
                     mapping[placeholder(i)] = loads.load(sb, sb.positions(cols))

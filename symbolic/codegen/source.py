@@ -350,9 +350,30 @@ def csr_row_ids(indptr: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, list[str]]]]:
-    """CUDA module source and its launch plan ``[(kernel name, n threads, arg names)]``."""
+#: threads per CUDA block (one block per run chunk in run-table kernels)
+CUDA_BLOCK = 256
+
+
+def rechunk_runs(runs: np.ndarray, coef_runs, chunk: int):
+    """Split runs into pieces of at most ``chunk`` elements (weights follow their run)."""
+    lens = runs[:, 1] - runs[:, 0]
+    n = np.maximum(1, (lens + chunk - 1) // chunk)
+    rep = np.repeat(np.arange(runs.shape[0]), n)
+    offs = chunk * (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    out = runs[rep].copy()
+    out[:, 0] = runs[rep, 0] + offs
+    out[:, 1] = np.minimum(out[:, 0] + chunk, runs[rep, 1])
+    w = None if coef_runs is None else np.ascontiguousarray(coef_runs[rep])
+    return np.ascontiguousarray(out), w
+
+
+def cuda_source(program: Program):
+    """CUDA module source, constant names, extra constants, and the launch plan.
+
+    The plan is ``[(kernel name, n threads, arg names, n blocks or None)]``.
+    """
     lines = ["import math", "from numba import cuda", ""]
+    extra_consts: dict = {}
     plan = []
     for n, st in enumerate(program.steps):
         kname = f"step{n}"
@@ -360,8 +381,15 @@ def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, 
             used = range(len(st.sources))
             bufs = sorted(({_arr(st.sources[i]) for i in used} | {_arr(d) for d in st.dsts})
                           - {"p"})
+            gpu_runs = None
             if st.runs is not None:
-                tables = [st.runs_name] + ([st.coef_runs_name] if st.coefs else [])
+                gpu_runs, gpu_w = rechunk_runs(st.runs, st.coef_runs, CUDA_BLOCK)
+                rname, wname = f"{st.runs_name}g", f"{st.coef_runs_name}g"
+                extra_consts[rname] = gpu_runs
+                tables = [rname]
+                if st.coefs:
+                    extra_consts[wname] = gpu_w
+                    tables.append(wname)
             else:
                 tables = list(st.index_names) + list(st.coef_names)
             args = ["p", "t"] + bufs + tables
@@ -369,25 +397,19 @@ def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, 
             exprs = em.emit(st.templates)
             lines.append("@cuda.jit(cache=True)")
             lines.append(f"def {kname}({', '.join(args)}):")
-            lines.append("    k = cuda.grid(1)")
-            lines.append(f"    if k < {st.size}:")
-            if st.runs is not None:
-                # find this element's run by binary search in the (cached) run table
-                r = st.runs_name
-                lines.append("        lo = 0")
-                lines.append(f"        hi = {st.runs.shape[0]}")
-                lines.append("        while hi - lo > 1:")
-                lines.append("            mid = (lo + hi) >> 1")
-                lines.append(f"            if {r}[mid, 0] <= k:")
-                lines.append("                lo = mid")
-                lines.append("            else:")
-                lines.append("                hi = mid")
+            if gpu_runs is not None:
+                # one thread block per run chunk: the block reads its run's shifts once
+                lines.append("    q = cuda.blockIdx.x")
+                lines.append(f"    k = {rname}[q, 0] + cuda.threadIdx.x")
+                lines.append(f"    if k < {rname}[q, 1]:")
                 for i in used:
                     kk = _idx(0, "k", st.strides[i])
-                    lines.append(f"        x{i} = {_arr(st.sources[i])}[{kk} + {r}[lo, {2 + i}]]")
+                    lines.append(f"        x{i} = {_arr(st.sources[i])}[{kk} + {rname}[q, {2 + i}]]")
                 for c in range(len(st.coefs)):
-                    lines.append(f"        w{c} = {st.coef_runs_name}[lo, {c}]")
+                    lines.append(f"        w{c} = {wname}[q, {c}]")
             else:
+                lines.append("    k = cuda.grid(1)")
+                lines.append(f"    if k < {st.size}:")
                 for i in used:
                     lines.append(f"        x{i} = {_arr(st.sources[i])}[{st.index_names[i]}[k]]")
                 for c, nm in enumerate(st.coef_names):
@@ -396,7 +418,10 @@ def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, 
             for dst, expr in zip(st.dsts, exprs, strict=True):
                 lines.append(f"        {_dst(dst, 'k')} = {expr}")
             lines.append("")
-            plan.append((kname, st.size, args))
+            if gpu_runs is not None:
+                plan.append((kname, gpu_runs.shape[0] * CUDA_BLOCK, args, gpu_runs.shape[0]))
+            else:
+                plan.append((kname, st.size, args, None))
         elif isinstance(st, CsrStep):
             bufs = sorted({_arr(s) for s in st.sources} | {_arr(st.dst)})
             cargs = [x for nms in st.names for x in nms]
@@ -418,12 +443,12 @@ def cuda_source(program: Program) -> tuple[str, list[str], list[tuple[str, int, 
                 lines.append(f"            acc += {dv}[jj] * {_arr(s)}[{ix}[jj]]")
             lines.append(f"        {_dst(st.dst, 'r')} = acc")
             lines.append("")
-            plan.append((kname, n_threads, args))
+            plan.append((kname, n_threads, args, None))
         else:
             raise NotImplementedError("straight-line scalar systems are not compiled for CUDA")
-    names = sorted({a for _, _, args in plan for a in args} - {"p", "t", "y", "out"}
+    names = sorted({a for _, _, args, _ in plan for a in args} - {"p", "t", "y", "out"}
                    - {b.name for b in program.temps})
-    return "\n".join(lines), names, plan
+    return "\n".join(lines), names, plan, extra_consts
 
 
 __all__ = ["numba_source", "array_source", "cuda_source", "const_arrays", "csr_row_ids",

@@ -1,0 +1,196 @@
+"""Straight-line program to Numba (or plain Python) source, and a compiled callable.
+
+:func:`slp_source` writes one ``@njit`` function per chunk of instructions; a value
+read by a later chunk travels through a scratch array ``w``.  Numbers are inlined as
+literals, ``fma`` is printed as ``a * b + c`` (Python 3.12 has no ``math.fma``, and
+Numba keeps IEEE semantics without ``fastmath``), and functions and powers are printed
+by the code generator's :class:`~pdeflow.symbolic.codegen.emit.Emitter`, so both back
+ends agree on every function.
+
+:func:`compile_slp` returns an :class:`SLPFunction` with the call convention of
+:class:`~pdeflow.symbolic.codegen.CompiledFunction`: ``f(y, p, t)`` or ``f(out, y, p, t)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pdeflow.errors import CompilationError, ShapeError
+from pdeflow.symbolic.codegen.emit import Emitter, literal
+from pdeflow.symbolic.terms import FUNCTIONS, Placeholder, Sym, call, num, placeholder, power
+
+#: instructions per generated function (LLVM compile time grows faster than linearly)
+CHUNK = 1500
+
+
+def _op_code(op, payload, a: list[str]) -> str:
+    if op == "add":
+        return " + ".join(a)
+    if op == "mul":
+        return " * ".join(a)
+    if op == "neg":
+        return f"-{a[0]}"
+    if op == "sub":
+        return f"{a[0]} - {a[1]}"
+    if op == "div":
+        return f"{a[0]} / {a[1]}"
+    if op == "fma":
+        return f"{a[0]} * {a[1]} + {a[2]}"
+    if op == "fpow":
+        return f"{a[0]} ** {a[1]}"
+    if op == "pow":
+        t = power(placeholder(0), num(payload))
+    else:
+        fn = FUNCTIONS.get(op)
+        if fn is None:
+            raise CompilationError(f"no code for the e-graph operation {op!r}")
+        t = call(fn, *(placeholder(i) for i in range(len(a))))
+    em = Emitter(lambda ph: a[ph.index], "scalar")
+    (code,) = em.emit([t])
+    if em.lines:
+        raise CompilationError(f"unexpected temporaries printing {op!r}")
+    return code
+
+
+def slp_source(slp, leaf_code, chunk: int = CHUNK, jit: bool = True) -> tuple[str, int]:
+    """Module source with ``kernel(out, y, p, t, w)``; returns ``(source, scratch size)``.
+
+    ``leaf_code(term) -> str`` gives the code that reads a leaf (``"y[3]"``, ``"p[0]"``).
+    """
+    nl = len(slp.leaves)
+    names: list[str] = [leaf_code(leaf) for leaf in slp.leaves]
+    nv = nl + len(slp.instrs)
+    # which chunk defines and which chunks read each value
+    chunk_of = [-1] * nl + [k // chunk for k in range(len(slp.instrs))]
+    for k, (op, pl, _) in enumerate(slp.instrs):
+        names.append(literal(pl) if op == "num" else f"v{nl + k}")
+    shared: dict[int, int] = {}
+    for k, (op, _, args) in enumerate(slp.instrs):
+        ck = k // chunk
+        for x in args:
+            if x >= nl and chunk_of[x] != ck and slp.instrs[x - nl][0] != "num":
+                shared.setdefault(x, len(shared))
+    out_chunk: dict[int, list[int]] = {}
+    for j, o in enumerate(slp.outputs):
+        ck = chunk_of[o] if o < nv else 0
+        out_chunk.setdefault(max(ck, 0), []).append(j)
+    deco = "@njit(cache=True, fastmath=False, nogil=True)" if jit else ""
+    lines = ["import math", "from numba import njit", ""]
+    n_chunks = max((len(slp.instrs) + chunk - 1) // chunk, 1)
+    calls = []
+    for ck in range(n_chunks):
+        body = []
+        loaded = set()
+        lo, hi = ck * chunk, min((ck + 1) * chunk, len(slp.instrs))
+        for k in range(lo, hi):
+            op, pl, args = slp.instrs[k]
+            if op == "num":
+                continue
+            for x in args:
+                if x in shared and chunk_of[x] != ck and x not in loaded:
+                    body.append(f"{names[x]} = w[{shared[x]}]")
+                    loaded.add(x)
+            v = nl + k
+            body.append(f"{names[v]} = {_op_code(op, pl, [names[x] for x in args])}")
+            if v in shared:
+                body.append(f"w[{shared[v]}] = {names[v]}")
+        for j in out_chunk.get(ck, []):
+            o = slp.outputs[j]
+            if o in shared and chunk_of[o] != ck and o not in loaded:
+                body.append(f"{names[o]} = w[{shared[o]}]")
+                loaded.add(o)
+            body.append(f"out[{j}] = {names[o]}")
+        if deco:
+            lines.append(deco)
+        lines.append(f"def chunk{ck}(out, y, p, t, w):")
+        lines += ["    " + b for b in body] or ["    pass"]
+        lines.append("")
+        calls.append(f"    chunk{ck}(out, y, p, t, w)")
+    if deco:
+        lines.append(deco)
+    lines.append("def kernel(out, y, p, t, w):")
+    lines += calls
+    lines.append("")
+    return "\n".join(lines), len(shared)
+
+
+class SLPFunction:
+    """A compiled straight-line program: ``f(y, p, t) -> out`` or ``f(out, y, p, t)``.
+
+    Attributes
+    ----------
+    source : str
+    n_in, n_out, n_p : int
+    """
+
+    def __init__(self, slp, inputs, params=(), time=None, target: str = "numba"):
+        if target not in ("numba", "python"):
+            raise CompilationError(f"compile_slp supports 'numba' and 'python'; got {target!r}")
+        slots = {}
+        for j, s in enumerate(inputs):
+            slots[s] = f"y[{j}]"
+        for j, s in enumerate(params):
+            slots[s] = f"p[{j}]"
+        if time is not None:
+            slots[time] = "t"
+
+        def leaf(t):
+            if type(t) in (Sym, Placeholder) and t in slots:
+                return slots[t]
+            raise CompilationError(
+                f"the program reads {t!r}, which is neither an input, a parameter nor the time"
+            )
+
+        from pdeflow.symbolic.codegen.cache import load_module
+
+        self.slp = slp
+        self.target = target
+        self.source, nw = slp_source(slp, leaf, jit=target == "numba")
+        salt = "slp-python"
+        if target == "numba":
+            import numba
+
+            salt = f"slp-numba-{numba.__version__}"
+        self._mod = load_module(self.source, salt)
+        self._w = np.zeros(max(nw, 1))
+        self.n_in, self.n_out, self.n_p = len(inputs), len(slp.outputs), len(params)
+
+    def __repr__(self):
+        return f"SLPFunction(n_in={self.n_in}, n_out={self.n_out}, n_p={self.n_p})"
+
+    def __call__(self, *args):
+        if len(args) == 4:
+            return self.inplace(*args)
+        y = args[0]
+        p = args[1] if len(args) > 1 else None
+        t = args[2] if len(args) > 2 else 0.0
+        return self.inplace(np.empty(self.n_out), y, p, t)
+
+    def inplace(self, out, y, p=None, t=0.0):
+        """Write ``f(y, p, t)`` into ``out``; returns ``out``."""
+        y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+        p = np.ascontiguousarray(np.zeros(0) if p is None else p, dtype=np.float64).reshape(-1)
+        if y.shape[0] != self.n_in or p.shape[0] != self.n_p:
+            raise ShapeError(f"expected y of {self.n_in} and p of {self.n_p} entries")
+        self._mod.kernel(out, y, p, float(t), self._w)
+        return out
+
+
+def compile_slp(slp, inputs, params=(), time=None, target: str = "numba") -> SLPFunction:
+    """Compile a straight-line program; ``inputs``/``params`` are symbols in ``y``/``p`` order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import symbols
+    >>> from pdeflow.symbolic.egraph import optimize, compile_slp
+    >>> x, y = symbols("x y")
+    >>> res = optimize([2*x*y + 2*x, x**4], cost="anchor")
+    >>> f = compile_slp(res.slp, [x, y], target="python")
+    >>> f(np.array([2.0, 3.0]))
+    array([16., 16.])
+    """
+    return SLPFunction(slp, list(inputs), list(params or ()), time, target)
+
+
+__all__ = ["slp_source", "compile_slp", "SLPFunction"]
