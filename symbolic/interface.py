@@ -33,6 +33,7 @@ from pdeflow.symbolic.terms import (
     Call,
     Function,
     Mul,
+    Num,
     Term,
     _make_mul,
     add,
@@ -102,6 +103,22 @@ def arguments(t: Term) -> tuple[Term, ...]:
     return args
 
 
+def linear_parts(t: Term) -> tuple:
+    """``t = const + sum(c * m)``: ``(const, ((c, m), ...))`` with numeric ``c``, ``const``.
+
+    The monomials ``m`` carry no numeric factor.  Equivalent to splitting
+    ``arguments(t)`` of a sum, without building the scaled terms.
+    """
+    tt = type(t)
+    if tt is Add:
+        return t.const, tuple((c, m) for m, c in t.items)
+    if tt is Num:
+        return t.value, ()
+    if tt is Mul and t.coeff != 1:
+        return 0, ((t.coeff, _make_mul(1, t._dict)),)
+    return 0, ((1, t),)
+
+
 def maketerm(op: Function, args) -> Term:
     """The canonical term ``op(*args)``."""
     if op is ADD:
@@ -133,4 +150,4 @@ def _sym_with(name, assumptions):
     return sym(name, **{a: True for a in assumptions if a != "real"})
 
 
-__all__ = ["iscall", "operation", "arguments", "maketerm", "ADD", "MUL", "POW"]
+__all__ = ["iscall", "operation", "arguments", "maketerm", "linear_parts", "ADD", "MUL", "POW"]

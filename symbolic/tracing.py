@@ -529,7 +529,7 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
     >>> lap.shape
     (5,)
     >>> str(lap[0])
-    'u[1] - 2*u[0] + u[4]'
+    '-2*u[0] + u[1] + u[4]'
     """
 
     __slots__ = ("_term", "_written")
@@ -859,7 +859,7 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
     ...     return p[0] * (np.roll(u, 1) - 2 * u + np.roll(u, -1))
     >>> du = trace(rhs, 0.0, np.zeros(4), (1.0,))
     >>> str(du[0])
-    'p_0*(u[1] - 2*u[0] + u[3])'
+    'p_0*(-2*u[0] + u[1] + u[3])'
     """
     try:
         sig = inspect.signature(f)

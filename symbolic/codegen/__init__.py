@@ -7,7 +7,7 @@
 >>> du, ins = trace(rhs, 0.0, np.zeros(6), (0.5,), return_inputs=True)
 >>> f = compile(du, [ins["u"]], params=list(ins["p"]), target="numpy")
 >>> f(np.arange(6.0), np.array([0.5]), 0.0)
-array([ 1.5,  0. ,  0. ,  0. ,  0. , -1.5])
+array([ 3.,  0.,  0.,  0.,  0., -3.])
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from pdeflow.errors import CompilationError, ConfigError, ShapeError
 from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, array_nodes
 from pdeflow.symbolic.codegen.cache import load_module
+from pdeflow.symbolic.codegen.lift import lift_scalars
 from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
 from pdeflow.symbolic.codegen.source import (
     all_index_consts,
@@ -99,15 +100,36 @@ def _default_time(kind, roots, params, time):
     return tsym if any(tsym in e.free_symbols for e in roots) else None
 
 
-def lower(outputs, inputs, params=None, time=None) -> Program:
-    """Lower outputs to a target-neutral :class:`Program` (see :mod:`.lower`)."""
+def lower(outputs, inputs, params=None, time=None, scalar_mode: str = "lift") -> Program:
+    """Lower outputs to a target-neutral :class:`Program` (see :mod:`.lower`).
+
+    Scalar systems are lifted to array form (``scalar_mode="lift"``, see
+    :mod:`.lift`) or emitted as straight-line code (``"straight"``).
+    """
     kind, roots = _as_outputs(outputs)
     ins = _as_inputs(kind, inputs)
     pars = _as_params(params)
     tsym = _default_time(kind, roots, pars, time)
     if kind == "array":
         return lower_arrays(roots, ins, pars, tsym)
-    return lower_scalars(roots, ins, pars, tsym)
+    if scalar_mode == "straight":
+        return lower_scalars(roots, ins, pars, tsym)
+    if scalar_mode != "lift":
+        raise ConfigError(f"unknown scalar_mode {scalar_mode!r}; choose 'lift' or 'straight'")
+    allowed = set(ins) | {p for p in pars if isinstance(p, Sym)} | (
+        {tsym} if tsym is not None else set())
+    for e in roots:
+        extra = e.free_symbols - allowed
+        if extra:
+            names = ", ".join(sorted(s.name for s in extra)[:5])
+            raise CompilationError(
+                f"the outputs depend on symbol(s) {names}, which are neither inputs, parameters "
+                "nor the time variable"
+            )
+    root, y = lift_scalars(roots, ins)
+    prog = lower_arrays([root], [y], pars, tsym)
+    prog.kind = "lifted"
+    return prog
 
 
 class CompiledFunction:
@@ -294,7 +316,7 @@ class CompiledFunction:
 
 
 def compile(outputs, inputs, params=None, target: str = "numba", parallel: bool = False,
-            time: Sym | None = None) -> CompiledFunction:
+            time: Sym | None = None, scalar_mode: str = "lift") -> CompiledFunction:
     """Compile symbolic outputs into a fast callable.
 
     Parameters
@@ -310,6 +332,10 @@ def compile(outputs, inputs, params=None, target: str = "numba", parallel: bool 
         Numba: run loops with ``prange`` over threads.
     time : Sym, optional
         The time symbol; by default the symbol ``t`` when the outputs use it.
+    scalar_mode : {"lift", "straight"}
+        For lists of scalar terms: group terms by template into loops over
+        index tables (default; code size independent of the system size), or
+        one statement per output (straight-line code in chunks).
 
     Returns
     -------
@@ -325,7 +351,7 @@ def compile(outputs, inputs, params=None, target: str = "numba", parallel: bool 
     """
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    program = lower(outputs, inputs, params, time)
+    program = lower(outputs, inputs, params, time, scalar_mode)
     if program.kind == "scalar" and target == "cuda":
         raise CompilationError("the cuda target compiles traced array programs only")
     return CompiledFunction(program, target, parallel)

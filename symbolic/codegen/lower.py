@@ -365,10 +365,16 @@ def lower_arrays(
         if type(r) is Linear and out_place.get(r) is not None and r.offset is None:
             base = out_place[r].base
             direct = []
+            # how many arguments write each row: a map may only own rows nobody else adds to
+            writers = np.zeros(r.size, dtype=np.int64)
+            for b in r.blocks:
+                writers += np.diff(b.indptr) > 0
             for a, b in zip(r.args, r.blocks, strict=True):
                 if type(a) is not Map or a in out_place or a.size == 0:
                     continue
                 rows = np.nonzero(np.diff(b.indptr))[0]
+                if np.any(writers[rows] != 1):
+                    continue
                 if rows.size != a.size or b.nnz != a.size:
                     continue
                 if not (np.all(b.data == 1.0) and np.array_equal(b.indices, np.arange(a.size))):

@@ -70,6 +70,7 @@ class EGraph:
         self.const: dict = {}
         self.dirty = False
         self.size = 0  # e-nodes ever created (an upper bound of n_nodes)
+        self.ops_of: dict = {}  # e-class -> set of its ops, refreshed by by_op()
 
     # ------------------------------------------------------------------ basics
     def find(self, c: int) -> int:
@@ -80,8 +81,7 @@ class EGraph:
         op, payload, ch = node
         if not ch:
             return node
-        f = self.uf.find
-        ch = tuple(f(c) for c in ch)
+        ch = tuple(map(self.uf.find, ch))
         if op in AC_OPS:
             ch = tuple(sorted(ch))
         return (op, payload, ch)
@@ -132,31 +132,33 @@ class EGraph:
     def rebuild(self) -> int:
         """Restore hash-consing and congruence after unions; returns the number of passes."""
         passes = 0
+        find = self.uf.find
+        canonical = self.canonical
         while True:
             passes += 1
             merged = False
             memo: dict = {}
             for c in sorted(self.nodes):
-                r = self.uf.find(c)
+                r = find(c)
                 for n in self.nodes[c]:
-                    n2 = self.canonical(n)
+                    n2 = canonical(n)
                     prev = memo.get(n2)
                     if prev is None:
                         memo[n2] = r
-                    elif self.uf.find(prev) != self.uf.find(r):
+                    elif find(prev) != find(r):
                         r = self.union(prev, r)
                         merged = True
-            self.memo = memo
             if not merged:
                 break
-        for c in list(self.nodes):
-            seen = {}
-            for n in self.nodes[c]:
-                n2 = self.canonical(n)
-                if n2[0] in AC_OPS and len(n2[2]) == 1:
-                    continue
-                seen.setdefault(n2, None)
-            self.nodes[c] = list(seen)
+        self.memo = memo
+        nodes: dict = {}
+        for n2, c in memo.items():
+            if n2[0] in AC_OPS and len(n2[2]) == 1:
+                continue
+            nodes.setdefault(find(c), []).append(n2)
+        for c in self.nodes:
+            nodes.setdefault(c, [])
+        self.nodes = {c: nodes[c] for c in sorted(nodes)}
         self.dirty = False
         return passes
 
@@ -174,11 +176,27 @@ class EGraph:
         return sorted(self.nodes)
 
     def by_op(self) -> dict[str, list]:
-        """``op -> [(class, node), ...]`` over all e-nodes, in class order."""
+        """``op -> [(class, node, child_ops), ...]`` over all e-nodes, in class order.
+
+        ``child_ops`` is the set of ops found in the node's child e-classes (a cheap
+        filter for patterns); also refreshes :attr:`ops_of`.
+        """
+        ops_of: dict = {}
+        for c, ns in self.nodes.items():
+            ops_of[c] = {n[0] for n in ns}
+        self.ops_of = ops_of
         out: dict[str, list] = {}
+        empty: frozenset = frozenset()
         for c in sorted(self.nodes):
             for n in self.nodes[c]:
-                out.setdefault(n[0], []).append((c, n))
+                ch = n[2]
+                if not ch:
+                    kops = empty
+                elif len(ch) == 1:
+                    kops = ops_of[ch[0]]
+                else:
+                    kops = set().union(*map(ops_of.__getitem__, ch))
+                out.setdefault(n[0], []).append((c, n, kops))
         return out
 
 

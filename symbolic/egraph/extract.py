@@ -37,9 +37,9 @@ def _parents(eg):
     return par
 
 
-def _knuth(eg, model, dag: bool):
+def _knuth(eg, model, dag: bool, par=None):
     """Bottom-up best node per e-class; ``dag`` scores candidates by distinct descendants."""
-    par = _parents(eg)
+    par = _parents(eg) if par is None else par
     ncost: dict = {}
     best: dict = {}
     below: dict = {}

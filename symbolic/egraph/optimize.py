@@ -119,7 +119,7 @@ def optimize(exprs, rules="default", cost="cycles", limits: Limits | None = None
     >>> x, y = symbols("x y")
     >>> res = optimize([sin(x)**2 + cos(x)**2 + x*y + x*2], cost="anchor")
     >>> res.exprs[0]
-    1 + x*(2 + y)
+    x*(y + 2) + 1
     >>> res.report.cost_before, res.report.cost_after
     (550.0, 5.0)
     """
@@ -135,13 +135,11 @@ def optimize(exprs, rules="default", cost="cycles", limits: Limits | None = None
     model: CostModel = get_cost_model(cost)
     limits = limits or Limits()
 
-    base = EGraph()
-    broots = add_terms(base, exprs)
-    before = SLP.from_choice(base, broots, {c: base.nodes[c][0] for c in base.nodes})
-    cost_before = before.cost(model)
-
     eg = EGraph()
     roots = add_terms(eg, exprs)
+    eg.rebuild()
+    before = SLP.from_choice(eg, roots, {c: eg.nodes[c][0] for c in eg.nodes})
+    cost_before = before.cost(model)
     rep = run(eg, rules, limits)
     t1 = time.perf_counter()
     roots = [eg.find(r) for r in roots]

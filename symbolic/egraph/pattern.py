@@ -4,7 +4,8 @@ Syntax: ``(op child ...)`` with ``+ * - / ^ neg fma`` or a function name (``exp`
 ``sin``...), variables ``?x``, number literals, and for ``+``/``*`` one optional
 trailing *rest* variable ``?r...`` that binds the remaining children of an n-ary node
 (AC matching: the fixed children match any positions).  In ``(^ ?x 2)`` the exponent is
-the node's numeric payload, a literal or a variable.
+the node's numeric payload, a literal or a variable.  A variable ``?#c`` matches
+only e-classes known to be numbers.
 
 >>> from pdeflow.symbolic.egraph.pattern import parse
 >>> parse("(* -1 ?a...)")
@@ -97,6 +98,8 @@ def match(eg, pat, cid: int, subst: dict):
     kind = pat[0]
     if kind == "var":
         b = subst.get(pat[1])
+        if b is None and pat[1].startswith("?#") and cid not in eg.const:
+            return
         if b is None:
             s = dict(subst)
             s[pat[1]] = cid
@@ -109,31 +112,36 @@ def match(eg, pat, cid: int, subst: dict):
         if v is not None and v == pat[1]:
             yield subst
         return
-    _, op, ppat, kids, rest = pat
+    op = pat[1]
     for node in eg.nodes.get(cid, ()):
-        if node[0] != op:
-            continue
-        s0 = subst
-        if ppat is not None:
-            if isinstance(ppat, str):
-                b = s0.get(ppat)
-                if b is None:
-                    s0 = dict(s0)
-                    s0[ppat] = ("#", node[1])
-                elif b[1] != node[1]:
-                    continue
-            elif node[1] != ppat:
-                continue
-        yield from _match_children(eg, kids, rest, op, node[2], s0)
+        if node[0] == op:
+            yield from match_node(eg, pat, node, subst)
+
+
+def match_node(eg, pat, node, subst: dict):
+    """Yield every extension of ``subst`` under which operation pattern ``pat`` matches ``node``."""
+    _, op, ppat, kids, rest = pat
+    if ppat is not None:
+        if isinstance(ppat, str):
+            b = subst.get(ppat)
+            if b is None:
+                subst = {**subst, ppat: ("#", node[1])}
+            elif b[1] != node[1]:
+                return
+        elif node[1] != ppat:
+            return
+    yield from _match_children(eg, kids, rest, op, node[2], subst)
 
 
 def _may_match(eg, pat, cid) -> bool:
     if pat[0] == "var":
-        return True
+        return not pat[1].startswith("?#") or cid in eg.const
     if pat[0] == "lit":
-        return eg.const.get(cid) == pat[1] and cid in eg.const
-    op = pat[1]
-    return any(n[0] == op for n in eg.nodes.get(cid, ()))
+        return cid in eg.const and eg.const[cid] == pat[1]
+    ops = eg.ops_of.get(cid)
+    if ops is None:
+        return any(n[0] == pat[1] for n in eg.nodes.get(cid, ()))
+    return pat[1] in ops
 
 
 def _match_seq(eg, kids, ch, subst):
@@ -171,6 +179,18 @@ def _match_children(eg, kids, rest, op, ch, subst):
             yield s
 
 
+def root_filter(pat) -> tuple:
+    """``(arity or None, ops the children must hold)`` of an operation pattern's root."""
+    _, op, _, kids, rest = pat
+    need = set()
+    for k in kids:
+        if k[0] == "op":
+            need.add(k[1])
+        elif k[0] == "lit" or k[1].startswith("?#"):
+            need.add("num")
+    return (None if rest else len(kids)), frozenset(need)
+
+
 # ------------------------------------------------------------- instantiation
 def instantiate(eg, pat, subst: dict) -> int:
     """Add the e-nodes of ``pat`` under ``subst``; returns the root e-class."""
@@ -197,4 +217,4 @@ def instantiate(eg, pat, subst: dict) -> int:
     return eg.add((op, payload, tuple(ch)))
 
 
-__all__ = ["parse", "match", "instantiate", "variables"]
+__all__ = ["parse", "match", "match_node", "instantiate", "variables", "root_filter"]

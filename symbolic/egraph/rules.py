@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from pdeflow.symbolic.egraph.pattern import instantiate, match, parse
+from pdeflow.symbolic.egraph.pattern import instantiate, match_node, parse, root_filter
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,14 +54,16 @@ class Rule:
         pat = self._lhs
         if pat[0] != "op":
             raise ValueError(f"rule {self.name!r}: the left side must be an operation")
+        arity, need = root_filter(pat)
         out = []
-        last = None
-        for cid, _ in index.get(pat[1], ()):
-            if cid == last:
+        count: dict = {}
+        for cid, node, kops in index.get(pat[1], ()):
+            if (arity is not None and len(node[2]) != arity) or not need <= kops:
                 continue
-            last = cid
-            n = 0
-            for s in match(eg, pat, cid, {}):
+            n = count.get(cid, 0)
+            if n >= cap:
+                continue
+            for s in match_node(eg, pat, node, {}):
                 if self.guard is not None:
                     g = self.guard(eg, s)
                     if g is False or g is None:
@@ -72,6 +74,7 @@ class Rule:
                 n += 1
                 if n >= cap:
                     break
+            count[cid] = n
         return out
 
     def apply(self, eg, cid: int, subst: dict) -> bool:
@@ -119,7 +122,7 @@ class Factor(Rule):
 
     def search(self, eg, index, cap):
         out = []
-        for cid, node in index.get("add", ()):
+        for cid, node, _ in index.get("add", ()):
             ch = node[2]
             views = [_views(eg, c) for c in ch]
             count: dict = {}
@@ -156,7 +159,9 @@ class CollectNegatives(Rule):
 
     def search(self, eg, index, cap):
         out = []
-        for cid, node in index.get("add", ()):
+        for cid, node, kops in index.get("add", ()):
+            if "neg" not in kops:
+                continue
             pos, neg = [], []
             for c in node[2]:
                 b = next((n[2][0] for n in eg.nodes[c] if n[0] == "neg"), None)
@@ -183,7 +188,7 @@ class Regroup(Rule):
     def search(self, eg, index, cap):
         out = []
         for op in ("add", "mul"):
-            for cid, node in index.get(op, ()):
+            for cid, node, _ in index.get(op, ()):
                 if 3 <= len(node[2]) <= 4:
                     for x in sorted(set(node[2]))[:cap]:
                         out.append((cid, {"op": op, "x": x, "ch": node[2]}))
@@ -205,14 +210,14 @@ def _const(eg, s, var):
 
 
 def _neg_coeff(eg, s):
-    c = _const(eg, s, "?c")
+    c = _const(eg, s, "?#c")
     if c is None or not c < 0 or c == -1:
         return False
     return {"?d": ("#", -c)}
 
 
 def _recip_const(eg, s):
-    c = _const(eg, s, "?c")
+    c = _const(eg, s, "?#c")
     if c is None or c == 0:
         return False
     return {"?i": ("#", Fraction(1) / c if isinstance(c, int | Fraction) else 1.0 / c)}
@@ -235,7 +240,7 @@ def _int_exp(lo, hi, parity=None):
 def _ruleset() -> dict[str, list[Rule]]:
     neg = [
         Rule("neg-one", "(* -1 ?r...)", "(neg (* ?r...))"),
-        Rule("neg-coeff", "(* ?c ?r...)", "(neg (* ?d ?r...))", _neg_coeff),
+        Rule("neg-coeff", "(* ?#c ?r...)", "(neg (* ?d ?r...))", _neg_coeff),
         Rule("neg-neg", "(neg (neg ?a))", "?a"),
         Rule("sub-neg", "(- ?a (neg ?b))", "(+ ?a ?b)"),
         CollectNegatives("add-neg-sub", "(+ ?a (neg ?b))", "(- ?a ?b)"),
@@ -250,7 +255,7 @@ def _ruleset() -> dict[str, list[Rule]]:
         Rule("pow-neg", "(^ ?x ?n)", "(/ 1 (^ ?x ?p))", _int_exp(-64, -1)),
         Rule("sqrt-recip", "(^ ?x -1/2)", "(/ 1 (^ ?x 1/2))"),
         Rule("mul-div", "(* ?x (/ 1 ?y) ?r...)", "(* (/ ?x ?y) ?r...)"),
-        Rule("div-const", "(/ ?x ?c)", "(* ?x ?i)", _recip_const),
+        Rule("div-const", "(/ ?x ?#c)", "(* ?x ?i)", _recip_const),
         Rule("fma", "(+ (* ?a ?b) ?c)", "(fma ?a ?b ?c)"),
     ]
     transcendental = [

@@ -11,9 +11,9 @@ canonical terms (:meth:`SLP.to_terms`) would undo.
 >>> from pdeflow.symbolic.egraph import optimize
 >>> x, y = symbols("x y")
 >>> print(optimize([3*x + 3*y], cost="anchor").slp)
-v2 = add(x, y)
-v3 = mul(3, v2)
-out[0] = v3
+v3 = add(x, y)
+v4 = mul(3, v3)
+out[0] = v4
 """
 
 from __future__ import annotations

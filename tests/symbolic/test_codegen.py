@@ -138,6 +138,24 @@ def test_compiled_jacobian_matches_symbolic(case, target):
     np.testing.assert_allclose(data, got.data, rtol=0, atol=0)
 
 
+def test_stacked_outputs_that_share_rows_are_summed():
+    """A map may write its output slice directly only if no other term adds to those rows."""
+
+    def f(t, u, p):
+        return p[0] * np.concatenate([[0.0], u[:-2] - 2 * u[1:-1] + u[2:], [0.0]]) - p[1] * u**3
+
+    u = np.linspace(0.5, 1.0, 5)
+    out, ins = trace(f, 0.0, u, (2.0, 1.0), return_inputs=True)
+    want = np.diag(-3.0 * u**2)
+    want[1:-1] += 2.0 * (np.eye(5, k=-1) - 2 * np.eye(5) + np.eye(5, k=1))[1:-1]
+    for target in ("numpy", "numba"):
+        J = compile_jacobian(out, [ins["u"]], params=list(ins["p"]), target=target)
+        np.testing.assert_allclose(J(u, np.array([2.0, 1.0]), 0.0).toarray(), want, rtol=1e-14)
+        f_c = compile(out, [ins["u"]], params=list(ins["p"]), target=target)
+        np.testing.assert_allclose(f_c(u, np.array([2.0, 1.0]), 0.0), f(0.0, u, (2.0, 1.0)),
+                                   rtol=1e-14)
+
+
 def test_numba_inplace_and_parallel_agree():
     _, out, inputs, params, y, p, ref = CASES[1]
     f = compile(out, inputs, params=params, target="numba", parallel=True)
@@ -183,8 +201,9 @@ def test_scalar_system_straight_line_chunks():
     pv = np.array([0.7, 0.1])
     want = np.array([-0.7 * 1.0, 0.7 * 1.0 - 0.1 * 2.25, 0.1 * 2.25 + np.sin(0.5)])
     for target in ("numpy", "numba", "jax", "torch"):
-        f = compile(exprs, list(xs), params=[k1, k2], target=target)
-        np.testing.assert_allclose(np.asarray(f(v, pv, 0.0)), want, rtol=1e-13)
+        for mode in ("lift", "straight"):
+            f = compile(exprs, list(xs), params=[k1, k2], target=target, scalar_mode=mode)
+            np.testing.assert_allclose(np.asarray(f(v, pv, 0.0)), want, rtol=1e-13)
     Jf = compile_jacobian(exprs, list(xs), params=[k1, k2], target="numba")
     Jw = evaluate(jacobian(exprs, list(xs)), {**dict(zip(xs, v, strict=True)), k1: 0.7, k2: 0.1})
     np.testing.assert_allclose(Jf(v, pv).toarray(), Jw.toarray(), rtol=1e-13)
