@@ -184,8 +184,12 @@ pow_ = register_function(
 
 
 def sqrt(a) -> Term:
-    """``a ** (1/2)``."""
-    return power(as_term(a), HALF)
+    """``a ** (1/2)`` (elementwise for symbolic arrays)."""
+    if isinstance(a, Term | int | float):
+        return power(as_term(a), HALF)
+    from pdeflow.symbolic.tracing import _elementwise_call
+
+    return _elementwise_call(lambda x: power(x, HALF), (a,))
 
 
 ifelse = where

@@ -200,9 +200,25 @@ class Term:
         try:
             return self._free
         except AttributeError:
-            f = self._compute_free()
-            self._free = f
-            return f
+            pass
+        # iterative post-order: children first, so deep terms do not recurse
+        stack = [self]
+        while stack:
+            t = stack[-1]
+            if hasattr(t, "_free"):
+                stack.pop()
+                continue
+            kids = t._children()
+            pending = [c for c in kids if not hasattr(c, "_free")]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            t._free = t._compute_free()
+        return self._free
+
+    def _children(self) -> tuple:
+        return ()
 
 
 def _coerce(v) -> Term | None:
@@ -346,6 +362,9 @@ class Add(Term):
     def _compute_sortkey(self):
         return (5, tuple((t.sort_key(), float(c)) for t, c in self.items), float(self.const))
 
+    def _children(self) -> tuple:
+        return tuple(t for t, _ in self.items)
+
     def _compute_free(self):
         out = frozenset()
         for t, _ in self.items:
@@ -361,6 +380,9 @@ class Mul(Term):
 
     def _compute_sortkey(self):
         return (4, tuple((b.sort_key(), float(e)) for b, e in self.factors), float(self.coeff))
+
+    def _children(self) -> tuple:
+        return tuple(b for b, _ in self.factors)
 
     def _compute_free(self):
         out = frozenset()
@@ -590,7 +612,13 @@ class Function:
         self.sympy_name = sympy_name
 
     def __call__(self, *args):
-        return call(self, *(as_term(a) for a in args))
+        terms = [_coerce(a) for a in args]
+        if any(t is None for t in terms):
+            # symbolic or numeric arrays: apply elementwise (numpy broadcasting)
+            from pdeflow.symbolic.tracing import _elementwise_call
+
+            return _elementwise_call(lambda *a: call(self, *a), args)
+        return call(self, *terms)
 
     def __repr__(self):
         return f"Function({self.name!r})"
@@ -612,6 +640,9 @@ class Call(Term):
 
     def _compute_sortkey(self):
         return (6, self.fn.name, tuple(a.sort_key() for a in self.args))
+
+    def _children(self) -> tuple:
+        return self.args
 
     def _compute_free(self):
         out = frozenset()

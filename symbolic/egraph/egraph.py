@@ -71,6 +71,7 @@ class EGraph:
         self.dirty = False
         self.size = 0  # e-nodes ever created (an upper bound of n_nodes)
         self.ops_of: dict = {}  # e-class -> set of its ops, refreshed by by_op()
+        self.changed: set = set()  # e-classes created or merged since the last by_op()
 
     # ------------------------------------------------------------------ basics
     def find(self, c: int) -> int:
@@ -101,6 +102,7 @@ class EGraph:
             return ch[0]
         c = self.uf.make()
         self.size += 1
+        self.changed.add(c)
         self.memo[node] = c
         self.nodes[c] = [node]
         if op == "num":
@@ -120,6 +122,7 @@ class EGraph:
         if ra == rb:
             return ra
         r = self.uf.union(ra, rb)
+        self.changed.add(r)
         o = rb if r == ra else ra
         self.nodes[r].extend(self.nodes.pop(o))
         if o in self.const and r not in self.const:
@@ -175,21 +178,37 @@ class EGraph:
         """Canonical e-class ids, in increasing order."""
         return sorted(self.nodes)
 
-    def by_op(self) -> dict[str, list]:
-        """``op -> [(class, node, child_ops), ...]`` over all e-nodes, in class order.
+    def by_op(self, incremental: bool = False) -> dict[str, list]:
+        """``op -> [(class, node, child_ops), ...]`` over e-nodes, in class order.
 
         ``child_ops`` is the set of ops found in the node's child e-classes (a cheap
-        filter for patterns); also refreshes :attr:`ops_of`.
+        filter for patterns).  With ``incremental``, only e-nodes within two levels
+        (self, children, grandchildren) of an e-class created or merged since the last
+        call are listed: patterns of depth 3 or less cannot match anything new elsewhere.
+        Also refreshes :attr:`ops_of`.
         """
+        find = self.uf.find
+        fresh = {find(c) for c in self.changed}
+        self.changed = set()
         ops_of: dict = {}
         for c, ns in self.nodes.items():
             ops_of[c] = {n[0] for n in ns}
         self.ops_of = ops_of
+        if incremental:
+            near = set(fresh)
+            for c, ns in self.nodes.items():
+                if c not in near:
+                    for n in ns:
+                        if not fresh.isdisjoint(n[2]):
+                            near.add(c)
+                            break
         out: dict[str, list] = {}
         empty: frozenset = frozenset()
         for c in sorted(self.nodes):
             for n in self.nodes[c]:
                 ch = n[2]
+                if incremental and c not in near and near.isdisjoint(ch):
+                    continue
                 if not ch:
                     kops = empty
                 elif len(ch) == 1:

@@ -95,7 +95,7 @@ def run(eg, rules="default", limits: Limits | None = None) -> RunReport:
         if it >= limits.iterations:
             reason = StopReason.ITERATION_LIMIT
             break
-        index = eg.by_op()
+        index = eg.by_op(incremental=it > 0)
         matches = [(r, r.search(eg, index, limits.matches)) for r in rules]
         it += 1
         changed = False

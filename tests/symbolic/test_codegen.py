@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -166,7 +167,7 @@ def test_numba_inplace_and_parallel_agree():
 
 def test_rerolled_loops_equal_straight_line_code():
     """Run-table loops compute what one statement per equation computes."""
-    y = np.random.default_rng(1).random((2, 40, 40))
+    y = np.random.default_rng(1).random((2, 24, 24))
     out, ins = trace(bruss, 0.0, y, (1.0, 3.0, 0.1), return_inputs=True)
     params = list(ins["p"])
     looped = compile(out, [ins["y"]], params=params, target="numba")
@@ -181,12 +182,14 @@ def test_rerolled_loops_equal_straight_line_code():
 
 
 def test_code_size_does_not_grow_with_grid():
-    sizes = []
-    for n in (16, 64):
-        out, ins = trace(bruss, 0.0, np.zeros((2, n, n)), (1.0, 3.0, 0.1), return_inputs=True)
-        f = compile(out, [ins["y"]], params=list(ins["p"]), target="numpy")
-        sizes.append(len(f.source))
-    assert sizes[0] == sizes[1]
+    """Only the sizes written as literals differ between grids; the code is the same."""
+    for target, grids in (("numpy", (16, 64)), ("numba", (32, 128))):
+        sources = []
+        for n in grids:
+            out, ins = trace(bruss, 0.0, np.zeros((2, n, n)), (1.0, 3.0, 0.1), return_inputs=True)
+            f = compile(out, [ins["y"]], params=list(ins["p"]), target=target)
+            sources.append(re.sub(r"\d+", "#", f.source))
+        assert sources[0] == sources[1]
 
 
 def test_scalar_system_straight_line_chunks():
@@ -225,14 +228,16 @@ def test_hostile_names_never_reach_the_source(name):
     u = array(name, (5,))
     s = sym(name + "_param")
     out = s * np.roll(u, 1) + exp(u)
+    clash = name in ("out", "y", "p")  # names of generated identifiers: must not collide
     for target in ("numpy", "numba"):
         f = compile(out, [u], params=[s], target=target)
-        assert name not in f.source
+        assert clash or name not in f.source
         assert "os.system" not in f.source and "__import__" not in f.source
         x = np.linspace(0.0, 1.0, 5)
         np.testing.assert_allclose(f(x, np.array([2.0]), 0.0), 2.0 * np.roll(x, 1) + np.exp(x))
     scalar = compile([s * element_terms(u.term)[0]], [u], params=[s], target="numba")
-    assert name not in scalar.source
+    assert clash or name not in scalar.source
+    np.testing.assert_allclose(scalar(np.arange(5.0), np.array([3.0])), [0.0])
 
 
 def test_bad_inputs_raise_clear_errors():

@@ -20,14 +20,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from pdeflow.symbolic import functions as F
 from pdeflow.symbolic import symbols
 from pdeflow.symbolic.interface import ADD, MUL, POW, arguments, iscall, maketerm, operation
-from pdeflow.symbolic.terms import Num, Sym, Term, add, mul, num, power
 from pdeflow.symbolic.sympy_interop import from_sympy, to_sympy
+from pdeflow.symbolic.terms import Num, Sym, Term, add, mul, num, power
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
@@ -337,7 +338,10 @@ def _str_in_subprocess(seed: str) -> str:
 
 
 def test_str_is_deterministic_across_hash_seeds():
-    assert _str_in_subprocess("1") == _str_in_subprocess("12345")
+    """A fixed hash seed in a subprocess prints what this (randomly seeded) process prints."""
+    namespace: dict = {}
+    exec(_FIXED.replace("print(e)", "out = str(e)"), namespace)
+    assert _str_in_subprocess("12345") == namespace["out"] + "\n"
 
 
 def test_symbols_are_interned_with_assumptions():
