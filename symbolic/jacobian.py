@@ -41,7 +41,8 @@ from pdeflow.symbolic.arrays import (
     placeholders_in,
 )
 from pdeflow.symbolic.calculus import Differentiator, derivative_template
-from pdeflow.symbolic.terms import Num, Sym, Term, as_term, mul, placeholder
+from pdeflow.symbolic.interface import linear_parts
+from pdeflow.symbolic.terms import Num, Sym, Term, add, as_term, mul, num, placeholder
 from pdeflow.symbolic.tracing import SymArray
 
 
@@ -374,27 +375,49 @@ def _scalar_vars(vars_) -> list[Sym]:
 
 
 def _scalar_jacobian(exprs: list[Term], vars_: list[Sym], values: bool) -> SparseJacobian:
+    """Jacobian of scalar terms; sums are differentiated term by term.
+
+    Each output is split into ``const + sum(c * m)`` and only the terms ``m``
+    that contain a variable are differentiated, each once per variable it
+    contains (a reaction network's monomials have two or three), with the
+    derivatives of shared terms reused across outputs.
+    """
     col = {}
     for j, v in enumerate(vars_):
         if v in col:
             raise ValueError(f"variable {v} given twice")
         col[v] = j
     diffs: dict = {}
+    dmemo: dict = {}
     indptr = [0]
     indices: list[int] = []
     out_exprs: list[Term] = []
     for e in exprs:
-        cols = sorted(col[s] for s in e.free_symbols if s in col)
-        for j in cols:
-            if values:
-                d = diffs.get(j)
-                if d is None:
-                    d = diffs[j] = Differentiator(vars_[j])
-                de = d(e)
-                if type(de) is Num and de.value == 0:
+        if not values:
+            indices.extend(sorted(col[s] for s in e.free_symbols if s in col))
+            indptr.append(len(indices))
+            continue
+        _, parts = linear_parts(e)
+        acc: dict = {}
+        for c, m in parts:
+            for s in m.free_symbols:
+                j = col.get(s)
+                if j is None:
                     continue
-                out_exprs.append(de)
+                key = (m, j)
+                dm = dmemo.get(key)
+                if dm is None:
+                    d = diffs.get(j)
+                    if d is None:
+                        d = diffs[j] = Differentiator(vars_[j])
+                    dm = dmemo[key] = d(m)
+                acc.setdefault(j, []).append(dm if c == 1 else mul(num(c), dm))
+        for j in sorted(acc):
+            de = add(*acc[j])
+            if type(de) is Num and de.value == 0:
+                continue
             indices.append(j)
+            out_exprs.append(de)
         indptr.append(len(indices))
     return SparseJacobian(
         (len(exprs), len(vars_)), np.asarray(indptr, dtype=np.int64),
