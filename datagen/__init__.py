@@ -1,0 +1,1 @@
+"""pdeflow.datagen"""

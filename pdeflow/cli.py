@@ -1,0 +1,274 @@
+"""The ``pdeflow`` command line.
+
+Every command is thin: parse flags, build a validated config with :func:`resolve_config`
+(defaults < ``--config FILE`` < flags), call the library, print.
+
+Global options (before the command name)::
+
+    pdeflow --version
+    pdeflow --config run.yaml COMMAND ...     # the file holds COMMAND's config fields
+    pdeflow --print-config COMMAND ...        # show the resolved config and exit
+
+Errors are one line on stderr (``error: ...``), never a traceback; set
+``PDEFLOW_DEBUG=1`` to see the traceback of a pdeflow error.  Exit codes:
+
+====  ==========================================================
+0     success
+1     a pdeflow error (:class:`pdeflow.errors.PdeflowError`)
+2     bad usage: unknown option or command, invalid config value
+130   interrupted
+====  ==========================================================
+
+Adding a command
+----------------
+Declare a :class:`pdeflow.config.PdeflowConfig` subclass next to the library code, give
+every flag a default of ``None`` (meaning "not given") and pass the flags to
+:func:`resolve_config`::
+
+    @app.command()
+    def generate(ctx: typer.Context, n_samples: int | None = None) -> None:
+        config = resolve_config(ctx, GenerateConfig, n_samples=n_samples)
+        run_generation(config)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+import pdeflow
+from pdeflow.config import PdeflowConfig
+from pdeflow.errors import ConfigError, PdeflowError
+
+try:  # recent typer vendors its own copy of click
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # older typer runs on click itself
+    from click import exceptions as _click_exceptions
+
+__all__ = ["app", "main", "resolve_config", "CliState"]
+
+_ClickException = _click_exceptions.ClickException
+_UsageError = _click_exceptions.UsageError
+_NoArgsIsHelpError = getattr(_click_exceptions, "NoArgsIsHelpError", ())  # click >= 8.2
+_Abort = (typer.Abort, getattr(_click_exceptions, "Abort", typer.Abort))
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="pdeflow",
+    help="pdeflow: scientific machine learning on PDEs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass(frozen=True)
+class CliState:
+    """Global options shared by every command (``ctx.obj``)."""
+
+    config_file: Path | None = None
+    print_config: bool = False
+
+
+def resolve_config[C: PdeflowConfig](ctx: typer.Context, model: type[C], **flags: Any) -> C:
+    """Build ``model`` from its defaults, the global ``--config`` file, then ``flags``.
+
+    Parameters
+    ----------
+    ctx
+        The command's context (declare ``ctx: typer.Context`` in the command).
+    model
+        The command's config class.
+    **flags
+        Flag values; ``None`` means "not given" and leaves the lower layers alone.
+
+    Returns
+    -------
+    PdeflowConfig
+        The validated config.  With ``--print-config`` it is printed as YAML and the
+        command exits with status 0 instead of returning.
+
+    Raises
+    ------
+    ConfigError
+        A bad file or value (one line naming the field).
+    """
+    state = ctx.find_object(CliState) or CliState()
+    config = model.merge(
+        file=state.config_file, overrides=flags, overrides_name="command-line flags"
+    )
+    if state.print_config:
+        typer.echo(config.to_yaml(), nl=False)
+        raise typer.Exit(0)
+    return config
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pdeflow {pdeflow.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="YAML/TOML/JSON file with the command's settings; flags override it.",
+        ),
+    ] = None,
+    print_config: Annotated[
+        bool,
+        typer.Option("--print-config", help="Print the command's resolved settings and exit."),
+    ] = False,
+) -> None:
+    ctx.obj = CliState(config_file=config, print_config=print_config)
+
+
+@app.command()
+def info(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool | None, typer.Option("--json/--table", help="Machine-readable JSON output.")
+    ] = None,
+    capabilities: Annotated[
+        bool | None,
+        typer.Option(
+            "--capabilities/--no-capabilities",
+            help="Probe each backend (slow: imports torch, JAX, PETSc...).",
+        ),
+    ] = None,
+    probe: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only this probe (repeatable): numba, torch, JAX, ..."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds allowed per probe.", show_default="120")
+    ] = None,
+) -> None:
+    """Show versions of every dependency and which backends work here."""
+    from pdeflow import info as info_lib
+
+    config = resolve_config(
+        ctx,
+        info_lib.InfoConfig,
+        format=None if as_json is None else ("json" if as_json else "table"),
+        capabilities=capabilities,
+        probes=probe or None,
+        probe_timeout=timeout,
+    )
+    document = info_lib.run(config)
+    if config.format == "json":
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        _print_info_tables(document)
+
+
+def _print_info_tables(document: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: do not squeeze the tables into 80 columns
+        console = Console(width=120)
+    env = document["environment"]
+    console.print(
+        f"[bold]pdeflow {env['pdeflow']}[/bold]  Python {env['python']}  {env['platform']}",
+        highlight=False,
+    )
+    packages = Table(title="Dependencies", title_justify="left")
+    for column in ("package", "group", "required", "installed"):
+        packages.add_column(column)
+    for p in document["packages"]:
+        installed = p["version"] or "[red]not installed[/red]"
+        if p["provided_by"]:
+            installed += f" [dim](in {p['provided_by']})[/dim]"
+        packages.add_row(p["name"], p["group"], p["required"], installed)
+    console.print(packages)
+    if document["capabilities"] is None:
+        return
+    caps = Table(title="Capabilities", title_justify="left")
+    caps.add_column("capability")
+    caps.add_column("usable")
+    caps.add_column("detail / reason", overflow="fold")
+    for c in document["capabilities"]:
+        usable = "[green]yes[/green]" if c["usable"] else "[red]no[/red]"
+        caps.add_row(c["name"], usable, c["detail"])
+    console.print(caps)
+
+
+# ---------------------------------------------------------------------- entry point
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"error: {_one_line(message)}\n")
+    sys.stderr.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the ``pdeflow`` console script).
+
+    Parameters
+    ----------
+    argv
+        Arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for a :class:`~pdeflow.errors.PdeflowError`, 2 for bad usage or
+        an invalid config, 130 when interrupted.  Errors are printed as one line on
+        stderr.
+    """
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = command.main(args=args, prog_name="pdeflow", standalone_mode=False)
+    except _NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())
+        return 0
+    except _UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        _error(exc.format_message() + hint)
+        return exc.exit_code
+    except _ClickException as exc:
+        _error(exc.format_message())
+        return exc.exit_code
+    except _Abort:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except PdeflowError as exc:
+        if os.environ.get("PDEFLOW_DEBUG"):
+            traceback.print_exc()
+        _error(str(exc) or type(exc).__name__)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
+    if isinstance(result, bool) or not isinstance(result, int):
+        return 0
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
