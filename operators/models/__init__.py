@@ -1,0 +1,5 @@
+"""Neural operator models."""
+
+from .fno import FNO, FNOConfig
+
+__all__ = ["FNO", "FNOConfig"]

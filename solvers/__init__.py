@@ -1,0 +1,98 @@
+"""pdeflow.solvers: Krylov recycling (GCRO-DR, recycled CG), SKR ordering, preconditioners,
+linear-algebra backends (scipy, PETSc) and PDE problem families.
+
+Entry points
+------------
+:func:`gmres`, :func:`fgmres`, :func:`gcrodr`, :func:`cg`, :func:`recycled_cg`,
+:func:`direct_solve`, :func:`skr_order`, :func:`solve_sequence`.
+
+Example
+-------
+>>> from pdeflow.solvers import Darcy, solve_sequence
+>>> params, systems = Darcy(size=16).systems(8)
+>>> res = solve_sequence(systems, "skr", params=params)
+>>> res.method, res.solutions.shape
+('skr', (8, 256))
+"""
+
+from .backends import AbstractBackend, Operator, PetscBackend, ScipyBackend, backend_for
+from .cg import DeflationSpace, cg, recycled_cg
+from .direct import direct_solve, factorize, is_symmetric, splu_factor
+from .families import (
+    AbstractFamily,
+    Darcy,
+    Darcy3D,
+    Helmholtz,
+    HelmholtzIndefinite,
+    Poisson,
+    diffusion_matrix,
+    make_family,
+)
+from .gcrodr import RecycleSpace, gcrodr
+from .gmres import fgmres, gmres
+from .grf import grf
+from .ordering import hilbert_index, lowpass_features, morton_index, path_length, skr_order
+from .preconditioners import (
+    AMG,
+    ASM,
+    ILU,
+    LU,
+    SOR,
+    AbstractPreconditioner,
+    BJacobi,
+    BuiltPreconditioner,
+    Identity,
+    Jacobi,
+    make_preconditioner,
+)
+from .sequence import SequenceResult, SystemReport, solve_sequence
+from .status import SolveResult, SolveStatus
+
+__all__ = [
+    "AbstractBackend",
+    "Operator",
+    "ScipyBackend",
+    "PetscBackend",
+    "backend_for",
+    "SolveStatus",
+    "SolveResult",
+    "gmres",
+    "fgmres",
+    "gcrodr",
+    "RecycleSpace",
+    "cg",
+    "recycled_cg",
+    "DeflationSpace",
+    "direct_solve",
+    "factorize",
+    "splu_factor",
+    "is_symmetric",
+    "skr_order",
+    "path_length",
+    "lowpass_features",
+    "hilbert_index",
+    "morton_index",
+    "solve_sequence",
+    "SequenceResult",
+    "SystemReport",
+    "AbstractPreconditioner",
+    "BuiltPreconditioner",
+    "Identity",
+    "Jacobi",
+    "SOR",
+    "ILU",
+    "LU",
+    "AMG",
+    "ASM",
+    "BJacobi",
+    "make_preconditioner",
+    "AbstractFamily",
+    "Darcy",
+    "Darcy3D",
+    "Poisson",
+    "Helmholtz",
+    "HelmholtzIndefinite",
+    "diffusion_matrix",
+    "make_family",
+    "grf",
+]

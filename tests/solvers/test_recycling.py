@@ -1,0 +1,110 @@
+"""Recycling: GCRO-DR and recycled CG need fewer iterations on slowly varying sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pdeflow.solvers import ILU, RecycleSpace, cg, gcrodr, gmres
+
+
+def _sequence(base, count, eps=0.01):
+    rng = np.random.default_rng(0)
+    n = base.shape[0]
+    for i in range(count):
+        yield (base + sp.diags(eps * (1 + 0.1 * i) * np.ones(n))).tocsr(), rng.standard_normal(n)
+
+
+def test_gcrodr_recycling_reduces_iterations(make_convection):
+    base = make_convection(24, c=0.3)
+    rec = None
+    plain, recycled = [], []
+    for A, b in _sequence(base, 5):
+        plain.append(gmres(A, b, restart=30, rtol=1e-8).iterations)
+        res = gcrodr(A, b, recycle=rec, restart=30, k=10, rtol=1e-8)
+        rec = res.recycle
+        recycled.append(res.iterations)
+        assert np.linalg.norm(b - A @ res.x) <= 1e-8 * np.linalg.norm(b) * 1.01
+    # later systems profit from the space computed on earlier ones
+    assert np.mean(recycled[1:]) < 0.75 * np.mean(plain[1:])
+    assert recycled[-1] < recycled[0]
+
+
+def test_recycle_space_is_consistent(make_convection):
+    A = make_convection(16)
+    b = np.ones(A.shape[0])
+    res = gcrodr(A, b, restart=20, k=6)
+    U, C = res.recycle.U, res.recycle.C
+    assert U.shape == C.shape == (6, A.shape[0])
+    np.testing.assert_allclose(C @ C.T, np.eye(6), atol=1e-10)
+    np.testing.assert_allclose((A @ U.T).T, C, atol=1e-8 * np.abs(C).max())
+    assert res.recycle.operator is A
+
+
+def test_changed_matrix_recomputes_c(make_convection):
+    A = make_convection(16)
+    b = np.ones(A.shape[0])
+    first = gcrodr(A, b, restart=20, k=6)
+    A2 = (A + sp.diags(np.full(A.shape[0], 0.05))).tocsr()
+    second = gcrodr(A2, b, recycle=first.recycle, restart=20, k=6, update_recycle=False)
+    U, C = second.recycle.U, second.recycle.C
+    np.testing.assert_allclose(C @ C.T, np.eye(C.shape[0]), atol=1e-10)
+    np.testing.assert_allclose((A2 @ U.T).T, C, atol=1e-8 * np.abs(C).max())
+    assert second.info["matvecs"] > second.iterations  # includes the k products for C = A U
+
+
+def test_same_matrix_new_rhs_is_cheaper(make_convection):
+    A = make_convection(32, 0.1)
+    rng = np.random.default_rng(3)
+    first = gcrodr(A, rng.standard_normal(A.shape[0]), restart=30, k=10)
+    again = gcrodr(A, rng.standard_normal(A.shape[0]), restart=30, k=10, recycle=first.recycle)
+    assert again.iterations < 0.85 * first.iterations
+    assert again.info["matvecs"] == again.iterations + again.info["cycles"]
+
+
+def test_recycled_cg_reduces_iterations(make_laplacian):
+    base = make_laplacian(40)
+    rec = None
+    plain, recycled = [], []
+    for A, b in _sequence(base, 5, eps=0.001):
+        plain.append(cg(A, b).iterations)
+        res = cg(A, b, recycle=rec, k=10)
+        rec = res.recycle
+        recycled.append(res.iterations)
+        assert np.linalg.norm(b - A @ res.x) <= 1e-8 * np.linalg.norm(b) * 1.01
+    assert np.mean(recycled[2:]) < 0.8 * np.mean(plain[2:])
+    W, AW = rec.W, rec.AW
+    np.testing.assert_allclose(W @ AW.T, np.eye(W.shape[0]), atol=1e-6)  # A-orthonormal
+
+
+def test_recycled_cg_with_preconditioner(make_laplacian):
+    base = make_laplacian(30)
+    rec = None
+    its = []
+    from pdeflow.solvers import SOR
+
+    for A, b in _sequence(base, 4, eps=0.001):
+        res = cg(A, b, M=SOR(), recycle=rec, k=8)
+        rec = res.recycle
+        its.append(res.iterations)
+    assert its[-1] < its[0]
+
+
+def test_recycle_space_rejects_wrong_length(make_convection):
+    A = make_convection(8)
+    rec = RecycleSpace(np.ones((2, 5)), np.ones((2, 5)))
+    from pdeflow.errors import ShapeError
+
+    with pytest.raises(ShapeError):
+        gcrodr(A, np.ones(64), recycle=rec)
+
+
+def test_gcrodr_with_reused_preconditioner(make_convection):
+    A = make_convection(20)
+    M = ILU(drop_tol=1e-2).build(A)
+    A2 = (A + sp.diags(np.full(A.shape[0], 0.02))).tocsr()
+    b = np.ones(A.shape[0])
+    first = gcrodr(A, b, M=M, restart=20, k=5)
+    second = gcrodr(A2, b, M=M, restart=20, k=5, recycle=first.recycle)
+    assert np.linalg.norm(A2 @ second.x - b) <= 1e-8 * np.linalg.norm(b) * 1.01
