@@ -165,6 +165,7 @@ class CompiledFunction:
             consts = const_arrays(program)
             self._temps = [np.zeros(b.size) for b in program.temps]
             self._consts = [np.ascontiguousarray(consts[n]) for n in names]
+            self._bound = (*self._temps, *self._consts)
             self._kernel = self._mod.kernel
         elif target in ("numpy", "jax", "torch"):
             module = {"numpy": "np", "jax": "jnp", "torch": "torch"}[target]
@@ -245,10 +246,16 @@ class CompiledFunction:
     def inplace(self, out, y, p=None, t=0.0):
         """Write ``f(y, p, t)`` into ``out``; returns ``out``."""
         if self.target == "numba":
-            y, p = self._check(y, p)
-            if out.shape != (self.n_out,) or out.dtype != np.float64:
+            # fast path: already flat float64 arrays of the right sizes (the ODE inner loop)
+            if not (type(y) is np.ndarray and y.dtype == np.float64 and y.ndim == 1
+                    and y.shape[0] == self.n_in and y.flags.c_contiguous
+                    and type(p) is np.ndarray and p.dtype == np.float64 and p.ndim == 1
+                    and p.shape[0] == self.n_p):
+                y, p = self._check(y, p)
+            if (type(out) is not np.ndarray or out.shape != (self.n_out,)
+                    or out.dtype != np.float64):
                 raise ShapeError(f"out must be a float64 array of shape ({self.n_out},)")
-            self._kernel(out, y, p, float(t), *self._temps, *self._consts)
+            self._kernel(out, y, p, float(t), *self._bound)
             return out
         if self.target == "cuda":
             return self._cuda_call(out, y, p, t)

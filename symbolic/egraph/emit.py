@@ -65,7 +65,7 @@ def slp_source(slp, leaf_code, chunk: int = CHUNK, jit: bool = True) -> tuple[st
     for k, (op, pl, _) in enumerate(slp.instrs):
         names.append(literal(pl) if op == "num" else f"v{nl + k}")
     shared: dict[int, int] = {}
-    for k, (op, _, args) in enumerate(slp.instrs):
+    for k, (_, _, args) in enumerate(slp.instrs):
         ck = k // chunk
         for x in args:
             if x >= nl and chunk_of[x] != ck and slp.instrs[x - nl][0] != "num":

@@ -28,7 +28,8 @@ import heapq
 import numpy as np
 
 
-def _parents(eg):
+def parents(eg) -> dict:
+    """``{eclass: [(parent eclass, enode), ...]}`` (pass to the extractors to share it)."""
     par: dict = {}
     for c in sorted(eg.nodes):
         for n in eg.nodes[c]:
@@ -39,7 +40,7 @@ def _parents(eg):
 
 def _knuth(eg, model, dag: bool, par=None):
     """Bottom-up best node per e-class; ``dag`` scores candidates by distinct descendants."""
-    par = _parents(eg) if par is None else par
+    par = parents(eg) if par is None else par
     ncost: dict = {}
     best: dict = {}
     below: dict = {}
@@ -98,15 +99,15 @@ def _reachable(eg, roots, choice):
     return out
 
 
-def tree_extract(eg, roots, model) -> dict:
+def tree_extract(eg, roots, model, parents=None) -> dict:
     """``{eclass: enode}`` minimizing each root's tree cost."""
-    choice = _knuth(eg, model, dag=False)
+    choice = _knuth(eg, model, False, parents)
     return {c: choice[c] for c in _reachable(eg, roots, choice)}
 
 
-def greedy_dag_extract(eg, roots, model) -> dict:
+def greedy_dag_extract(eg, roots, model, parents=None) -> dict:
     """``{eclass: enode}`` minimizing each e-class's distinct-descendant cost, greedily."""
-    choice = _knuth(eg, model, dag=True)
+    choice = _knuth(eg, model, True, parents)
     return {c: choice[c] for c in _reachable(eg, roots, choice)}
 
 
@@ -186,4 +187,4 @@ def ilp_extract(eg, roots, model, time_limit: float = 10.0, max_nodes: int = 300
         return None
 
 
-__all__ = ["tree_extract", "greedy_dag_extract", "ilp_extract", "dag_cost"]
+__all__ = ["parents", "tree_extract", "greedy_dag_extract", "ilp_extract", "dag_cost"]

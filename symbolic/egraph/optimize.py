@@ -19,6 +19,7 @@ from pdeflow.symbolic.egraph.extract import (
     dag_cost,
     greedy_dag_extract,
     ilp_extract,
+    parents,
     tree_extract,
 )
 from pdeflow.symbolic.egraph.runner import Limits, StopReason, run
@@ -156,11 +157,12 @@ def _optimize(exprs, rules, model, limits, extractor) -> OptimizeResult:
     t1 = time.perf_counter()
     roots = [eg.find(r) for r in roots]
     cands: dict = {}
+    par = parents(eg)
     if extractor in ("auto", "tree"):
-        cands["tree"] = tree_extract(eg, roots, model)
+        cands["tree"] = tree_extract(eg, roots, model, par)
     t_tree = time.perf_counter()
     if extractor in ("auto", "greedy-dag"):
-        cands["greedy-dag"] = greedy_dag_extract(eg, roots, model)
+        cands["greedy-dag"] = greedy_dag_extract(eg, roots, model, par)
     t_dag = time.perf_counter()
     if extractor == "ilp" or (extractor == "auto" and eg.n_nodes <= ILP_MAX_NODES):
         ch = ilp_extract(eg, roots, model, max_nodes=max(eg.n_nodes, ILP_MAX_NODES))

@@ -58,7 +58,7 @@ class Limits:
         Most matches of one rule in one e-class per iteration.
     """
 
-    iterations: int = 8
+    iterations: int = 6
     nodes: int = 300_000
     time: float = 60.0
     matches: int = 4
