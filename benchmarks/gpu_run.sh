@@ -5,7 +5,7 @@
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl "numpy==2.4.*"
 # Usage: bash benchmarks/gpu_run.sh [codegen] [fno]   (default: codegen)
 set -euo pipefail
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/numpy-2.4*.whl
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 # pdeflow maps its domain folders to subpackages; mirror that without installing
 rm -rf /tmp/shim && mkdir -p /tmp/shim/pdeflow
 cp pdeflow/*.py /tmp/shim/pdeflow/
@@ -18,7 +18,7 @@ what=${*:-codegen}
 for w in $what; do
   case "$w" in
     codegen) python3 benchmarks/gpu_codegen.py --N 1024 --repeats 30 ;;
-    fno) python3 benchmarks/gpu_fno.py ${GPU_FNO_ARGS:-} ;;
+    fno) PDEFLOW_PROGRESS=plain python3 benchmarks/gpu_fno.py --neuralop-path "${NEUROP_PATH:-benchmarks/results/neuralop_site}" --out "${OUT:-/tmp/out}/gpu_fno.json" ${GPU_FNO_ARGS:-} ;;
     *) echo "unknown check $w"; exit 2 ;;
   esac
 done

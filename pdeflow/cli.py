@@ -223,6 +223,17 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _mount_subcommands() -> None:
+    """Subcommands owned by other subpackages: ``pdeflow train ...`` and ``pdeflow evaluate``."""
+    from pdeflow.operators.cli import evaluate, train_app
+
+    app.add_typer(train_app, name="train")
+    app.command("evaluate")(evaluate)
+
+
+_mount_subcommands()
+
+
 def _error(message: str) -> None:
     sys.stderr.write(f"error: {_one_line(message)}\n")
     sys.stderr.flush()
