@@ -128,20 +128,36 @@ def main(argv=None) -> dict:
     t_cpu = float(np.median(ts))
 
     res = {
-        "N": N, "unknowns": int(g.n_in), "trace_s": t_trace, "cuda_compile_s": t_comp,
-        "max_abs_error": err, "rhs_gpu_s": t_rhs, "copy_gpu_s": t_copy,
-        "rhs_wall_s": wall_rhs, "copy_wall_s": wall_copy, "copy_GBps": bw_copy / 1e9,
-        "rhs_effective_GBps": bw_rhs / 1e9, "bytes_counted": bytes_rhs, "roofline_fraction": frac, "numba_parallel_cpu_s": t_cpu,
-        "steps": [type(s).__name__ + ("(runs)" if getattr(s, "runs", None) is not None else "")
-                  for s in g.program.steps],
+        "N": N,
+        "unknowns": int(g.n_in),
+        "trace_s": t_trace,
+        "cuda_compile_s": t_comp,
+        "max_abs_error": err,
+        "rhs_gpu_s": t_rhs,
+        "copy_gpu_s": t_copy,
+        "rhs_wall_s": wall_rhs,
+        "copy_wall_s": wall_copy,
+        "copy_GBps": bw_copy / 1e9,
+        "rhs_effective_GBps": bw_rhs / 1e9,
+        "bytes_counted": bytes_rhs,
+        "roofline_fraction": frac,
+        "numba_parallel_cpu_s": t_cpu,
+        "steps": [
+            type(s).__name__ + ("(runs)" if getattr(s, "runs", None) is not None else "")
+            for s in g.program.steps
+        ],
     }
     print(f"RD3 N={N}: {g.n_in} unknowns; trace {t_trace:.2f} s, CUDA compile {t_comp:.2f} s")
     print(f"max |error| vs numpy user code: {err:.3e}")
-    print(f"GPU time: RHS {t_rhs * 1e3:.3f} ms, copy {t_copy * 1e3:.3f} ms "
-          f"(copy {bw_copy / 1e9:.0f} GB/s); wall per synchronized call: RHS "
-          f"{wall_rhs * 1e3:.3f} ms, copy {wall_copy * 1e3:.3f} ms")
-    print(f"RHS effective bandwidth {bw_rhs / 1e9:.0f} GB/s = {100 * frac:.0f}% of the copy roofline "
-          f"(goal >= 50%: {'PASS' if frac >= 0.5 else 'MISS'})")
+    print(
+        f"GPU time: RHS {t_rhs * 1e3:.3f} ms, copy {t_copy * 1e3:.3f} ms "
+        f"(copy {bw_copy / 1e9:.0f} GB/s); wall per synchronized call: RHS "
+        f"{wall_rhs * 1e3:.3f} ms, copy {wall_copy * 1e3:.3f} ms"
+    )
+    print(
+        f"RHS effective bandwidth {bw_rhs / 1e9:.0f} GB/s = {100 * frac:.0f}% of the copy roofline "
+        f"(goal >= 50%: {'PASS' if frac >= 0.5 else 'MISS'})"
+    )
     print(f"numba parallel CPU RHS on this host: {t_cpu * 1e3:.2f} ms")
     write_results("gpu_codegen", {"results": res, "machine": machine_info()})
     return res

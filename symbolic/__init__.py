@@ -14,21 +14,6 @@ Examples
 '-2*p_0 - 3*u[0]**2'
 """
 
-from pdeflow.symbolic.terms import (  # noqa: F401
-    FUNCTIONS,
-    Add,
-    Call,
-    Function,
-    Mul,
-    Num,
-    Placeholder,
-    Sym,
-    Term,
-    as_term,
-    num,
-    register_function,
-    sym,
-)
 from pdeflow.symbolic import functions  # noqa: F401
 from pdeflow.symbolic.functions import (  # noqa: F401
     abs_,
@@ -47,6 +32,21 @@ from pdeflow.symbolic.functions import (  # noqa: F401
     where,
 )
 from pdeflow.symbolic.interface import ADD, MUL, POW, arguments, iscall, maketerm, operation
+from pdeflow.symbolic.terms import (  # noqa: F401
+    FUNCTIONS,
+    Add,
+    Call,
+    Function,
+    Mul,
+    Num,
+    Placeholder,
+    Sym,
+    Term,
+    as_term,
+    num,
+    register_function,
+    sym,
+)
 from pdeflow.symbolic.tracing import SymArray, array, trace
 
 

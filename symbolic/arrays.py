@@ -188,7 +188,9 @@ def linear(shape, pairs, offset=None, intern: bool = True) -> ArrayTerm:
     while stack:
         arg, blk = stack.pop()
         if blk.shape != (size, arg.size):
-            raise ShapeError(f"linear block of shape {blk.shape} for output {size} and arg {arg.size}")
+            raise ShapeError(
+                f"linear block of shape {blk.shape} for output {size} and arg {arg.size}"
+            )
         tb = type(arg)
         if tb is Linear:
             blk = sp.csr_matrix(blk)
@@ -221,9 +223,13 @@ def linear(shape, pairs, offset=None, intern: bool = True) -> ArrayTerm:
         b.data.setflags(write=False)
     offv = off if has_off else None
     if intern:
-        key = ("lin", shape, args,
-               _digest(*[x for b in blocks for x in (b.indptr, b.indices, b.data)]),
-               None if offv is None else _digest(offv))
+        key = (
+            "lin",
+            shape,
+            args,
+            _digest(*[x for b in blocks for x in (b.indptr, b.indices, b.data)]),
+            None if offv is None else _digest(offv),
+        )
     else:
         key = ("lin-unique", next(_UNIQUE))
 
@@ -312,8 +318,10 @@ def substitute_placeholders(template: Term, mapping: dict) -> Term:
 
             args = arguments(t)
             new = tuple(go(a) for a in args)
-            r = t if all(x is y for x, y in zip(new, args, strict=True)) else maketerm(
-                operation(t), new
+            r = (
+                t
+                if all(x is y for x, y in zip(new, args, strict=True))
+                else maketerm(operation(t), new)
             )
         else:
             r = t

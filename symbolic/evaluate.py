@@ -54,8 +54,9 @@ class Env:
             return self.by_name[s.name]
         owners = element_owners(s)
         for a, k in reversed(owners):  # prefer an owner whose array was given
-            if a in self.arrays or (a.name in self.by_name and
-                                    np.size(self.by_name[a.name]) == a.size):
+            if a in self.arrays or (
+                a.name in self.by_name and np.size(self.by_name[a.name]) == a.size
+            ):
                 return np.asarray(self.array(a)).reshape(-1)[k]
         raise KeyError(f"no value given for symbol {s.name!r}")
 
@@ -70,7 +71,9 @@ class Env:
         if v.shape != a.shape:
             if v.ndim == 1 and v.size == a.size:
                 return v.reshape(a.shape)  # flat state vectors are accepted
-            raise ShapeError(f"array {a.name!r} has shape {a.shape}, got a value of shape {v.shape}")
+            raise ShapeError(
+                f"array {a.name!r} has shape {a.shape}, got a value of shape {v.shape}"
+            )
         return v
 
 
@@ -184,8 +187,9 @@ def evaluate(expr, subs=None, **kw):
         return expr.evaluate(env)
     if isinstance(expr, np.ndarray) and expr.dtype == object:
         memo: dict = {}
-        return np.array([eval_term(as_term(e), env, memo=memo) for e in expr.ravel()],
-                        dtype=float).reshape(expr.shape)
+        return np.array(
+            [eval_term(as_term(e), env, memo=memo) for e in expr.ravel()], dtype=float
+        ).reshape(expr.shape)
     return eval_term(as_term(expr), env)
 
 
@@ -198,7 +202,11 @@ def _subst_term(t: Term, mapping: dict, memo: dict) -> Term:
     elif iscall(t):
         args = arguments(t)
         new = tuple(_subst_term(a, mapping, memo) for a in args)
-        r = t if all(a is b for a, b in zip(args, new, strict=True)) else maketerm(operation(t), new)
+        r = (
+            t
+            if all(a is b for a, b in zip(args, new, strict=True))
+            else maketerm(operation(t), new)
+        )
     else:
         r = t
     memo[t] = r
@@ -232,7 +240,9 @@ def substitute(expr, mapping: dict):
 
                 vt = array_const(np.asarray(v, dtype=float))
             if vt.shape != kt.shape:
-                raise ShapeError(f"substitute: {kt.name!r} has shape {kt.shape}, value has {vt.shape}")
+                raise ShapeError(
+                    f"substitute: {kt.name!r} has shape {kt.shape}, value has {vt.shape}"
+                )
             arrs[kt] = vt
         elif isinstance(k, Term):
             scal[k] = as_term(v)
@@ -255,8 +265,9 @@ def _subst_array(root: ArrayTerm, scal: dict, arrs: dict, memo: dict) -> ArrayTe
         elif tn is ArrayConst:
             new[n] = n
         elif tn is Linear:
-            new[n] = linear(n.shape, [(new[a], b) for a, b in zip(n.args, n.blocks, strict=True)],
-                            n.offset)
+            new[n] = linear(
+                n.shape, [(new[a], b) for a, b in zip(n.args, n.blocks, strict=True)], n.offset
+            )
         else:
             tmpl = _subst_term(n.template, scal, memo) if scal else n.template
             new[n] = elementwise(tmpl, [new[a] for a in n.args], n.shape)

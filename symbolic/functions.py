@@ -125,62 +125,101 @@ def _one_minus_sq(t):
 
 
 exp = register_function("exp", 1, np.exp, lambda a: (exp(a),), _fold_exp, r"\exp", "exp")
-log = register_function("log", 1, np.log, lambda a: (power(a, NEG_ONE),), _fold_log, r"\log",
-                        "log")
+log = register_function("log", 1, np.log, lambda a: (power(a, NEG_ONE),), _fold_log, r"\log", "log")
 sin = register_function("sin", 1, np.sin, lambda a: (cos(a),), _fold_unary(0), r"\sin", "sin")
-cos = register_function("cos", 1, np.cos, lambda a: (mul(NEG_ONE, sin(a)),), _fold_unary(1),
-                        r"\cos", "cos")
-tan = register_function("tan", 1, np.tan, lambda a: (add(ONE, power(tan(a), num(2))),),
-                        _fold_unary(0), r"\tan", "tan")
-tanh = register_function("tanh", 1, np.tanh, lambda a: (_one_minus_sq(tanh(a)),),
-                         _fold_unary(0), r"\tanh", "tanh")
-sinh = register_function("sinh", 1, np.sinh, lambda a: (cosh(a),), _fold_unary(0), r"\sinh",
-                         "sinh")
-cosh = register_function("cosh", 1, np.cosh, lambda a: (sinh(a),), _fold_unary(1), r"\cosh",
-                         "cosh")
-asin = register_function("asin", 1, np.arcsin,
-                         lambda a: (power(_one_minus_sq(a), num(Fraction(-1, 2))),),
-                         _fold_unary(0), r"\arcsin", "asin")
-acos = register_function("acos", 1, np.arccos,
-                         lambda a: (mul(NEG_ONE, power(_one_minus_sq(a), num(Fraction(-1, 2)))),),
-                         None, r"\arccos", "acos")
-atan = register_function("atan", 1, np.arctan,
-                         lambda a: (power(add(ONE, power(a, num(2))), NEG_ONE),),
-                         _fold_unary(0), r"\arctan", "atan")
-sign = register_function("sign", 1, np.sign, lambda a: (ZERO,), _fold_sign, r"\operatorname{sign}",
-                         "sign")
+cos = register_function(
+    "cos", 1, np.cos, lambda a: (mul(NEG_ONE, sin(a)),), _fold_unary(1), r"\cos", "cos"
+)
+tan = register_function(
+    "tan", 1, np.tan, lambda a: (add(ONE, power(tan(a), num(2))),), _fold_unary(0), r"\tan", "tan"
+)
+tanh = register_function(
+    "tanh", 1, np.tanh, lambda a: (_one_minus_sq(tanh(a)),), _fold_unary(0), r"\tanh", "tanh"
+)
+sinh = register_function("sinh", 1, np.sinh, lambda a: (cosh(a),), _fold_unary(0), r"\sinh", "sinh")
+cosh = register_function("cosh", 1, np.cosh, lambda a: (sinh(a),), _fold_unary(1), r"\cosh", "cosh")
+asin = register_function(
+    "asin",
+    1,
+    np.arcsin,
+    lambda a: (power(_one_minus_sq(a), num(Fraction(-1, 2))),),
+    _fold_unary(0),
+    r"\arcsin",
+    "asin",
+)
+acos = register_function(
+    "acos",
+    1,
+    np.arccos,
+    lambda a: (mul(NEG_ONE, power(_one_minus_sq(a), num(Fraction(-1, 2)))),),
+    None,
+    r"\arccos",
+    "acos",
+)
+atan = register_function(
+    "atan",
+    1,
+    np.arctan,
+    lambda a: (power(add(ONE, power(a, num(2))), NEG_ONE),),
+    _fold_unary(0),
+    r"\arctan",
+    "atan",
+)
+sign = register_function(
+    "sign", 1, np.sign, lambda a: (ZERO,), _fold_sign, r"\operatorname{sign}", "sign"
+)
 abs_ = register_function("abs", 1, np.abs, lambda a: (sign(a),), _fold_abs, None, "Abs")
 lt = register_function("lt", 2, np.less, None, _fold_rel(lambda a, b: a < b), "<", "StrictLessThan")
-le = register_function("le", 2, np.less_equal, None, _fold_rel(lambda a, b: a <= b), r"\le",
-                       "LessThan")
+le = register_function(
+    "le", 2, np.less_equal, None, _fold_rel(lambda a, b: a <= b), r"\le", "LessThan"
+)
 eq = register_function("eq", 2, np.equal, None, _fold_rel(lambda a, b: a == b), "=", "Eq")
 ne = register_function("ne", 2, np.not_equal, None, _fold_rel(lambda a, b: a != b), r"\ne", "Ne")
-and_ = register_function("and", 2, np.logical_and, None, _fold_bool(lambda a, b: a and b),
-                         r"\land", "And")
-or_ = register_function("or", 2, np.logical_or, None, _fold_bool(lambda a, b: a or b), r"\lor",
-                        "Or")
-not_ = register_function("not", 1, np.logical_not, None, _fold_bool(lambda a: not a), r"\lnot",
-                         "Not")
+and_ = register_function(
+    "and", 2, np.logical_and, None, _fold_bool(lambda a, b: a and b), r"\land", "And"
+)
+or_ = register_function(
+    "or", 2, np.logical_or, None, _fold_bool(lambda a, b: a or b), r"\lor", "Or"
+)
+not_ = register_function(
+    "not", 1, np.logical_not, None, _fold_bool(lambda a: not a), r"\lnot", "Not"
+)
 
 
 def _where_partials(c, a, b):
     return (ZERO, where(c, ONE, ZERO), where(c, ZERO, ONE))
 
 
-where = register_function("where", 3, np.where, _where_partials, _fold_where,
-                          r"\operatorname{ifelse}", "Piecewise")
+where = register_function(
+    "where", 3, np.where, _where_partials, _fold_where, r"\operatorname{ifelse}", "Piecewise"
+)
 minimum = register_function(
-    "min", 2, np.minimum,
+    "min",
+    2,
+    np.minimum,
     lambda a, b: (where(le(a, b), ONE, ZERO), where(le(a, b), ZERO, ONE)),
-    _fold_minmax(min), r"\min", "Min")
+    _fold_minmax(min),
+    r"\min",
+    "Min",
+)
 maximum = register_function(
-    "max", 2, np.maximum,
+    "max",
+    2,
+    np.maximum,
     lambda a, b: (where(le(b, a), ONE, ZERO), where(le(b, a), ZERO, ONE)),
-    _fold_minmax(max), r"\max", "Max")
+    _fold_minmax(max),
+    r"\max",
+    "Max",
+)
 pow_ = register_function(
-    "pow", 2, np.power,
+    "pow",
+    2,
+    np.power,
     lambda a, b: (mul(b, call(pow_, a, add(b, NEG_ONE))), mul(call(pow_, a, b), log(a))),
-    _fold_pow, None, "Pow")
+    _fold_pow,
+    None,
+    "Pow",
+)
 
 
 def sqrt(a) -> Term:
@@ -195,7 +234,30 @@ def sqrt(a) -> Term:
 ifelse = where
 
 __all__ = [
-    "exp", "log", "sin", "cos", "tan", "tanh", "sinh", "cosh", "asin", "acos", "atan", "sign",
-    "abs_", "lt", "le", "eq", "ne", "and_", "or_", "not_", "where", "ifelse", "minimum",
-    "maximum", "pow_", "sqrt",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "sinh",
+    "cosh",
+    "asin",
+    "acos",
+    "atan",
+    "sign",
+    "abs_",
+    "lt",
+    "le",
+    "eq",
+    "ne",
+    "and_",
+    "or_",
+    "not_",
+    "where",
+    "ifelse",
+    "minimum",
+    "maximum",
+    "pow_",
+    "sqrt",
 ]

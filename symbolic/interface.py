@@ -26,6 +26,8 @@ True
 
 from __future__ import annotations
 
+import numpy as np
+
 from pdeflow.symbolic import functions as _functions  # noqa: F401  (registers functions)
 from pdeflow.symbolic.terms import (
     FUNCTIONS,
@@ -43,7 +45,6 @@ from pdeflow.symbolic.terms import (
     power,
     register_function,
 )
-import numpy as np
 
 
 def _variadic(name):
@@ -89,7 +90,7 @@ def arguments(t: Term) -> tuple[Term, ...]:
             args = (num(t.const),) + args
     elif tt is Mul:
         if t.coeff == 1 and len(t.factors) == 1:
-            (b, e), = t.factors
+            ((b, e),) = t.factors
             args = (b, num(e))
         else:
             args = tuple(_make_mul(1, {b: e}) if e != 1 else b for b, e in t.factors)
@@ -133,7 +134,7 @@ def maketerm(op: Function, args) -> Term:
 
 def reconstruct_args(t: Term):
     """``__reduce__`` support: pickle a term by its structure (re-interned on load)."""
-    from pdeflow.symbolic.terms import Num, Placeholder, Sym, placeholder, sym
+    from pdeflow.symbolic.terms import Num, Placeholder, Sym, placeholder
 
     if type(t) is Num:
         return (num, (t.value,))

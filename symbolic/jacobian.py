@@ -18,7 +18,6 @@ generation.  Scalar expressions per nonzero are materialized on demand
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,8 +128,9 @@ def _sum(mats: list[_SymSparse]) -> _SymSparse | None:
     ):
         # same structure: the values simply add
         pairs = [(m.values, sp.identity(m.nnz, format="csr")) for m in mats]
-        return _SymSparse(shape, first.indptr, first.indices,
-                          linear((first.nnz,), pairs, intern=False))
+        return _SymSparse(
+            shape, first.indptr, first.indices, linear((first.nnz,), pairs, intern=False)
+        )
     total = None
     for m in mats:
         pat = sp.csr_matrix((np.ones(m.nnz, dtype=np.int8), m.indices, m.indptr), shape=shape)
@@ -145,8 +145,12 @@ def _sum(mats: list[_SymSparse]) -> _SymSparse | None:
         pos = np.searchsorted(out_keys, m.rows().astype(np.int64) * n + m.indices)
         P = sp.csr_matrix((np.ones(m.nnz), (pos, np.arange(m.nnz))), shape=(nnz, m.nnz))
         pairs.append((m.values, P))
-    return _SymSparse(shape, total.indptr.astype(np.int64), total.indices.astype(np.int64),
-                      linear((nnz,), pairs, intern=False))
+    return _SymSparse(
+        shape,
+        total.indptr.astype(np.int64),
+        total.indices.astype(np.int64),
+        linear((nnz,), pairs, intern=False),
+    )
 
 
 class _Variables:
@@ -220,7 +224,9 @@ def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
                 memo[node] = None
             else:
                 memo[node] = _SymSparse(
-                    (m, n), np.arange(m + 1, dtype=np.int64), np.arange(off, off + m, dtype=np.int64),
+                    (m, n),
+                    np.arange(m + 1, dtype=np.int64),
+                    np.arange(off, off + m, dtype=np.int64),
                     array_const(np.ones(m)),
                 )
         elif tn is ArrayConst:
@@ -244,7 +250,9 @@ def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
                     continue
                 c = elementwise(dt, node.args, node.shape)
                 parts.append(_diag_times(c, _reshape_rows(Ja, m)))
-            for s in sorted(node.template.free_symbols & vs.scalar_col.keys(), key=lambda s: s.name):
+            for s in sorted(
+                node.template.free_symbols & vs.scalar_col.keys(), key=lambda s: s.name
+            ):
                 dt = Differentiator(s)(node.template)
                 if type(dt) is Num and dt.value == 0:
                     continue
@@ -252,8 +260,12 @@ def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
                 col = vs.scalar_col[s]
                 vals = gather([c], np.arange(1, m + 1), intern=False)
                 parts.append(
-                    _SymSparse((m, n), np.arange(m + 1, dtype=np.int64),
-                               np.full(m, col, dtype=np.int64), vals)
+                    _SymSparse(
+                        (m, n),
+                        np.arange(m + 1, dtype=np.int64),
+                        np.full(m, col, dtype=np.int64),
+                        vals,
+                    )
                 )
             memo[node] = _sum(parts)
         else:
@@ -420,8 +432,10 @@ def _scalar_jacobian(exprs: list[Term], vars_: list[Sym], values: bool) -> Spars
             out_exprs.append(de)
         indptr.append(len(indices))
     return SparseJacobian(
-        (len(exprs), len(vars_)), np.asarray(indptr, dtype=np.int64),
-        np.asarray(indices, dtype=np.int64), exprs=out_exprs if values else None,
+        (len(exprs), len(vars_)),
+        np.asarray(indptr, dtype=np.int64),
+        np.asarray(indices, dtype=np.int64),
+        exprs=out_exprs if values else None,
         variables=vars_,
     )
 
@@ -460,9 +474,13 @@ def jacobian(outputs, vars, sparse: bool = True):
         S = _array_jacobian(root, vs)
         m = root.size
         if S is None:
-            J = SparseJacobian((m, vs.n), np.zeros(m + 1, dtype=np.int64),
-                               np.zeros(0, dtype=np.int64), array_const(np.zeros(0)),
-                               variables=vs.blocks)
+            J = SparseJacobian(
+                (m, vs.n),
+                np.zeros(m + 1, dtype=np.int64),
+                np.zeros(0, dtype=np.int64),
+                array_const(np.zeros(0)),
+                variables=vs.blocks,
+            )
         else:
             J = SparseJacobian(S.shape, S.indptr, S.indices, S.values, variables=vs.blocks)
     return J if sparse else J.todense()
@@ -476,8 +494,13 @@ def _array_sparsity(root: ArrayTerm, vs: _Variables) -> sp.csr_matrix | None:
         m = node.size
         if tn is ArraySym:
             off = vs.array_offset.get(node)
-            memo[node] = None if off is None else sp.csr_matrix(
-                (np.ones(m, dtype=bool), np.arange(off, off + m), np.arange(m + 1)), shape=(m, n)
+            memo[node] = (
+                None
+                if off is None
+                else sp.csr_matrix(
+                    (np.ones(m, dtype=bool), np.arange(off, off + m), np.arange(m + 1)),
+                    shape=(m, n),
+                )
             )
         elif tn is ArrayConst:
             memo[node] = None

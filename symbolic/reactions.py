@@ -69,11 +69,11 @@ from types import MappingProxyType
 
 import numpy as np
 import scipy.sparse as sp
+
+from pdeflow.errors import DataError
 from pdeflow.symbolic.evaluate import evaluate, substitute
 from pdeflow.symbolic.functions import exp, log, sqrt
 from pdeflow.symbolic.terms import ZERO, Num, Sym, Term, add, mul, num, power, sym
-
-from pdeflow.errors import DataError
 
 __all__ = [
     "Species",

@@ -316,9 +316,7 @@ def sym(name: str, **assumptions: bool) -> Sym:
         raise TypeError(f"a symbol name must be a non-empty str, got {name!r}")
     bad = set(assumptions) - KNOWN_ASSUMPTIONS
     if bad:
-        raise ValueError(
-            f"unknown assumption(s) {sorted(bad)}; known: {sorted(KNOWN_ASSUMPTIONS)}"
-        )
+        raise ValueError(f"unknown assumption(s) {sorted(bad)}; known: {sorted(KNOWN_ASSUMPTIONS)}")
     ass = frozenset(k for k, v in assumptions.items() if v) | {"real"}
     if "positive" in ass:
         ass = ass | {"nonnegative"}
@@ -416,7 +414,7 @@ def _make_add(const: Numeric, d: dict) -> Term:
     if not d:
         return num(const)
     if const == 0 and len(d) == 1:
-        (t, c), = d.items()
+        ((t, c),) = d.items()
         if c == 1:
             return t
         return _scale(t, c)
@@ -445,7 +443,7 @@ def _make_mul(coeff: Numeric, d: dict) -> Term:
     if not d:
         return num(coeff)
     if coeff == 1 and len(d) == 1:
-        (b, e), = d.items()
+        ((b, e),) = d.items()
         if e == 1:
             return b
     items = tuple(sorted(d.items(), key=lambda kv: kv[0].sort_key()))
@@ -535,7 +533,7 @@ def mul(*args: Term) -> Term:
             del d[b]
             coeff = _num_mul(coeff, v.value)
     if len(d) == 1 and coeff != 1 and not isinstance(coeff, float):
-        (b, e), = d.items()
+        ((b, e),) = d.items()
         if type(b) is Add and e == 1:
             # distribute a rational coefficient over a sum: 2*(x+1) -> 2*x + 2,
             # which keeps x + x + 2 and 2*(x + 1) the same object
@@ -566,7 +564,7 @@ def power(base: Term, exp: Term) -> Term:
                     c = _make_mul(1, {num(base.coeff): e})
                 return mul(c, _make_mul(1, d))
             if len(base.factors) == 1 and base.coeff == 1:
-                (b, be), = base.factors
+                ((b, be),) = base.factors
                 if _is_int(be) and int(be) % 2 == 1 or _nonneg(b):
                     # (x**3)**(1/3) = x over the reals for odd powers; x>=0 always
                     return _make_mul(1, {b: _num_mul(be, e)})
@@ -601,14 +599,15 @@ class Function:
 
     __slots__ = ("name", "nargs", "numpy_impl", "derivatives", "fold", "latex", "sympy_name")
 
-    def __init__(self, name, nargs, numpy_impl, derivatives=None, fold=None, latex=None,
-                 sympy_name=None):
+    def __init__(
+        self, name, nargs, numpy_impl, derivatives=None, fold=None, latex=None, sympy_name=None
+    ):
         self.name = name
         self.nargs = nargs
         self.numpy_impl = numpy_impl
         self.derivatives = derivatives
         self.fold = fold
-        self.latex = latex or ("\\operatorname{%s}" % name)
+        self.latex = latex or f"\\operatorname{{{name}}}"
         self.sympy_name = sympy_name
 
     def __call__(self, *args):

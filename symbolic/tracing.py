@@ -319,12 +319,16 @@ def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where
     else:
         axes = tuple(ax % nd for ax in (axis if isinstance(axis, tuple) else (axis,)))
     out_shape_keep = tuple(1 if i in axes else s for i, s in enumerate(shape))
-    out_shape = out_shape_keep if keepdims else tuple(s for i, s in enumerate(shape) if i not in axes)
+    out_shape = (
+        out_shape_keep if keepdims else tuple(s for i, s in enumerate(shape) if i not in axes)
+    )
     out_size = int(np.prod(out_shape, dtype=np.int64))
     rows = np.broadcast_to(np.arange(out_size).reshape(out_shape_keep), shape).ravel()
     count = int(np.prod([shape[i] for i in axes], dtype=np.int64)) if axes else 1
     factor = 1.0 if scale is None else (1.0 / count if scale == "mean" else scale)
-    blk = sp.csr_matrix((np.full(t.size, factor), (rows, np.arange(t.size))), shape=(out_size, t.size))
+    blk = sp.csr_matrix(
+        (np.full(t.size, factor), (rows, np.arange(t.size))), shape=(out_size, t.size)
+    )
     offset = None
     if initial is not None:
         offset = np.full(out_size, float(initial))
@@ -462,16 +466,58 @@ def _shape_only(fn):
 
 
 _SELECT = [
-    np.roll, np.flip, np.fliplr, np.flipud, np.transpose, np.reshape, np.ravel, np.swapaxes,
-    np.moveaxis, np.squeeze, np.expand_dims, np.broadcast_to, np.repeat, np.tile, np.rot90,
-    np.take, np.concatenate, np.stack, np.hstack, np.vstack, np.dstack, np.column_stack,
-    np.atleast_1d, np.atleast_2d, np.atleast_3d, np.copy, np.append, np.diagonal, np.tril,
-    np.triu, np.array_split, np.split, np.hsplit, np.vsplit, np.delete, np.insert, np.trim_zeros,
-    np.asarray, np.asanyarray, np.ascontiguousarray, np.array, np.diag, np.block,
+    np.roll,
+    np.flip,
+    np.fliplr,
+    np.flipud,
+    np.transpose,
+    np.reshape,
+    np.ravel,
+    np.swapaxes,
+    np.moveaxis,
+    np.squeeze,
+    np.expand_dims,
+    np.broadcast_to,
+    np.repeat,
+    np.tile,
+    np.rot90,
+    np.take,
+    np.concatenate,
+    np.stack,
+    np.hstack,
+    np.vstack,
+    np.dstack,
+    np.column_stack,
+    np.atleast_1d,
+    np.atleast_2d,
+    np.atleast_3d,
+    np.copy,
+    np.append,
+    np.diagonal,
+    np.tril,
+    np.triu,
+    np.array_split,
+    np.split,
+    np.hsplit,
+    np.vsplit,
+    np.delete,
+    np.insert,
+    np.trim_zeros,
+    np.asarray,
+    np.asanyarray,
+    np.ascontiguousarray,
+    np.array,
+    np.diag,
+    np.block,
 ]
 _SELECT = [f for f in _SELECT if f is not None]
 
-_HANDLED = {f: (lambda f: lambda *a, **k: _select(f, a, k))(f) for f in _SELECT}
+def _selector(func):
+    """A handler applying the structural numpy function ``func`` to index arrays."""
+    return lambda *a, **k: _select(func, a, k)
+
+
+_HANDLED = {f: _selector(f) for f in _SELECT}
 _HANDLED.update(
     {
         np.pad: _pad,
@@ -639,7 +685,8 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
             # Python falls back to ``u.__rmatmul__(A)``, which traces the product.
             return np.empty((), dtype=object)
         raise TracingError(
-            "a traced (symbolic) array was converted to a plain numpy array, which loses the trace. "
+            "a traced (symbolic) array was converted to a plain numpy array, which loses the "
+            "trace. "
             "Typical cause: writing it into an array made with np.zeros/np.empty; create outputs "
             "with np.zeros_like(u) / np.empty_like(u) from the traced input instead"
         )
@@ -711,7 +758,9 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
         try:
             idx = self._index_grid()[key]
         except IndexError as e:
-            raise ShapeError(f"index {key!r} out of range for a traced array of shape {self.shape}") from e
+            raise ShapeError(
+                f"index {key!r} out of range for a traced array of shape {self.shape}"
+            ) from e
         return SymArray(gather([self._term], np.asarray(idx)))
 
     def __setitem__(self, key, value) -> None:
@@ -720,7 +769,9 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
         try:
             pos = grid[key]
         except IndexError as e:
-            raise ShapeError(f"index {key!r} out of range for a traced array of shape {self.shape}") from e
+            raise ShapeError(
+                f"index {key!r} out of range for a traced array of shape {self.shape}"
+            ) from e
         pos = np.asarray(pos)
         v = _array_of(value)
         try:
@@ -866,7 +917,9 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
         bound = sig.bind(*args, **kwargs)
     except (TypeError, ValueError) as e:
         if isinstance(e, TypeError) and "argument" in str(e):
-            raise TracingError(f"trace: arguments do not match {getattr(f, '__name__', f)}: {e}") from e
+            raise TracingError(
+                f"trace: arguments do not match {getattr(f, '__name__', f)}: {e}"
+            ) from e
         names = [f"arg{i}" for i in range(len(args))]
         sym_args = [_symbolic_arg(n, a) for n, a in zip(names, args, strict=True)]
         sym_kwargs = {k: _symbolic_arg(k, v) for k, v in kwargs.items()}
@@ -876,9 +929,7 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
         for name, value in bound.arguments.items():
             param = sig.parameters[name]
             if param.kind is inspect.Parameter.VAR_POSITIONAL:
-                inputs[name] = tuple(
-                    _symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value)
-                )
+                inputs[name] = tuple(_symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value))
             elif param.kind is inspect.Parameter.VAR_KEYWORD:
                 inputs[name] = {k: _symbolic_arg(k, v) for k, v in value.items()}
             else:

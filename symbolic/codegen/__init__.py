@@ -23,10 +23,10 @@ from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
 from pdeflow.symbolic.codegen.source import (
     all_index_consts,
     array_source,
-    every_const,
     const_arrays,
     csr_row_ids,
     cuda_source,
+    every_const,
     numba_source,
 )
 from pdeflow.symbolic.terms import Sym, Term, as_term
@@ -116,8 +116,9 @@ def lower(outputs, inputs, params=None, time=None, scalar_mode: str = "lift") ->
         return lower_scalars(roots, ins, pars, tsym)
     if scalar_mode != "lift":
         raise ConfigError(f"unknown scalar_mode {scalar_mode!r}; choose 'lift' or 'straight'")
-    allowed = set(ins) | {p for p in pars if isinstance(p, Sym)} | (
-        {tsym} if tsym is not None else set())
+    allowed = (
+        set(ins) | {p for p in pars if isinstance(p, Sym)} | ({tsym} if tsym is not None else set())
+    )
     for e in roots:
         extra = e.free_symbols - allowed
         if extra:
@@ -197,8 +198,10 @@ class CompiledFunction:
             raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
 
     def __repr__(self):
-        return (f"CompiledFunction(target={self.target!r}, n_in={self.n_in}, n_out={self.n_out}, "
-                f"n_p={self.n_p})")
+        return (
+            f"CompiledFunction(target={self.target!r}, n_in={self.n_in}, n_out={self.n_out}, "
+            f"n_p={self.n_p})"
+        )
 
     def _check(self, y, p):
         if self.target in ("numpy", "numba"):
@@ -235,8 +238,11 @@ class CompiledFunction:
             import torch
 
             y = torch.as_tensor(y)
-            p = torch.zeros(0, dtype=y.dtype, device=y.device) if p is None else torch.as_tensor(
-                p, dtype=y.dtype, device=y.device)
+            p = (
+                torch.zeros(0, dtype=y.dtype, device=y.device)
+                if p is None
+                else torch.as_tensor(p, dtype=y.dtype, device=y.device)
+            )
             self._check(y, p)
             return self._kernel(y, p, t, *self._torch_consts(y.device))
         if self.target == "cuda":
@@ -247,13 +253,19 @@ class CompiledFunction:
         """Write ``f(y, p, t)`` into ``out``; returns ``out``."""
         if self.target == "numba":
             # fast path: already flat float64 arrays of the right sizes (the ODE inner loop)
-            if not (type(y) is np.ndarray and y.dtype == np.float64 and y.ndim == 1
-                    and y.shape[0] == self.n_in and y.flags.c_contiguous
-                    and type(p) is np.ndarray and p.dtype == np.float64 and p.ndim == 1
-                    and p.shape[0] == self.n_p):
+            if not (
+                type(y) is np.ndarray
+                and y.dtype == np.float64
+                and y.ndim == 1
+                and y.shape[0] == self.n_in
+                and y.flags.c_contiguous
+                and type(p) is np.ndarray
+                and p.dtype == np.float64
+                and p.ndim == 1
+                and p.shape[0] == self.n_p
+            ):
                 y, p = self._check(y, p)
-            if (type(out) is not np.ndarray or out.shape != (self.n_out,)
-                    or out.dtype != np.float64):
+            if type(out) is not np.ndarray or out.shape != (self.n_out,) or out.dtype != np.float64:
                 raise ShapeError(f"out must be a float64 array of shape ({self.n_out},)")
             self._kernel(out, y, p, float(t), *self._bound)
             return out
@@ -307,12 +319,17 @@ class CompiledFunction:
             env = dict(dev, y=y_d, p=p_d, t=float(t), out=o_d)
             threads = 256
             launches = [
-                (getattr(mod, kname)[blocks or max(1, (n + threads - 1) // threads), threads],
-                 tuple(env[a] for a in args))
+                (
+                    getattr(mod, kname)[blocks or max(1, (n + threads - 1) // threads), threads],
+                    tuple(env[a] for a in args),
+                )
                 for kname, n, args, blocks in plan
             ]
-            self._device_state = {k: v for k, v in self._device_state.items()
-                                  if not (isinstance(k, tuple) and k[0] == "cuda-launch")}
+            self._device_state = {
+                k: v
+                for k, v in self._device_state.items()
+                if not (isinstance(k, tuple) and k[0] == "cuda-launch")
+            }
             self._device_state[("cuda-launch", key)] = launches
         for kern, kargs in launches:
             kern(*kargs)
@@ -322,8 +339,15 @@ class CompiledFunction:
         return o_d if _is_dev(y) else o_d.copy_to_host()
 
 
-def compile(outputs, inputs, params=None, target: str = "numba", parallel: bool = False,
-            time: Sym | None = None, scalar_mode: str = "lift") -> CompiledFunction:
+def compile(
+    outputs,
+    inputs,
+    params=None,
+    target: str = "numba",
+    parallel: bool = False,
+    time: Sym | None = None,
+    scalar_mode: str = "lift",
+) -> CompiledFunction:
     """Compile symbolic outputs into a fast callable.
 
     Parameters
@@ -392,11 +416,18 @@ class CompiledJacobian:
         return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
 
     def __repr__(self):
-        return f"CompiledJacobian(shape={self.shape}, nnz={self.nnz}, target={self.values_fn.target!r})"
+        tgt = self.values_fn.target
+        return f"CompiledJacobian(shape={self.shape}, nnz={self.nnz}, target={tgt!r})"
 
 
-def compile_jacobian(outputs, inputs, params=None, target: str = "numba", parallel: bool = False,
-                     time: Sym | None = None) -> CompiledJacobian:
+def compile_jacobian(
+    outputs,
+    inputs,
+    params=None,
+    target: str = "numba",
+    parallel: bool = False,
+    time: Sym | None = None,
+) -> CompiledJacobian:
     """Compile the sparse Jacobian d(outputs)/d(inputs) (pattern from :func:`jacobian`).
 
     Examples
@@ -439,11 +470,19 @@ class _Empty:
         return data
 
 
-__all__ = ["compile", "compile_jacobian", "CompiledFunction", "CompiledJacobian", "lower", "TARGETS"]
+__all__ = [
+    "compile",
+    "compile_jacobian",
+    "CompiledFunction",
+    "CompiledJacobian",
+    "lower",
+    "TARGETS",
+]
 
 
 def _is_dev(a) -> bool:
     """Whether ``a`` is a CUDA device array (numba device array or __cuda_array_interface__)."""
     return hasattr(a, "__cuda_array_interface__") or type(a).__name__ in (
-        "DeviceNDArray", "FakeCUDAArray"
+        "DeviceNDArray",
+        "FakeCUDAArray",
     )

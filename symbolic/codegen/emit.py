@@ -33,19 +33,42 @@ def literal(v) -> str:
 
 
 SCALAR_FUNCS = {
-    "exp": "math.exp", "log": "math.log", "sin": "math.sin", "cos": "math.cos",
-    "tan": "math.tan", "tanh": "math.tanh", "sinh": "math.sinh", "cosh": "math.cosh",
-    "asin": "math.asin", "acos": "math.acos", "atan": "math.atan", "abs": "abs",
-    "min": "min", "max": "max",
+    "exp": "math.exp",
+    "log": "math.log",
+    "sin": "math.sin",
+    "cos": "math.cos",
+    "tan": "math.tan",
+    "tanh": "math.tanh",
+    "sinh": "math.sinh",
+    "cosh": "math.cosh",
+    "asin": "math.asin",
+    "acos": "math.acos",
+    "atan": "math.atan",
+    "abs": "abs",
+    "min": "min",
+    "max": "max",
 }
 
 
 def array_funcs(mod: str) -> dict:
     """Function names of an array module (``np``, ``jnp`` or ``torch``)."""
     names = {
-        "exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "tan": "tan", "tanh": "tanh",
-        "sinh": "sinh", "cosh": "cosh", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-        "abs": "abs", "sign": "sign", "min": "minimum", "max": "maximum", "where": "where",
+        "exp": "exp",
+        "log": "log",
+        "sin": "sin",
+        "cos": "cos",
+        "tan": "tan",
+        "tanh": "tanh",
+        "sinh": "sinh",
+        "cosh": "cosh",
+        "asin": "arcsin",
+        "acos": "arccos",
+        "atan": "arctan",
+        "abs": "abs",
+        "sign": "sign",
+        "min": "minimum",
+        "max": "maximum",
+        "where": "where",
         "sqrt": "sqrt",
     }
     if mod == "torch":
@@ -67,8 +90,13 @@ class Emitter:
         Prefix of temporaries.
     """
 
-    def __init__(self, leaf: Callable[[Term], str], dialect: str = "scalar", module: str = "np",
-                 prefix: str = "v"):
+    def __init__(
+        self,
+        leaf: Callable[[Term], str],
+        dialect: str = "scalar",
+        module: str = "np",
+        prefix: str = "v",
+    ):
         self.leaf = leaf
         self.dialect = dialect
         self.funcs = SCALAR_FUNCS if dialect == "scalar" else array_funcs(module)

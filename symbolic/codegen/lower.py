@@ -37,8 +37,8 @@ from pdeflow.symbolic.arrays import (
     Map,
     array_nodes,
     placeholders_in,
+    substitute_placeholders,
 )
-from pdeflow.symbolic.arrays import substitute_placeholders
 from pdeflow.symbolic.terms import Sym, Term, add, mul, num, placeholder
 
 #: longest run of one loop; long runs are split so parallel loops balance
@@ -232,8 +232,9 @@ def _merge_into(a: MapStep, b: MapStep) -> None:
     from pdeflow.symbolic.arrays import substitute_placeholders
     from pdeflow.symbolic.terms import placeholder
 
-    key_of = {(s.name, ix.tobytes()): i for i, (s, ix) in enumerate(zip(a.sources, a.index,
-                                                                          strict=True))}
+    key_of = {
+        (s.name, ix.tobytes()): i for i, (s, ix) in enumerate(zip(a.sources, a.index, strict=True))
+    }
     ren = {}
     for i, (sb, ix) in enumerate(zip(b.sources, b.index, strict=True)):
         k = (sb.name, ix.tobytes())
@@ -301,9 +302,7 @@ def _nice_float(v: float):
     return int(f) if f.is_integer() and abs(f) < 2**53 else f
 
 
-def lower_arrays(
-    roots: list[ArrayTerm], inputs: list, params: list, time: Sym | None
-) -> Program:
+def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym | None) -> Program:
     """Lower traced array outputs to a :class:`Program`.
 
     Parameters
@@ -460,7 +459,8 @@ def lower_arrays(
                 elif a in inlined and type(inlined[a][0]) is ArrayConst:
                     src, cols = inlined[a]
                     mapping[placeholder(i)] = loads.coef(
-                        src.values.reshape(-1).astype(np.float64)[cols])
+                        src.values.reshape(-1).astype(np.float64)[cols]
+                    )
                 elif a in inlined:
                     src, cols = inlined[a]
                     sb = buffer(src)
@@ -487,9 +487,13 @@ def lower_arrays(
             dst = buffer(nd)
             step = MapStep([dst], [template], sources, nd.size, index=index, coefs=loads.coefs)
             prev = steps[-1] if steps else None
-            if isinstance(prev, MapStep) and prev.size == nd.size and not (
-                {d.name for d in prev.dsts if d.kind == "tmp"}
-                & {b.name for b in sources if b is not None}
+            if (
+                isinstance(prev, MapStep)
+                and prev.size == nd.size
+                and not (
+                    {d.name for d in prev.dsts if d.kind == "tmp"}
+                    & {b.name for b in sources if b is not None}
+                )
             ):
                 _merge_into(prev, step)
             else:
@@ -558,8 +562,9 @@ def lower_arrays(
             st.strides = [_dominant_stride(p) for p in st.index]
             shifts = [p - sd * ar for p, sd in zip(st.index, st.strides, strict=True)]
             # weights change -> new run: encode them as extra (exact) integer keys
-            keys = shifts + [np.unique(c, return_inverse=True)[1].astype(np.int64)
-                             for c in st.coefs]
+            keys = shifts + [
+                np.unique(c, return_inverse=True)[1].astype(np.int64) for c in st.coefs
+            ]
             runs = _runs(keys, st.size)
             st.index_names = [name("i") for _ in st.index]
             st.coef_names = [name("cw") for _ in st.coefs]
@@ -572,9 +577,18 @@ def lower_arrays(
                     st.coef_runs = np.stack([c[starts] for c in st.coefs], axis=1)
                     st.coef_runs_name = name("rcw")
     return Program(
-        steps=steps, n_in=n_in, n_out=n_out, out_shape=(n_out,), params=list(params), time=time,
-        inputs=list(inputs), temps=temps, consts=consts, input_offsets=offsets,
-        param_slots=dict(scalar_params), n_p=n_p,
+        steps=steps,
+        n_in=n_in,
+        n_out=n_out,
+        out_shape=(n_out,),
+        params=list(params),
+        time=time,
+        inputs=list(inputs),
+        temps=temps,
+        consts=consts,
+        input_offsets=offsets,
+        param_slots=dict(scalar_params),
+        n_p=n_p,
     )
 
 
@@ -601,10 +615,19 @@ def lower_scalars(exprs: list[Term], inputs: list[Sym], params: list, time: Sym 
         if not isinstance(s, Sym):
             raise CompilationError(f"parameters of a scalar system must be symbols, got {s!r}")
     return Program(
-        steps=[ScalarStep(out, list(exprs))], n_in=len(inputs), n_out=len(exprs),
-        out_shape=(len(exprs),), params=list(params), time=time, inputs=list(inputs), temps=[],
-        consts={}, input_offsets=offsets, kind="scalar",
-        param_slots={s: j for j, s in enumerate(params)}, n_p=len(params),
+        steps=[ScalarStep(out, list(exprs))],
+        n_in=len(inputs),
+        n_out=len(exprs),
+        out_shape=(len(exprs),),
+        params=list(params),
+        time=time,
+        inputs=list(inputs),
+        temps=[],
+        consts={},
+        input_offsets=offsets,
+        kind="scalar",
+        param_slots={s: j for j, s in enumerate(params)},
+        n_p=len(params),
     )
 
 

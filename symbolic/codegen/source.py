@@ -132,7 +132,9 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
                     body.append(f"    w{c} = {st.coef_runs_name}[q, {c}]")
                 body.append("    for k in range(k0, k1):")
                 for i in used:
-                    inner.append(f"x{i} = {_arr(st.sources[i])}[{_idx(0, 'k', st.strides[i])} + d{i}]")
+                    inner.append(
+                        f"x{i} = {_arr(st.sources[i])}[{_idx(0, 'k', st.strides[i])} + d{i}]"
+                    )
                 pad = "        "
             else:
                 body.append(f"for k in {loop}({st.size}):")
@@ -256,8 +258,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             exprs = em.emit(st.templates)
             body += em.lines
             for dst, expr in zip(st.dsts, exprs, strict=True):
-                full = f"{module}.broadcast_to({expr}, ({st.size},))" if module != "torch" else \
-                    f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
+                full = (
+                    f"{module}.broadcast_to({expr}, ({st.size},))"
+                    if module != "torch"
+                    else f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
+                )
                 if dst.kind == "out":
                     write(dst, f"{_arange(module, st.size)}", full)
                 else:
@@ -287,8 +292,10 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             body += em.lines
             stack = {"np": "np.stack", "jnp": "jnp.stack", "torch": "torch.stack"}[module]
             items = ", ".join(
-                f"{module}.broadcast_to({e}, ())" if module != "torch" else
-                f"torch.as_tensor({e}, dtype=y.dtype, device=y.device)" for e in exprs
+                f"{module}.broadcast_to({e}, ())"
+                if module != "torch"
+                else f"torch.as_tensor({e}, dtype=y.dtype, device=y.device)"
+                for e in exprs
             )
             body.append(f"out = {stack}([{items}])")
     body.append("return out")
@@ -336,8 +343,9 @@ def _segment_sum(module, sbuf, sname, ix, dv, rows_var, size) -> str:
         return f"np.bincount({rows_var}, weights={gathered}, minlength={size})"
     if module == "jnp":
         return f"jax.ops.segment_sum({gathered}, {rows_var}, num_segments={size})"
-    return (f"torch.zeros({size}, dtype=y.dtype, device=y.device).index_add(0, {rows_var}, "
-            f"{gathered})")
+    return (
+        f"torch.zeros({size}, dtype=y.dtype, device=y.device).index_add(0, {rows_var}, {gathered})"
+    )
 
 
 def csr_row_ids(indptr: np.ndarray) -> np.ndarray:
@@ -379,8 +387,9 @@ def cuda_source(program: Program):
         kname = f"step{n}"
         if isinstance(st, MapStep):
             used = range(len(st.sources))
-            bufs = sorted(({_arr(st.sources[i]) for i in used} | {_arr(d) for d in st.dsts})
-                          - {"p"})
+            bufs = sorted(
+                ({_arr(st.sources[i]) for i in used} | {_arr(d) for d in st.dsts}) - {"p"}
+            )
             gpu_runs = None
             if st.runs is not None:
                 gpu_runs, gpu_w = rechunk_runs(st.runs, st.coef_runs, CUDA_BLOCK)
@@ -404,7 +413,9 @@ def cuda_source(program: Program):
                 lines.append(f"    if k < {rname}[q, 1]:")
                 for i in used:
                     kk = _idx(0, "k", st.strides[i])
-                    lines.append(f"        x{i} = {_arr(st.sources[i])}[{kk} + {rname}[q, {2 + i}]]")
+                    lines.append(
+                        f"        x{i} = {_arr(st.sources[i])}[{kk} + {rname}[q, {2 + i}]]"
+                    )
                 for c in range(len(st.coefs)):
                     lines.append(f"        w{c} = {wname}[q, {c}]")
             else:
@@ -436,8 +447,9 @@ def cuda_source(program: Program):
             lines.append("    q = cuda.grid(1)")
             lines.append(f"    if q < {n_threads}:")
             lines.append(f"        r = {st.rows_name}[q]" if st.rows_name else "        r = q")
-            lines.append(f"        acc = {st.offset_name}[r]" if st.offset_name else
-                         "        acc = 0.0")
+            lines.append(
+                f"        acc = {st.offset_name}[r]" if st.offset_name else "        acc = 0.0"
+            )
             for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                 lines.append(f"        for jj in range({ip}[r], {ip}[r + 1]):")
                 lines.append(f"            acc += {dv}[jj] * {_arr(s)}[{ix}[jj]]")
@@ -446,10 +458,20 @@ def cuda_source(program: Program):
             plan.append((kname, n_threads, args, None))
         else:
             raise NotImplementedError("straight-line scalar systems are not compiled for CUDA")
-    names = sorted({a for _, _, args, _ in plan for a in args} - {"p", "t", "y", "out"}
-                   - {b.name for b in program.temps})
+    names = sorted(
+        {a for _, _, args, _ in plan for a in args}
+        - {"p", "t", "y", "out"}
+        - {b.name for b in program.temps}
+    )
     return "\n".join(lines), names, plan, extra_consts
 
 
-__all__ = ["numba_source", "array_source", "cuda_source", "const_arrays", "csr_row_ids",
-           "every_const", "all_index_consts"]
+__all__ = [
+    "numba_source",
+    "array_source",
+    "cuda_source",
+    "const_arrays",
+    "csr_row_ids",
+    "every_const",
+    "all_index_consts",
+]

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
+
+from pdeflow.errors import DataError
 from pdeflow.symbolic import evaluate, log, sym
 from pdeflow.symbolic.reactions import (
     Reaction,
@@ -19,9 +22,6 @@ from pdeflow.symbolic.reactions import (
     load_gdat,
     parse_bngl_net,
 )
-from scipy.integrate import solve_ivp
-
-from pdeflow.errors import DataError
 
 
 def _data_dir() -> Path:

@@ -9,6 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from pdeflow.symbolic import functions as F
 from pdeflow.symbolic.interface import arguments, iscall, operation
 from pdeflow.symbolic.rewrite import (
