@@ -81,8 +81,9 @@ __all__ += [
 ]
 
 from pdeflow.symbolic.codegen import compile, compile_jacobian  # noqa: E402, A004
+from pdeflow.symbolic.egraph import optimize  # noqa: E402
 
-__all__ += ["compile", "compile_jacobian"]
+__all__ += ["compile", "compile_jacobian", "optimize"]
 
 from pdeflow.symbolic.rewrite import (  # noqa: E402
     chain,

@@ -347,7 +347,9 @@ def compile(
     parallel: bool = False,
     time: Sym | None = None,
     scalar_mode: str = "lift",
-) -> CompiledFunction:
+    optimize: bool = False,
+    optimize_options: dict | None = None,
+):
     """Compile symbolic outputs into a fast callable.
 
     Parameters
@@ -367,6 +369,12 @@ def compile(
         For lists of scalar terms: group terms by template into loops over
         index tables (default; code size independent of the system size), or
         one statement per output (straight-line code in chunks).
+    optimize : bool
+        Scalar systems only: run the e-graph optimizer
+        (:func:`pdeflow.symbolic.egraph.optimize`, options in
+        ``optimize_options``) and compile its straight-line program
+        (targets ``numba`` and ``python``).  The result is an
+        ``SLPFunction`` with the same call forms and ``.report``.
 
     Returns
     -------
@@ -380,12 +388,36 @@ def compile(
     ConfigError
         Unknown target.
     """
+    if optimize:
+        return _compile_optimized(outputs, inputs, params, target, time, optimize_options or {})
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     program = lower(outputs, inputs, params, time, scalar_mode)
     if program.kind == "scalar" and target == "cuda":
         raise CompilationError("the cuda target compiles traced array programs only")
     return CompiledFunction(program, target, parallel)
+
+
+def _compile_optimized(outputs, inputs, params, target, time, options):
+    """``compile(..., optimize=True)``: e-graph optimization, then straight-line code."""
+    from pdeflow.symbolic.egraph import compile_slp
+    from pdeflow.symbolic.egraph import optimize as egraph_optimize
+
+    kind, roots = _as_outputs(outputs)
+    if kind != "scalar":
+        raise ConfigError(
+            "optimize=True applies to scalar systems (lists of terms); traced array programs "
+            "are already compiled as fused loops"
+        )
+    if target not in ("numba", "python"):
+        raise ConfigError(f"optimize=True compiles for 'numba' or 'python', not {target!r}")
+    ins = _as_inputs(kind, inputs)
+    pars = _as_params(params)
+    tsym = _default_time(kind, roots, pars, time)
+    res = egraph_optimize(roots, **options)
+    fn = compile_slp(res.slp, ins, pars, tsym, target=target)
+    fn.report = res.report
+    return fn
 
 
 class CompiledJacobian:

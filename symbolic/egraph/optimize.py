@@ -124,7 +124,7 @@ def optimize(exprs, rules="default", cost="cycles", limits: Limits | None = None
     >>> res.exprs[0]
     x*(y + 2) + 1
     >>> res.report.cost_before, res.report.cost_after
-    (550.0, 5.0)
+    (283.0, 5.0)
     """
     if extractor not in EXTRACTORS:
         raise ValueError(

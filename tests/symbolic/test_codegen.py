@@ -336,3 +336,19 @@ def test_torch_target_supports_autograd():
     yn = y.detach().numpy()
     want = np.exp(yn) * np.roll(yn, -1) + np.roll(np.exp(yn), 1)
     np.testing.assert_allclose(y.grad.numpy(), want, rtol=1e-12)
+
+
+def test_compile_with_egraph_optimizer():
+    x, y, a = symbols("x y a")
+    exprs = [sin(x) ** 2 + exp(x) * 0 + a * x + a * y, (a * x + a * y) ** 2]
+    from pdeflow.symbolic import cos
+
+    exprs[0] = exprs[0] + cos(x) ** 2
+    v = np.array([0.3, 0.5, 2.0])
+    f = compile(exprs, [x, y, a], target="python", optimize=True)
+    g = compile(exprs, [x, y, a], target="numpy")
+    np.testing.assert_allclose(f(v), g(v), rtol=1e-13)
+    assert f.report.cost_after <= f.report.cost_before
+    with pytest.raises(ConfigError, match="scalar systems"):
+        u = array("u", (3,))
+        compile(u * 2, [u], target="numba", optimize=True)

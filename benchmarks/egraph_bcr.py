@@ -1,0 +1,193 @@
+"""BCR reaction network (1,122 ODEs, 24,388 reactions): RHS evaluation with the e-graph optimizer.
+
+Candidates, all compiled with Numba (``fastmath=False``) from the same 1,122 scalar terms:
+
+pdeflow
+    ``pdeflow.symbolic.egraph.optimize(terms)`` (default rules and limits, ``cost="cycles"``)
+    and :func:`~pdeflow.symbolic.egraph.compile_slp` of the optimized straight-line program.
+pdeflow optimize=False
+    ``pdeflow.symbolic.compile(terms, states)``: per-output common subexpressions only.
+sympy cse + numba
+    ``sympy.cse`` of all outputs, printed with SymPy's Python code printer (what
+    ``lambdify`` prints) into ``@njit`` functions, chunked like pdeflow's code (a value
+    read by a later chunk goes through a scratch array).
+
+Also reported: the optimizer's time (goal <= 60 s), its DAG cost before/after for tree and
+greedy-DAG extraction, and the maximum relative difference from the unoptimized RHS at
+random states.  Goals: >= 2x faster than ``optimize=False`` and >= 1.5x faster than the
+SymPy peer.  The full stiff simulation comparison (``pdeflow.solvers.ode``) is not part
+of this script (see the note in the results).
+
+Run::
+
+    .venv/bin/python benchmarks/egraph_bcr.py --outputs 40 --no-sympy   # a few minutes
+    .venv/bin/python benchmarks/egraph_bcr.py        # all 1,122 outputs: Numba compiles
+                                                     # ~150k operations (tens of minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import compare, write_results  # noqa: E402
+
+NET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "reaction_networks"
+CHUNK = 1500
+
+
+def _sympy_numba(terms, states):
+    """SymPy ``cse`` + Python code printer + ``njit``, chunked; returns ``(f, cse_s, jit_s)``."""
+    import sympy
+    from sympy.printing.pycode import pycode
+
+    from pdeflow.symbolic.sympy_interop import to_sympy
+
+    t0 = time.perf_counter()
+    exprs = [to_sympy(e) for e in terms]
+    syms = [to_sympy(s) for s in states]
+    repl, reduced = sympy.cse(exprs)
+    t_cse = time.perf_counter() - t0
+    index = {s: j for j, s in enumerate(syms)}
+    stmts = [(str(x), e) for x, e in repl] + [(f"out[{j}]", e) for j, e in enumerate(reduced)]
+    defined: dict = {}
+    spill: dict = {}
+    chunks: list = []
+    for k in range(0, len(stmts), CHUNK):
+        chunks.append(stmts[k:k + CHUNK])
+    for ci, ch in enumerate(chunks):
+        for name, _ in ch:
+            defined[name] = ci
+    for ci, ch in enumerate(chunks):
+        for _, e in ch:
+            for s in e.free_symbols:
+                n = str(s)
+                if n in defined and defined[n] != ci:
+                    spill.setdefault(n, len(spill))
+    lines = ["import math", "from numba import njit", ""]
+    for ci, ch in enumerate(chunks):
+        body, loaded = [], set()
+        for name, e in ch:
+            for s in sorted(e.free_symbols, key=str):
+                n = str(s)
+                if n in loaded or (n in defined and defined[n] == ci):
+                    continue
+                loaded.add(n)
+                body.append(f"{n} = y[{index[s]}]" if s in index else f"{n} = w[{spill[n]}]")
+            body.append(f"{name} = {pycode(e)}")
+            if name in spill:
+                body.append(f"w[{spill[name]}] = {name}")
+        lines.append("@njit(cache=False, fastmath=False)")
+        lines.append(f"def chunk{ci}(out, y, w):")
+        lines += ["    " + b for b in body] + [""]
+    lines.append("@njit(cache=False)")
+    lines.append("def kernel(out, y, w):")
+    lines += [f"    chunk{ci}(out, y, w)" for ci in range(len(chunks))] + [""]
+    ns: dict = {}
+    exec(compile("\n".join(lines), "<sympy_numba>", "exec"), ns)
+    w = np.zeros(max(len(spill), 1))
+    kern = ns["kernel"]
+    t1 = time.perf_counter()
+    kern(np.empty(len(terms)), np.ones(len(states)), w)
+    t_jit = time.perf_counter() - t1
+
+    def f(y):
+        out = np.empty(len(terms))
+        kern(out, y, w)
+        return out
+
+    return f, t_cse, t_jit
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-sympy", action="store_true", help="skip the SymPy peer")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--net", default=str(NET / "bcr.net"))
+    ap.add_argument("--outputs", type=int, default=0,
+                    help="time the first N outputs only (Numba compile time of the full "
+                         "straight-line RHS is long: ~5-20 ms per operation)")
+    args = ap.parse_args(argv)
+
+    from pdeflow.symbolic import compile as pcompile
+    from pdeflow.symbolic.egraph import compile_slp, optimize
+    from pdeflow.symbolic.reactions import load_bngl_net
+
+    t0 = time.perf_counter()
+    net = load_bngl_net(args.net)
+    terms = net.rhs_terms()
+    if args.outputs:
+        terms = terms[: args.outputs]
+    states = list(net.state_symbols())
+    print(f"loaded {len(terms)} RHS terms in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    t0 = time.perf_counter()
+    res = optimize(terms)
+    t_opt = time.perf_counter() - t0
+    rep = res.report
+    print(f"optimize: {rep}", flush=True)
+    t0 = time.perf_counter()
+    f_opt = compile_slp(res.slp, states)
+    y = np.random.default_rng(1).uniform(0.0, 100.0, len(states))
+    f_opt(y)
+    t_jit_opt = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    f_base = pcompile(terms, states, target="numba")
+    f_base(y)
+    t_jit_base = time.perf_counter() - t0
+    print(f"compile (first call): optimized {t_jit_opt:.1f} s, unoptimized {t_jit_base:.1f} s",
+          flush=True)
+
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for _ in range(20):
+        yy = rng.uniform(0.0, 100.0, len(states)) * (rng.random(len(states)) < 0.7)
+        a, b = f_opt(yy), f_base(yy)
+        scale = np.maximum(np.abs(b), 1e-300)
+        # relative to the largest term magnitude: cancellation makes pointwise ratios of
+        # near-zero sums meaningless
+        mag = np.max(np.abs(b)) + 1e-300
+        worst = max(worst, float(np.max(np.abs(a - b) / np.maximum(scale, 1e-12 * mag))))
+    print(f"max relative difference (20 random states): {worst:.2e}", flush=True)
+
+    peers = {"pdeflow optimize=False": lambda: f_base(y)}
+    meta = {"optimize_s": t_opt, "report": str(rep), "costs": rep.costs,
+            "cost_before": rep.cost_before, "cost_after": rep.cost_after,
+            "compile_optimized_s": t_jit_opt, "compile_unoptimized_s": t_jit_base,
+            "max_rel_diff": worst, "instructions": len(res.slp),
+            "op_counts": res.slp.op_counts(),
+            "note": "full stiff simulation to the end of bcr.gdat not run here"}
+    if not args.no_sympy:
+        try:
+            f_sym, t_cse, t_jit = _sympy_numba(terms, states)
+            print(f"sympy: cse {t_cse:.1f} s, numba compile {t_jit:.1f} s", flush=True)
+            meta.update(sympy_cse_s=t_cse, sympy_compile_s=t_jit)
+            peers["sympy cse + numba"] = lambda: f_sym(y)
+        except Exception as e:  # noqa: BLE001
+            print(f"sympy peer failed: {e!r}", flush=True)
+            meta["sympy_error"] = repr(e)
+
+    def check(a, b):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.max(np.abs(b)))
+
+    result = compare("bcr rhs evaluation", lambda: f_opt(y), peers, repeats=args.repeats,
+                     warmup=3, check=check, meta=meta)
+    print(result.format())
+    goals = {"optimize=False": ("pdeflow optimize=False", 2.0),
+             "sympy": ("sympy cse + numba", 1.5)}
+    for label, (peer, goal) in goals.items():
+        if peer in result.timings:
+            r = result.ratio(peer)
+            print(f"goal vs {label}: >= {goal}x: {r:.2f}x {'PASS' if r >= goal else 'MISS'}")
+    print(f"goal optimize time <= 60 s: {t_opt:.1f} s {'PASS' if t_opt <= 60 else 'MISS'}")
+    path = write_results("egraph_bcr", {"cases": [result]})
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
