@@ -185,7 +185,6 @@ def _scalar_chunks(program: Program, st: ScalarStep, helpers: list[str]) -> list
     calls = []
     chunk: list[str] = []
     n_chunk = 0
-    outs: list[str] = []
 
     def flush():
         nonlocal chunk, n_chunk
@@ -210,7 +209,6 @@ def _scalar_chunks(program: Program, st: ScalarStep, helpers: list[str]) -> list
         if len(chunk) >= CHUNK_STATEMENTS:
             flush()
     flush()
-    del outs
     return calls
 
 
