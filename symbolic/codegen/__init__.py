@@ -158,12 +158,13 @@ class CompiledFunction:
         self.n_p = program.n_p
         self._device_state: dict = {}
         if target == "numba":
-            src, names = numba_source(program, parallel)
+            src, names, extra = numba_source(program, parallel)
             import numba
 
             self.source = src
             self._mod = load_module(src, f"numba-{numba.__version__}")
             consts = const_arrays(program)
+            consts.update(extra)
             self._temps = [np.zeros(b.size) for b in program.temps]
             self._consts = [np.ascontiguousarray(consts[n]) for n in names]
             self._bound = (*self._temps, *self._consts)

@@ -43,7 +43,7 @@ def _slot(i: int) -> str:
     return f"w{i - COEF_BASE}" if i >= COEF_BASE else f"x{i}"
 
 
-def _leaf_factory(program: Program, placeholder_code, element_code=None):
+def _leaf_factory(program: Program, placeholder_code, element_code=None, hoisted=False):
     leaves = program.leaf_symbols()
 
     def leaf(t):
@@ -52,7 +52,10 @@ def _leaf_factory(program: Program, placeholder_code, element_code=None):
         if type(t) is Sym:
             where = leaves.get(t)
             if where is not None:
-                return "t" if where[0] == "t" else f"p[{where[1]}]"
+                if where[0] == "t":
+                    return "t"
+                # hoisted: parameters read once into locals (stores cannot alias them)
+                return f"pv{where[1]}" if hoisted else f"p[{where[1]}]"
             if element_code is not None and t in program.input_offsets:
                 return element_code(program.input_offsets[t])
         raise KeyError(f"unbound symbol in generated code: {t!r}")
@@ -111,6 +114,7 @@ def _signature(program: Program, consts: dict) -> list[str]:
 def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     """Numba module source; ``kernel(out, y, p, t, *temps, *consts)``."""
     consts = const_arrays(program)
+    extra: dict = {}
     loop = "prange" if parallel else "range"
     body: list[str] = []
     helpers: list[str] = []
@@ -118,10 +122,32 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
         body.append(f"# step {n}: {type(st).__name__}")
         if isinstance(st, MapStep):
             used = range(len(st.sources))
-            em = Emitter(_leaf_factory(program, _slot), "scalar", prefix="v")
+            em = Emitter(_leaf_factory(program, _slot, hoisted=True), "scalar", prefix="v")
             exprs = em.emit(st.templates)
             inner = []
-            if st.runs is not None:
+            if st.runs is not None and not parallel:
+                # serial: runs that repeat with a period (one per grid row) become one entry
+                r, rw = f"{st.runs_name}p", f"{st.coef_runs_name}p"
+                table, wtable = periodic_runs(st.runs, st.coef_runs)
+                extra[r] = table
+                if st.coefs:
+                    extra[rw] = wtable
+                body.append(f"for q in range({r}.shape[0]):")
+                body.append(f"    ln = {r}[q, 1]")
+                body.append(f"    stp = {r}[q, 2]")
+                for i in used:
+                    body.append(f"    d{i} = {r}[q, {4 + i}]")
+                for c in range(len(st.coefs)):
+                    body.append(f"    w{c} = {rw}[q, {c}]")
+                body.append(f"    for c_ in range({r}[q, 3]):")
+                body.append(f"        k0 = {r}[q, 0] + c_ * stp")
+                body.append("        for k in range(k0, k0 + ln):")
+                for i in used:
+                    inner.append(
+                        f"x{i} = {_arr(st.sources[i])}[{_idx(0, 'k', st.strides[i])} + d{i}]"
+                    )
+                pad = "            "
+            elif st.runs is not None:
                 r = st.runs_name
                 body.append(f"for q in {loop}({r}.shape[0]):")
                 body.append(f"    k0 = {r}[q, 0]")
@@ -162,6 +188,7 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
         elif isinstance(st, ScalarStep):
             calls = _scalar_chunks(program, st, helpers)
             body += calls
+    consts.update(extra)
     sig = ", ".join(_signature(program, consts))
     lines = [
         "import math",
@@ -174,9 +201,56 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
         f"@njit(cache=True, parallel={bool(parallel)}, fastmath=False, nogil=True)",
         f"def kernel({sig}):",
     ]
+    lines += [f"    pv{j} = p[{j}]" for j in sorted(set(program.param_slots.values()))]
     lines += ["    " + b for b in body] or ["    pass"]
     lines.append("")
-    return "\n".join(lines), list(consts)
+    return "\n".join(lines), list(consts), extra
+
+
+def periodic_runs(runs: np.ndarray, coef_runs):
+    """Merge runs that repeat with a period into ``(start, length, step, count, d...)`` rows.
+
+    Runs with the same length, shifts and weights whose starts form an arithmetic
+    progression (the same boundary group on every grid row) become one row, so a 2-D
+    grid needs a handful of entries instead of several per row.  Element order does not
+    matter: every element is computed independently.
+    """
+    n = runs.shape[0]
+    if n == 0:
+        w = np.zeros((0, 0 if coef_runs is None else coef_runs.shape[1]))
+        return np.zeros((0, runs.shape[1] + 2), dtype=np.int64), w
+    lens = runs[:, 1] - runs[:, 0]
+    key = [lens[:, None], runs[:, 2:]]
+    if coef_runs is not None:
+        key.append(np.ascontiguousarray(coef_runs).view(np.int64))
+    _, group = np.unique(np.concatenate(key, axis=1), axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    rows, wrows = [], []
+    for g in np.unique(group):
+        idx = np.nonzero(group == g)[0]
+        idx = idx[np.argsort(runs[idx, 0], kind="stable")]
+        starts = runs[idx, 0]
+        i = 0
+        while i < idx.size:
+            j = i + 1
+            step = int(starts[j] - starts[i]) if j < idx.size else 0
+            while j + 1 < idx.size and starts[j + 1] - starts[j] == step:
+                j += 1
+            count = (j - i + 1) if j < idx.size else 1
+            if count == 1:
+                step = 0
+            first = idx[i]
+            rows.append([starts[i], lens[first], step, count, *runs[first, 2:]])
+            if coef_runs is not None:
+                wrows.append(coef_runs[first])
+            i += count
+    table = np.asarray(rows, dtype=np.int64)
+    w = (
+        np.asarray(wrows, dtype=np.float64)
+        if coef_runs is not None
+        else np.zeros((table.shape[0], 0))
+    )
+    return np.ascontiguousarray(table), np.ascontiguousarray(w)
 
 
 def _scalar_chunks(program: Program, st: ScalarStep, helpers: list[str]) -> list[str]:
