@@ -35,7 +35,7 @@ RTOL, ATOL = 1e-8, 1e-8
 
 def data_dir() -> Path:
     root = os.environ.get("PDEFLOW_DATA")
-    base = Path(root) if root else Path("/work/shared/data")
+    base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
     return base / "reaction_networks"
 
 
@@ -103,6 +103,12 @@ def main(argv=None):
         base = solve_ivp(net.rhs_numpy, tspan, net.y0, method="BDF", rtol=RTOL, atol=ATOL,
                          jac_sparsity=(J != 0).astype(float), t_eval=t_ref)
         t_base = time.perf_counter() - s
+        if not base.success:
+            print(f"scipy BDF + FD sparse Jacobian failed after {t_base:.2f} s at "
+                  f"t={base.t[-1]:.4g}: {base.message}", flush=True)
+            res.update({"scipy_bdf_s": t_base, "scipy_failed": base.message})
+            write_results("bcr", {"case": res, "load_average": os.getloadavg()})
+            return
         berr = observable_error(net, t_ref, cols, base.y.T)
         print(f"scipy BDF + FD sparse Jacobian: {t_base:.2f} s, nfev {base.nfev}, "
               f"njev {base.njev}, max obs err {max(berr.values()):.1e}", flush=True)
