@@ -65,6 +65,19 @@ class Setup:
         """CONVERGED_RTOL if the relative test holds, else CONVERGED_ATOL."""
         return SolveStatus.CONVERGED_RTOL if rnorm <= self.rtarget else SolveStatus.CONVERGED_ATOL
 
+    def stop_status(self, rnorm: float, its: int, max_iter: int) -> SolveStatus | None:
+        """Why a restarted method stops before its next cycle, or None to go on.
+
+        Checked in this order: non-finite residual, convergence, iteration limit.
+        """
+        if not np.isfinite(rnorm):
+            return SolveStatus.DIVERGED_NANORINF
+        if rnorm <= self.target:
+            return self.converged_status(rnorm)
+        if its >= max_iter:
+            return SolveStatus.DIVERGED_ITS
+        return None
+
 
 def setup_solve(
     owner: str,

@@ -166,14 +166,8 @@ def gcrodr(
     Z = np.empty((restart, n)) if s.M is not None else None
     its = cycles = 0
     while True:
-        if not np.isfinite(beta):
-            status = SolveStatus.DIVERGED_NANORINF
-            break
-        if beta <= s.target:
-            status = s.converged_status(beta)
-            break
-        if its >= max_iter:
-            status = SolveStatus.DIVERGED_ITS
+        status = s.stop_status(beta, its, max_iter)
+        if status is not None:
             break
         m = restart - kc if kc else restart
         if kc:

@@ -85,14 +85,8 @@ def gmres(
     its = restarts = 0
     status = None
     while True:
-        if not np.isfinite(beta):
-            status = SolveStatus.DIVERGED_NANORINF
-            break
-        if beta <= s.target:
-            status = s.converged_status(beta)
-            break
-        if its >= max_iter:
-            status = SolveStatus.DIVERGED_ITS
+        status = s.stop_status(beta, its, max_iter)
+        if status is not None:
             break
         cyc = arnoldi_cycle(
             bk, op, s.M, basis, 0, r, beta, min(restart, max_iter - its), s.target, Z
