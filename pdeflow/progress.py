@@ -105,6 +105,7 @@ class ProgressBar:
         self._last_decile = 0
         self._rich = None
         self._task = None
+        self.status = ""
 
     # ---------------------------------------------------------------- public API
     def advance(self, n: int = 1) -> None:
@@ -120,6 +121,13 @@ class ProgressBar:
             self._rich.update(self._task, completed=completed, total=self.total)
         elif self.mode == "plain":
             self._maybe_plain_line()
+
+    def set_status(self, text: str) -> None:
+        """Show ``text`` after the bar (rich) or at the end of each progress line (plain),
+        e.g. ``"12.3 samples/s, 14 iterations/sample"``."""
+        self.status = text
+        if self.mode == "rich" and self._rich is not None:
+            self._rich.update(self._task, status=text)
 
     @property
     def elapsed(self) -> float:
@@ -148,10 +156,11 @@ class ProgressBar:
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
                 console=console,
             )
             self._rich.start()
-            self._task = self._rich.add_task(self.description, total=self.total)
+            self._task = self._rich.add_task(self.description, total=self.total, status="")
         elif self.mode == "plain":
             total = "?" if self.total is None else str(self.total)
             self._line(f"{self.description}: started (0/{total})")
@@ -188,6 +197,8 @@ class ProgressBar:
         self._last_line = now
 
     def _line(self, text: str) -> None:
+        if self.status:
+            text = f"{text}; {self.status}"
         stream = self._stream or sys.stderr
         stamp = time.strftime("%H:%M:%S")
         stream.write(f"{stamp} progress {text}\n")

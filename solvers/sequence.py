@@ -87,6 +87,9 @@ class SequenceResult:
         Total wall-clock seconds, ordering and trial included.
     choice : dict
         For ``"auto"``: the candidates' estimated seconds per system and the reason.
+    preconditioner_spec : AbstractPreconditioner or None
+        The preconditioner specification that ran (pass it back as ``preconditioner=`` to
+        solve another sequence the same way without a new ``"auto"`` trial).
     """
 
     solutions: np.ndarray
@@ -96,6 +99,7 @@ class SequenceResult:
     preconditioner: str
     time: float
     choice: dict = field(default_factory=dict)
+    preconditioner_spec: AbstractPreconditioner | None = None
 
     @property
     def iterations(self) -> np.ndarray:
@@ -346,6 +350,7 @@ def solve_sequence(
         strategy.pc_name,
         time.perf_counter() - t_start,
         choice,
+        strategy.pc,
     )
 
 

@@ -1,0 +1,128 @@
+"""Helmholtz ``-Δu - k(x)² u = f`` on the unit square, ``u = 0`` on the boundary (SKR paper).
+
+The conventions of :class:`pdeflow.solvers.families.Helmholtz`: cell-centred 5-point
+differences with ``u = 0`` half a cell outside the first cell centres,
+``k = k0 (1 + 0.3 tanh GRF)``, and a fixed Gaussian source at the centre,
+``f = exp(-50 |x - (½, ½)|²) s² / 50``.  With ``k0 = 3`` the matrix is SPD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, final
+
+import numpy as np
+import scipy.sparse as sp
+
+from pdeflow.datagen import samplers
+from pdeflow.datagen.families import FieldSpec, LinearFamily, register
+from pdeflow.errors import DataError, ShapeError
+from pdeflow.solvers.families import _helmholtz
+
+from .darcy import cell_centres, check_common, check_grf_options
+
+__all__ = ["Helmholtz", "helmholtz_system"]
+
+
+def helmholtz_system(
+    k: np.ndarray, f: np.ndarray | None = None
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Cell-centred system of ``-Δu - k² u = f``, ``u = 0`` on the boundary.
+
+    Parameters
+    ----------
+    k : ndarray, shape (s, s)
+        Wavenumber at the cell centres ``((i + 0.5) / s, (j + 0.5) / s)``.
+    f : ndarray, shape (s, s), optional
+        Source at the cell centres; default the family's fixed Gaussian source.
+
+    Returns
+    -------
+    A : csr_matrix, shape (s², s²)
+        Symmetric (positive definite while ``k²`` stays below the first Dirichlet eigenvalue
+        ``≈ 2π²``).
+    b : ndarray, shape (s²,)
+
+    Examples
+    --------
+    >>> A, b = helmholtz_system(np.full((8, 8), 3.0))
+    >>> A.shape, b.shape
+    ((64, 64), (64,))
+    """
+    k = np.asarray(k, dtype=float)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ShapeError(f"The wavenumber k must be a square 2-D array. Got shape {k.shape}.")
+    if not np.isfinite(k).all():
+        raise DataError("The wavenumber k must be finite everywhere.")
+    A, b = _helmholtz(k.shape[0], k)
+    if f is not None:
+        f = np.asarray(f, dtype=float)
+        if f.shape != k.shape:
+            raise ShapeError(f"The source f has shape {f.shape}; expected {k.shape}.")
+        b = f.ravel().copy()
+    return A, b
+
+
+@register
+@final
+@dataclass(frozen=True)
+class Helmholtz(LinearFamily):
+    """``-Δu - k(x)² u = f`` with ``k = k0 (1 + 0.3 tanh GRF)`` and a fixed Gaussian source.
+
+    Options
+    -------
+    resolution : int
+        Cells per axis (100 gives the paper's 10,000 unknowns).
+    k0 : float
+        Mean wavenumber (> 0).
+    seed : int
+    alpha, tau : float
+        GRF parameters (Neumann/DCT, at the cell centres).
+
+    Fields
+    ------
+    ``k`` (input, (s, s)) wavenumber; ``u`` (output, (s, s)) solution; both at cell centres.
+
+    Examples
+    --------
+    >>> fam = Helmholtz(resolution=16)
+    >>> k = fam.sample(0)["k"]
+    >>> bool((k > 3.0 * 0.7).all() and (k < 3.0 * 1.3).all())
+    True
+    """
+
+    resolution: int = 100
+    k0: float = 3.0
+    seed: int = 0
+    alpha: float = 2.0
+    tau: float = 3.0
+    name: ClassVar[str] = "helmholtz"
+
+    def __post_init__(self) -> None:
+        check_common(self)
+        self._check_positive("k0", self.k0)
+        check_grf_options(self, self.alpha, self.tau)
+
+    def fields(self) -> dict[str, FieldSpec]:
+        s = (self.resolution, self.resolution)
+        return {
+            "k": FieldSpec("k", s, "input", ("x", "y"), "wavenumber at cell centres"),
+            "u": FieldSpec("u", s, "output", ("x", "y"), "solution at cell centres"),
+        }
+
+    def coords(self) -> dict[str, np.ndarray]:
+        c = cell_centres(self.resolution)
+        return {"x": c, "y": c.copy()}
+
+    def sample(self, i: int) -> dict[str, Any]:
+        s = self.resolution
+        g = samplers.grf((s, s), self.rng(i), alpha=self.alpha, tau=self.tau)
+        return {"k": self.k0 * (1.0 + 0.3 * np.tanh(g))}
+
+    def assemble(self, sample: Mapping[str, Any]) -> tuple[sp.csr_matrix, np.ndarray]:
+        return helmholtz_system(sample["k"])
+
+    def to_outputs(self, sample: Mapping[str, Any], solution: np.ndarray) -> dict[str, np.ndarray]:
+        s = self.resolution
+        return {"u": np.asarray(solution, dtype=float).reshape(s, s)}
