@@ -1,1 +1,69 @@
-"""pdeflow.datagen"""
+"""pdeflow.datagen: training data for neural operators from PDE solvers.
+
+Parameter samplers -> problem families -> SKR-ordered, recycled solves on Dask -> a
+resumable HDF5 file, or a live stream into training.
+
+Entry points
+------------
+:func:`generate`
+    Generate (or, with ``resume=True``, complete) a dataset file; ``pdeflow generate``.
+:func:`stream`
+    Samples straight from running solvers through a bounded FIFO or reservoir buffer.
+:func:`open_dataset`
+    A lazy torch ``Dataset`` over a generated file.
+:mod:`families`
+    The registry of problem families (``families.names()``, ``families.get(name, ...)``).
+
+Example
+-------
+>>> from pdeflow import datagen
+>>> "darcy" in datagen.families.names()
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import families, samplers
+
+# eager: a lazy attribute named like its submodule would be replaced by the module object
+# as soon as anything imports ``pdeflow.datagen.stream`` directly
+from .stream import SampleStream, online_source, stream
+
+__all__ = [
+    "generate",
+    "stream",
+    "SampleStream",
+    "online_source",
+    "open_dataset",
+    "families",
+    "samplers",
+    "GenerateConfig",
+    "GenerateReport",
+    "verify",
+    "info",
+]
+
+# heavy modules (dask, h5py, torch) load on first use
+_LAZY = {
+    "generate": ".pipeline",
+    "GenerateReport": ".pipeline",
+    "GenerateConfig": ".config",
+    "open_dataset": ".dataset",
+    "verify": ".storage",
+    "info": ".storage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

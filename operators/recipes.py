@@ -70,29 +70,38 @@ class FNOTrainConfig(PdeflowConfig):
 
 
 def online_source(family: str, resolution: int | None = None):
-    """The online source for ``family``: ``pdeflow.datagen.stream`` when it provides one,
-    else the toy sources of :mod:`pdeflow.operators.toy_data` (``darcy`` means ``darcy2d``)."""
-    try:  # the solver stream of pdeflow.datagen, once it exists
-        from pdeflow.datagen import stream as _stream  # type: ignore[attr-defined]
+    """The online source for ``family``: the solver stream of :mod:`pdeflow.datagen` for its
+    families (``darcy``, ``poisson``, ``burgers``, ...), else a toy source of
+    :mod:`pdeflow.operators.toy_data` (``darcy1d``, ``darcy2d``).
 
-        make = getattr(_stream, "make_source", None)
-        if make is not None:
-            return make(family, **({} if resolution is None else {"resolution": resolution}))
-    except ImportError:
-        pass
-    name = {"darcy": "darcy2d"}.get(family, family)
-    if name not in FAMILIES:
+    The returned callable has a ``spatial_ndim`` attribute (its arrays carry a channel axis).
+    """
+    from pdeflow.datagen import families as datagen_families
+
+    options = {} if resolution is None else {"resolution": resolution}
+    if family in datagen_families.names():
+        from pdeflow.datagen import online_source as datagen_source
+
+        fam = datagen_families.get(family, **options)
+        axes = fam.fields()[fam.outputs[0]].axes
+        source = datagen_source(family, executor="process", **options)
+        source.spatial_ndim = len([a for a in axes if a != "t"])
+        return source
+    if family not in FAMILIES:
         raise ConfigError(
-            f"unknown online family {family!r}; available: {', '.join(sorted(FAMILIES))}, darcy"
+            f"unknown online family {family!r}; available: "
+            f"{', '.join(sorted(FAMILIES) + datagen_families.names())}"
         )
-    return make_source(name, **({} if resolution is None else {"resolution": resolution}))
+    return make_source(family, **options)
 
 
 def _datasets(cfg: FNOTrainConfig) -> tuple[Dataset, Dataset]:
     if cfg.online is not None:
+        source = online_source(cfg.online, cfg.resolution)
         stream = StreamDataset(
-            online_source(cfg.online, cfg.resolution),
+            source,
             cfg.samples_per_epoch,
+            spatial_ndim=getattr(source, "spatial_ndim", None),
             buffer_size=cfg.buffer_size,
             seed=cfg.trainer.seed,
         )

@@ -224,9 +224,13 @@ def _one_line(text: str) -> str:
 
 
 def _mount_subcommands() -> None:
-    """Subcommands owned by other subpackages: ``pdeflow train ...`` and ``pdeflow evaluate``."""
+    """Subcommands owned by other subpackages: ``pdeflow generate``, ``pdeflow dataset ...``,
+    ``pdeflow train ...`` and ``pdeflow evaluate``."""
+    from pdeflow.datagen.cli import dataset_app, generate_command
     from pdeflow.operators.cli import evaluate, train_app
 
+    app.command("generate")(generate_command)
+    app.add_typer(dataset_app, name="dataset")
     app.add_typer(train_app, name="train")
     app.command("evaluate")(evaluate)
 

@@ -1,0 +1,64 @@
+"""Settings of one data-generation run (``pdeflow generate`` and :func:`pdeflow.datagen.generate`).
+
+Values come from defaults < ``--config gen.yaml`` < command-line flags; every field is
+checked and an invalid one is reported by name, e.g.::
+
+    config file gen.yaml: field 'n': Input should be greater than 0 (got -3)
+
+Example ``gen.yaml``::
+
+    family: darcy
+    n: 512
+    resolution: 64
+    solver: skr
+    workers: 2
+    out: darcy.h5
+    options: {alpha: 2.5}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from pdeflow.config import PdeflowConfig
+
+__all__ = ["GenerateConfig"]
+
+
+class GenerateConfig(PdeflowConfig):
+    """One generation run.  See the module docstring."""
+
+    family: str = Field(description="problem family (pdeflow.datagen.families.names())")
+    n: int = Field(gt=0, description="number of samples in the dataset")
+    out: str = Field(description="HDF5 file to write")
+    resolution: int | None = Field(None, ge=4, description="grid points per axis (stored)")
+    seed: int = Field(0, ge=0, description="dataset seed; sample i draws from (seed, i)")
+    solver: Literal["auto", "skr", "skr-cg", "gmres", "cg", "direct"] = Field(
+        "auto", description="linear solver strategy of the linear families"
+    )
+    preconditioner: str | None = Field(None, description="e.g. amg, ilu, jacobi (default: auto)")
+    rtol: float = Field(1e-8, gt=0, lt=1, description="relative residual of every linear solve")
+    workers: int = Field(2, ge=1, description="Dask worker processes of the local cluster")
+    scheduler: str | None = Field(
+        None, description="address of an existing Dask scheduler (tcp://host:port)"
+    )
+    chunk_size: int | None = Field(None, ge=1, description="samples per task (default: auto)")
+    order: Literal["auto", "greedy", "hilbert", "morton", "knn", "none"] = Field(
+        "auto", description="SKR ordering of the samples before chunking"
+    )
+    resume: bool = Field(False, description="complete an existing partial file")
+    overwrite: bool = Field(False, description="replace an existing file")
+    dtype: Literal["float32", "float64"] = "float32"
+    compression: Literal["lzf", "gzip", "none"] = "lzf"
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="family options (e.g. alpha, tau, nu)"
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"expected an address like tcp://127.0.0.1:8786, got {value!r}")
+        return value

@@ -1,0 +1,277 @@
+"""A lazy torch Dataset over a generated HDF5 dataset (layout: :mod:`pdeflow.datagen.storage`).
+
+The file is opened on first access in each process: DataLoader workers each open their own
+read-only handle, and an open handle is never pickled or shared across a fork.
+
+Sample ``i`` is a dict:
+
+* ``"x"``: float32 tensor ``(C_in, *S)``, the input fields stacked as channels;
+* ``"y"``: float32 tensor ``(C_out, *S_out)``, the output fields stacked the same way;
+* ``"index"``: the global sample index (int).
+
+A field of shape ``S`` contributes one channel; a field whose first axis is ``"t"`` (shape
+``(nt, *S)``) contributes its ``nt`` time steps as channels.
+
+Example
+-------
+>>> ds = open_dataset("darcy.h5")                      # doctest: +SKIP
+>>> ds[0]["x"].shape, ds[0]["y"].shape                 # doctest: +SKIP
+(torch.Size([1, 64, 64]), torch.Size([1, 64, 64]))
+>>> loader = torch.utils.data.DataLoader(ds, batch_size=16, num_workers=4)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from pdeflow.errors import ConfigError, DataError
+
+from .storage import _attr, _read_attrs, _runs, compact_ranges, open_checked
+
+__all__ = ["GeneratedDataset", "open_dataset"]
+
+_TIME_AXIS = "t"
+
+
+def open_dataset(
+    path: str | os.PathLike,
+    *,
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
+    indices: Sequence[int] | np.ndarray | None = None,
+    require_complete: bool = True,
+) -> GeneratedDataset:
+    """Open a generated dataset for training.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :class:`~pdeflow.datagen.storage.DatasetWriter`.
+    inputs, outputs : list of str, optional
+        Fields stacked into ``"x"`` and ``"y"``; default: the fields whose role is
+        ``"input"`` / ``"output"``, in file order.
+    indices : sequence of int, optional
+        Global sample indices to serve, in this order (default: all).
+    require_complete : bool
+        Raise :class:`DataError` on a partial file; with False only the done samples are
+        served.
+
+    Raises
+    ------
+    DataError
+        Unreadable or partial file, or fields of different spatial shapes in one group.
+    ConfigError
+        Unknown field names, empty groups or indices out of range.
+    """
+    return GeneratedDataset(
+        path,
+        inputs=inputs,
+        outputs=outputs,
+        indices=indices,
+        require_complete=require_complete,
+    )
+
+
+class GeneratedDataset(torch.utils.data.Dataset):
+    """Samples of a generated dataset as ``{"x", "y", "index"}`` dicts; see the module docs.
+
+    Attributes
+    ----------
+    path : Path
+    inputs, outputs : list of str
+        Fields stacked into ``"x"`` and ``"y"``.
+    fields : list of str
+        Every field of the file.
+    attrs : dict
+        Root attributes (``family_options`` and ``config`` parsed from JSON).
+    coords : dict of str to ndarray
+        Coordinates by axis name.
+    indices : ndarray of int64, shape (len(self),)
+        The global sample index of each served item.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        inputs: Sequence[str] | None = None,
+        outputs: Sequence[str] | None = None,
+        indices: Sequence[int] | np.ndarray | None = None,
+        require_complete: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        with open_checked(self.path, "r") as f:
+            self.attrs = _read_attrs(f)
+            # name -> (per-sample shape, axis names, role)
+            self._specs = {
+                name: (
+                    tuple(ds.shape[1:]),
+                    tuple(json.loads(_attr(ds.attrs["axes"]))),
+                    _attr(ds.attrs["role"]),
+                )
+                for name, ds in f["fields"].items()
+            }
+            self.coords = {axis: ds[...] for axis, ds in f["coords"].items()}
+            done = f["done"][...] != 0
+        self.fields = list(self._specs)
+        n = int(self.attrs["n_samples"])
+        if require_complete and (not done.all() or self.attrs.get("status") != "complete"):
+            raise DataError(
+                f"Dataset {str(self.path)!r} is partial: {int(done.sum())} of {n} samples done "
+                f"(missing {compact_ranges(np.flatnonzero(~done))}). Resume the generation, "
+                "or pass require_complete=False to use the done samples only."
+            )
+        self.inputs = self._group("inputs", inputs, "input")
+        self.outputs = self._group("outputs", outputs, "output")
+        self._x_shape = self._stacked_shape("inputs", self.inputs)
+        self._y_shape = self._stacked_shape("outputs", self.outputs)
+        if indices is None:
+            chosen = np.arange(n, dtype=np.int64)
+        else:
+            chosen = np.asarray(indices, dtype=np.int64).reshape(-1)
+            bad = chosen[(chosen < 0) | (chosen >= n)]
+            if bad.size:
+                raise ConfigError(
+                    f"The 'indices' of open_dataset must be in [0, {n}). Got {int(bad[0])}."
+                )
+        self.indices = chosen[done[chosen]]
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+
+    # ------------------------------------------------------------------ validation
+    def _group(self, option: str, names: Sequence[str] | None, role: str) -> list[str]:
+        if names is None:
+            names = [n for n, (_, _, r) in self._specs.items() if r == role]
+        elif isinstance(names, str):
+            names = [names]
+        names = list(names)
+        unknown = [n for n in names if n not in self._specs]
+        if unknown:
+            raise ConfigError(
+                f"The '{option}' of open_dataset name unknown field(s) {unknown}; "
+                f"{str(self.path)!r} has {self.fields}."
+            )
+        if not names:
+            raise ConfigError(f"The '{option}' of open_dataset must name at least one field.")
+        return names
+
+    def _channels(self, name: str) -> tuple[int, tuple[int, ...]]:
+        shape, axes, _ = self._specs[name]
+        if axes and axes[0] == _TIME_AXIS and len(shape) > 1:
+            return shape[0], shape[1:]
+        return 1, shape
+
+    def _stacked_shape(self, option: str, names: list[str]) -> tuple[int, ...]:
+        spatial = {n: self._channels(n)[1] for n in names}
+        if len(set(spatial.values())) > 1:
+            raise DataError(
+                f"The {option} {names} cannot be stacked as channels: their spatial shapes "
+                f"differ ({', '.join(f'{n!r}: {s}' for n, s in spatial.items())}). Choose "
+                f"{option} with one spatial shape."
+            )
+        channels = sum(self._channels(n)[0] for n in names)
+        return (channels, *spatial[names[0]])
+
+    # ------------------------------------------------------------------ file handle
+    def _file(self) -> h5py.File:
+        if self._h5 is None or self._pid != os.getpid():
+            # a handle inherited through fork belongs to the parent: leave it alone
+            self._h5 = open_checked(self.path, "r")
+            self._pid = os.getpid()
+        return self._h5
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_h5"] = None
+        state["_pid"] = None
+        return state
+
+    def close(self) -> None:
+        """Close this process's handle (a later access reopens it)."""
+        if self._h5 is not None and self._pid == os.getpid():
+            self._h5.close()
+        self._h5 = None
+        self._pid = None
+
+    def __enter__(self) -> GeneratedDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        n = len(self)
+        if not isinstance(i, int | np.integer) or isinstance(i, bool):
+            raise TypeError(f"GeneratedDataset indices must be integers. Got {i!r}.")
+        if not -n <= i < n:
+            raise IndexError(f"Index {i} out of range for a dataset of {n} samples.")
+        g = int(self.indices[i])
+        f = self._file()
+        return {
+            "x": self._stack(f, self.inputs, g, self._x_shape),
+            "y": self._stack(f, self.outputs, g, self._y_shape),
+            "index": g,
+        }
+
+    def _stack(self, f: h5py.File, names: list[str], g: int, shape: tuple) -> torch.Tensor:
+        out = np.empty(shape, dtype=np.float32)
+        c = 0
+        for name in names:
+            k = self._channels(name)[0]
+            out[c : c + k] = f["fields"][name][g].reshape(k, *shape[1:])
+            c += k
+        return torch.from_numpy(out)
+
+    def read(self, name: str, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """Field ``name`` of items ``indices`` (positions in this dataset; default all).
+
+        Returns
+        -------
+        ndarray, shape (m, *field shape), the stored dtype
+        """
+        if name not in self._specs:
+            raise ConfigError(f"Unknown field {name!r}; {str(self.path)!r} has {self.fields}.")
+        return self._read(self._file()["fields"][name], indices)
+
+    @property
+    def stats(self) -> dict[str, np.ndarray]:
+        """Solver statistics of the served items: ``iterations``, ``residual``, ``time`` [s],
+        ``written_at`` (unix time) as float64 and ``method`` as str, each shape (len(self),)."""
+        group = self._file()["stats"]
+        out = {name: self._read(ds, None) for name, ds in group.items()}
+        if "method" in out:
+            out["method"] = np.char.decode(out["method"], "ascii", "replace").astype(str)
+        return out
+
+    def _read(self, ds: h5py.Dataset, positions: Sequence[int] | np.ndarray | None) -> np.ndarray:
+        if positions is None:
+            glob = self.indices
+        else:
+            pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+            n = len(self)
+            if pos.size and (pos.min() < -n or pos.max() >= n):
+                raise IndexError(f"Positions {pos.tolist()} out of range for {n} samples.")
+            glob = self.indices[pos]
+        uniq, inverse = np.unique(glob, return_inverse=True)
+        data = np.empty((uniq.size, *ds.shape[1:]), dtype=ds.dtype)
+        for start, stop, offset in _runs(uniq):
+            data[offset : offset + stop - start] = ds[start:stop]
+        return data[inverse]
+
+    def __repr__(self) -> str:
+        return (
+            f"GeneratedDataset({str(self.path)!r}, n={len(self)}, "
+            f"x={self._x_shape}, y={self._y_shape})"
+        )

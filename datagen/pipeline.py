@@ -1,0 +1,428 @@
+"""The generation pipeline: sample -> order (SKR) -> solve in chunks on Dask -> write HDF5.
+
+:func:`generate` is the whole job.  It
+
+1. opens the output file (:class:`~pdeflow.datagen.storage.DatasetWriter`): a new one, or with
+   ``resume=True`` the existing one, whose missing samples are all that is left to do;
+2. for linear families solved by a recycling strategy, computes cheap low-pass features of
+   every missing sample on the workers and sorts the samples so that neighbours are similar
+   (:func:`pdeflow.solvers.ordering.skr_order`);
+3. cuts the sorted list into chunks and solves each chunk as one Dask task
+   (:meth:`Family.solve`: one ``solve_sequence`` per chunk, recycling inside it); with
+   ``solver="auto"`` the first chunks run the timed trial and every later chunk reuses the
+   strategy the first finished chunk picked;
+4. writes each finished chunk from this (the client) process, the only writer, as the chunks
+   complete.  Writes are idempotent by sample index, so a task that Dask recomputes after a
+   lost worker is never written twice, and a file killed at any moment is resumable.
+
+Dask runs in-process (a ``LocalCluster`` of ``workers`` processes, one thread each) unless a
+``scheduler`` address or a ``client`` is given; both paths run the same code.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pdeflow.errors import ConfigError
+from pdeflow.progress import get_logger, progress
+
+from . import families
+from .config import GenerateConfig
+from .families import ChunkResult, Family, SolverSettings
+
+__all__ = ["generate", "GenerateReport", "build_family", "plan_chunks", "sample_features"]
+
+_log = get_logger("pdeflow.datagen")
+_RECYCLING = ("auto", "skr", "skr-cg")
+
+
+@dataclass
+class GenerateReport:
+    """What one :func:`generate` call did.
+
+    Attributes
+    ----------
+    path : Path
+    family : str
+    n_samples : int
+        Size of the dataset.
+    written : int
+        Samples solved and written by this call.
+    already_done : int
+        Samples found complete in the file (``resume=True``).
+    seconds : float
+        Wall-clock time of the call, cluster start-up included.
+    solve_seconds : float
+        Sum over samples of the solver time (all workers).
+    order_seconds : float
+        Feature computation and SKR ordering.
+    startup_seconds : float
+        Dask cluster start-up and connection.
+    mean_iterations : float
+        Mean solver iterations per written sample.
+    methods : dict
+        Samples per solver strategy that ran (``"skr+amg"``: 120, ...).
+    workers : int
+    chunk_size : int
+    scheduler : str
+        ``"local"`` or the scheduler address.
+    """
+
+    path: Path
+    family: str
+    n_samples: int
+    written: int = 0
+    already_done: int = 0
+    seconds: float = 0.0
+    solve_seconds: float = 0.0
+    order_seconds: float = 0.0
+    startup_seconds: float = 0.0
+    mean_iterations: float = float("nan")
+    methods: dict[str, int] = field(default_factory=dict)
+    workers: int = 0
+    chunk_size: int = 0
+    scheduler: str = "local"
+
+    @property
+    def samples_per_second(self) -> float:
+        """Written samples per wall-clock second."""
+        return self.written / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        methods = ", ".join(f"{m} x{c}" for m, c in self.methods.items()) or "-"
+        return "\n".join(
+            [
+                f"dataset   {self.path}",
+                f"family    {self.family}: {self.n_samples} samples "
+                f"({self.written} written now, {self.already_done} already there)",
+                f"time      {self.seconds:.2f} s ({self.samples_per_second:.2f} samples/s; "
+                f"start-up {self.startup_seconds:.2f} s, ordering {self.order_seconds:.2f} s)",
+                f"solver    {methods}; {self.mean_iterations:.1f} iterations/sample, "
+                f"{self.solve_seconds:.2f} s solving on {self.workers} worker(s)",
+            ]
+        )
+
+
+# ------------------------------------------------------------------------------ helpers
+def build_family(config: GenerateConfig) -> Family:
+    """The family a config describes (resolution and seed applied)."""
+    options = dict(config.options)
+    for key in ("resolution", "seed"):
+        if key in options:
+            raise ConfigError(
+                f"field 'options': give {key!r} as the top-level field '{key}', not as a "
+                "family option"
+            )
+    if config.resolution is not None:
+        options["resolution"] = config.resolution
+    options["seed"] = config.seed
+    return families.get(config.family, **options)
+
+
+def sample_features(family: Family, indices: Sequence[int], modes: int = 8) -> np.ndarray:
+    """Low-pass Fourier features of the inputs of samples ``indices`` (what SKR sorts by).
+
+    Each input field is reduced to its ``modes`` lowest Fourier modes per axis (real and
+    imaginary parts), which keeps the Frobenius-distance neighbourhoods of smooth fields at
+    a fraction of the size; the fields' features are concatenated.
+
+    Returns
+    -------
+    ndarray, shape (len(indices), n_features)
+    """
+    rows = []
+    for i in indices:
+        sample = family.sample(int(i))
+        parts = []
+        for name in family.inputs:
+            f = np.asarray(sample[name], dtype=float)
+            F = np.fft.rfftn(f) / math.sqrt(f.size)
+            keep = tuple(
+                np.r_[0:m, s - m + 1 : s] if ax < f.ndim - 1 else np.arange(m)
+                for ax, (s, m) in enumerate(
+                    zip(F.shape, [min(modes, n) for n in F.shape], strict=True)
+                )
+            )
+            low = F[np.ix_(*keep)] if f.ndim > 1 else F[: keep[0].size]
+            parts += [low.real.ravel(), low.imag.ravel()]
+        rows.append(np.concatenate(parts))
+    return np.stack(rows)
+
+
+def plan_chunks(order: np.ndarray, chunk_size: int) -> list[np.ndarray]:
+    """Cut the solve order into consecutive chunks of at most ``chunk_size`` samples."""
+    return [order[k : k + chunk_size] for k in range(0, len(order), chunk_size)]
+
+
+def _default_chunk_size(family: Family, n_todo: int, workers: int) -> int:
+    """Enough chunks to keep every worker busy (about 4 each), long enough to recycle."""
+    per = math.ceil(n_todo / max(1, 4 * workers))
+    return max(1, min(per, 64)) if family.linear else max(1, min(per, 16))
+
+
+def _solve_chunk(family: Family, indices: np.ndarray, solver: SolverSettings) -> ChunkResult:
+    """The Dask task: solve one chunk (runs on a worker)."""
+    return family.solve([int(i) for i in indices], solver)
+
+
+def _features_chunk(family: Family, indices: np.ndarray) -> np.ndarray:
+    return sample_features(family, indices)
+
+
+@contextlib.contextmanager
+def _dask_client(
+    workers: int, scheduler: str | None, client: Any
+) -> Iterator[tuple[Any, str, float]]:
+    """A Dask client: the given one, one connected to ``scheduler``, or a local cluster."""
+    t0 = time.perf_counter()
+    if client is not None:
+        yield client, str(getattr(client.scheduler, "address", "client")), 0.0
+        return
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            c = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ConfigError(
+                f"field 'scheduler': cannot connect to the Dask scheduler at {scheduler} ({exc})"
+            ) from None
+        try:
+            yield c, scheduler, time.perf_counter() - t0
+        finally:
+            c.close()
+        return
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    c = Client(cluster)
+    try:
+        yield c, "local", time.perf_counter() - t0
+    finally:
+        c.close()
+        cluster.close()
+
+
+def _worker_count(client: Any) -> int:
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - a client without nthreads(): assume one
+        return 1
+
+
+# ------------------------------------------------------------------------------ generate
+def generate(
+    config: GenerateConfig | None = None,
+    *,
+    client: Any = None,
+    progress_mode: str | None = None,
+    **settings: Any,
+) -> GenerateReport:
+    """Generate (or complete) a dataset of solved PDE samples.
+
+    Parameters
+    ----------
+    config : GenerateConfig, optional
+        All settings; alternatively pass them as keywords (``family="darcy", n=64,
+        out="darcy.h5", ...``, the fields of :class:`GenerateConfig`).  Keywords given
+        together with ``config`` override its fields.
+    client : dask.distributed.Client, optional
+        Run on this client (its cluster is left running); default: a local cluster of
+        ``workers`` processes, or the scheduler at ``scheduler``.
+    progress_mode : {"rich", "plain", "off"}, optional
+        Default: a rich bar on a terminal, plain lines otherwise.
+
+    Returns
+    -------
+    GenerateReport
+
+    Raises
+    ------
+    ConfigError
+        A bad setting (named), an existing file without ``overwrite``/``resume``, a file
+        whose family or options differ from the config on ``resume``.
+    KeyboardInterrupt
+        Re-raised after the finished samples are flushed; the file is resumable.
+
+    Examples
+    --------
+    >>> report = generate(family="darcy", n=8, resolution=16, out=tmp / "d.h5",
+    ...                   workers=1, progress_mode="off")          # doctest: +SKIP
+    >>> report.written
+    8
+    """
+    from .storage import DatasetWriter
+
+    if config is None:
+        config = GenerateConfig.merge(overrides=settings, overrides_name="generate()")
+    elif settings:
+        config = GenerateConfig.merge(
+            overrides={**config.model_dump(), **settings}, overrides_name="generate()"
+        )
+    if config.resume and config.overwrite:
+        raise ConfigError("fields 'resume' and 'overwrite': choose one")
+    family = build_family(config)
+    solver = SolverSettings(
+        method=config.solver, preconditioner=config.preconditioner, rtol=config.rtol
+    )
+    path = Path(config.out)
+    record = config.model_dump(mode="json")
+    record.pop("resume", None)
+    record.pop("overwrite", None)
+    t_start = time.perf_counter()
+    if config.resume:
+        if not path.exists():
+            raise ConfigError(f"field 'resume': {path} does not exist; drop --resume to create it")
+        # the family (name, options, resolution, seed) must match; how it is solved may change
+        writer = DatasetWriter.resume(path, family=family)
+        if writer.n_samples != config.n:
+            writer.close()
+            raise ConfigError(
+                f"field 'n': {path} holds {writer.n_samples} samples, the settings ask for "
+                f"{config.n}; use the same n to resume"
+            )
+    else:
+        if path.exists() and not config.overwrite:
+            raise ConfigError(
+                f"field 'out': {path} exists; pass --resume to complete it or --overwrite to "
+                "replace it"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = DatasetWriter.create(
+            path,
+            family,
+            config.n,
+            config=record,
+            seed=config.seed,
+            dtype=config.dtype,
+            compression=None if config.compression == "none" else config.compression,
+            overwrite=config.overwrite,
+        )
+    report = GenerateReport(path=path, family=family.name, n_samples=config.n)
+    with writer:
+        todo = writer.missing()
+        report.already_done = config.n - len(todo)
+        if len(todo) == 0:
+            writer.finish()
+            report.seconds = time.perf_counter() - t_start
+            _log.info("%s is already complete (%d samples)", path, config.n)
+            return report
+        with _dask_client(config.workers, config.scheduler, client) as (c, where, t_up):
+            report.startup_seconds = t_up
+            report.scheduler = where
+            report.workers = _worker_count(c)
+            _run(c, family, solver, config, todo, writer, report, progress_mode)
+        writer.finish()
+    report.seconds = time.perf_counter() - t_start
+    return report
+
+
+def _order(c: Any, family: Family, todo: np.ndarray, config: GenerateConfig, workers: int):
+    """SKR order of the missing samples (features computed on the workers)."""
+    from pdeflow.solvers.ordering import skr_order
+
+    if not family.linear or config.solver not in _RECYCLING or config.order == "none":
+        return todo
+    if len(todo) < 3:
+        return todo
+    parts = np.array_split(todo, min(len(todo), 4 * workers))
+    futures = c.map(_features_chunk, [family] * len(parts), parts, pure=False)
+    feats = np.concatenate(c.gather(futures))
+    return todo[skr_order(feats, method=config.order)]
+
+
+def _run(c, family, solver, config, todo, writer, report, progress_mode) -> None:
+    from dask.distributed import as_completed
+
+    t0 = time.perf_counter()
+    order = _order(c, family, todo, config, report.workers)
+    report.order_seconds = time.perf_counter() - t0
+    chunk_size = config.chunk_size or _default_chunk_size(family, len(todo), report.workers)
+    report.chunk_size = chunk_size
+    chunks = collections.deque(plan_chunks(order, chunk_size))
+    window = 2 * report.workers
+    auto = family.linear and solver.method == "auto"
+    resolved: SolverSettings | None = None if auto else solver
+    live: set = set()
+
+    def submit(chunk: np.ndarray):
+        fut = c.submit(_solve_chunk, family, chunk, resolved or solver, pure=False)
+        live.add(fut)
+        return fut
+
+    # the first wave runs with the given settings; with "auto" each of its chunks runs the
+    # trial, and later chunks reuse the strategy of the first one to finish
+    pending = as_completed([submit(chunks.popleft()) for _ in range(min(window, len(chunks)))])
+    iterations = 0.0
+    label = f"generating {family.name}"
+    try:
+        with progress(label, total=len(todo), mode=progress_mode) as bar:
+            for fut in pending:
+                chunk: ChunkResult = fut.result()
+                live.discard(fut)
+                del fut
+                if resolved is None and chunk.resolved is not None:
+                    resolved = chunk.resolved
+                    _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
+                n_new = writer.write(chunk)
+                report.written += n_new
+                report.solve_seconds += float(np.sum(chunk.stats["time"]))
+                iterations += float(np.sum(chunk.stats["iterations"]))
+                report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)
+                if chunks:
+                    pending.add(submit(chunks.popleft()))
+                bar.advance(n_new)
+                rate = report.written / max(bar.elapsed, 1e-9)
+                bar.set_status(
+                    f"{rate:.1f} samples/s, {iterations / max(report.written, 1):.1f} "
+                    f"iterations/sample, {chunk.method}"
+                )
+    except KeyboardInterrupt:
+        writer.flush()
+        _log.warning(
+            "interrupted: %d of %d samples are in %s; run again with --resume to complete it",
+            writer.done_count(),
+            config.n,
+            writer.path,
+        )
+        raise
+    except Exception as exc:
+        writer.flush()
+        exc.add_note(
+            f"generation stopped; the {writer.done_count()} finished samples are saved in "
+            f"{writer.path}; fix the cause and run again with --resume"
+        )
+        raise
+    finally:
+        if live:  # stopped early: do not leave work running on a shared cluster
+            with contextlib.suppress(Exception):
+                c.cancel(list(live))
+    report.mean_iterations = iterations / report.written if report.written else float("nan")
+
+
+def config_from(**settings: Any) -> GenerateConfig:
+    """A validated :class:`GenerateConfig` from keyword settings (errors name the field)."""
+    return GenerateConfig.merge(overrides=settings, overrides_name="settings")
+
+
+def replace_config(config: GenerateConfig, **changes: Any) -> GenerateConfig:
+    """``config`` with some fields changed (validated)."""
+    data = {**config.model_dump(), **changes}
+    return GenerateConfig.merge(overrides=data, overrides_name="settings")
+
