@@ -18,6 +18,7 @@ Example ``gen.yaml``::
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -55,6 +56,11 @@ class GenerateConfig(PdeflowConfig):
     options: dict[str, Any] = Field(
         default_factory=dict, description="family options (e.g. alpha, tau, nu)"
     )
+
+    @field_validator("out", mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, PathLike) else value
 
     @field_validator("scheduler")
     @classmethod

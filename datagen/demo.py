@@ -15,7 +15,6 @@ Run as ``python -m pdeflow.datagen.demo [--n 256] [--resolution 64] [--workers 2
 from __future__ import annotations
 
 import argparse
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -36,21 +35,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     args = _parse(argv)
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    from .pipeline import generate
+    from .pipeline import generate, local_cluster
     from .storage import verify
 
     out = args.out or Path(tempfile.mkdtemp(prefix="pdeflow-demo-")) / "darcy.h5"
     common = dict(family="darcy", n=args.n, resolution=args.resolution, progress_mode=None)
     t0 = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=args.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(args.workers)
     client = Client(cluster)
     startup = time.perf_counter() - t0
     try:

@@ -154,7 +154,13 @@ class H5FieldDataset(Dataset):
             raise DataError(f"HDF5 file {self.path} not found")
         try:
             with h5py.File(self.path, "r") as f:
-                found = sorted(k for k in f.keys() if isinstance(f[k], h5py.Dataset))
+                if f.attrs.get("format") == "pdeflow-dataset":
+                    # a file written by pdeflow.datagen: fields live in /fields/<name>
+                    x_key, y_key = (k if k in f else f"fields/{k}" for k in (x_key, y_key))
+                    self.x_key, self.y_key = x_key, y_key
+                    found = sorted(f"fields/{k}" for k in f["fields"].keys())
+                else:
+                    found = sorted(k for k in f.keys() if isinstance(f[k], h5py.Dataset))
                 for key in (x_key, y_key):
                     if key not in found:
                         raise DataError(

@@ -85,6 +85,7 @@ class SolverSettings:
     method: str = "auto"
     preconditioner: Any = None
     pc_refresh: int = 8
+    warm_start: bool | None = None
     rtol: float = 1e-8
     restart: int = 40
     k: int = 20
@@ -276,6 +277,7 @@ class LinearFamily(Family):
             params=feats,
             preconditioner=solver.preconditioner,
             pc_refresh=solver.pc_refresh,
+            warm_start=solver.warm_start,
             rtol=solver.rtol,
             restart=solver.restart,
             k=solver.k,
@@ -294,7 +296,11 @@ class LinearFamily(Family):
         chunk.method = (
             res.method if res.preconditioner == "none" else (f"{res.method}+{res.preconditioner}")
         )
-        chunk.resolved = replace(solver, method=res.method, preconditioner=res.preconditioner_spec)
+        # "auto" warm-starts every candidate from the previous (neighbouring) solution
+        warm = True if solver.method == "auto" else solver.warm_start
+        chunk.resolved = replace(
+            solver, method=res.method, preconditioner=res.preconditioner_spec, warm_start=warm
+        )
         return chunk
 
 

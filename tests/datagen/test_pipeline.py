@@ -47,11 +47,11 @@ def _residual_ok(path: Path, family_name: str, options: dict, samples: list[int]
 @pytest.fixture(scope="module")
 def client():
     """One local Dask cluster (2 processes) shared by the in-process tests."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    from pdeflow.datagen.pipeline import local_cluster
+
+    cluster = local_cluster(2)
     c = Client(cluster)
     yield c
     c.close()
@@ -82,6 +82,12 @@ def test_generate_darcy_with_skr_on_a_client(client, tmp_path):
         cfg = json.loads(f.attrs["config"])
         assert cfg["solver"] == "skr" and cfg["n"] == 24
     _residual_ok(out, "darcy", {"resolution": 16}, [0, 7, 23])
+    # the operators' HDF5 reader understands the layout (fields under /fields)
+    from pdeflow.operators.data import H5FieldDataset
+
+    ds = H5FieldDataset(out, "a", "u")
+    assert len(ds) == 24 and tuple(ds[3]["y"].shape) == (1, 16, 16)
+    ds.close()
     # a second call on a complete file with resume does nothing
     rep2 = generate(
         family="darcy", n=24, resolution=16, solver="skr", chunk_size=6, out=str(out),
@@ -114,6 +120,16 @@ def test_pointwise_family_needs_no_ordering(client, tmp_path):
     )
     assert rep.written == 6 and rep.order_seconds < 5
     assert verify(out).ok
+
+
+def test_local_cluster_workers_keep_adaptive_malloc(client):
+    """Dask's nannies export MALLOC_TRIM_THRESHOLD_ (2.4x slower solves); ours do not,
+    and keep one BLAS thread per worker."""
+    env = client.run(
+        lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"))
+    )
+    assert len(env) == 2
+    assert all(trim is None and omp == "1" for trim, omp in env.values()), env
 
 
 def test_features_and_chunks():
