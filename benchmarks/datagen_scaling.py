@@ -1,7 +1,7 @@
 """Dask scaling of ``pdeflow generate``: 1 worker against 2 workers on this machine.
 
-    .venv/bin/python benchmarks/datagen_scaling.py            # darcy 128^2, 192 samples
-    .venv/bin/python benchmarks/datagen_scaling.py --quick    # 96 samples
+    .venv/bin/python benchmarks/datagen_scaling.py            # darcy 128^2, 512 samples
+    .venv/bin/python benchmarks/datagen_scaling.py --quick    # 192 samples
 
 Both clusters (``LocalCluster``, one thread per worker process) are started before timing
 and kept warm, so the figure is the pipeline's own scaling (ordering, chunked solves,
@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    n = 96 if args.quick else 192
+    n = 192 if args.quick else 512
     from dask.distributed import Client
 
     from pdeflow.datagen import generate

@@ -52,7 +52,10 @@ class GenerateConfig(PdeflowConfig):
     resume: bool = Field(False, description="complete an existing partial file")
     overwrite: bool = Field(False, description="replace an existing file")
     dtype: Literal["float32", "float64"] = "float32"
-    compression: Literal["lzf", "gzip", "none"] = "lzf"
+    compression: Literal["gzip", "lzf", "none"] = Field(
+        "gzip",
+        description="gzip (level 1) and none are encoded on the workers; lzf by the writer",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="family options (e.g. alpha, tau, nu)"
     )

@@ -206,10 +206,21 @@ def _restore_adaptive_malloc() -> None:
         libc.mallopt(m_trim_threshold, 64 << 20)
 
 
-def _solve_chunk(family: Family, indices: np.ndarray, solver: SolverSettings) -> ChunkResult:
-    """The Dask task: solve one chunk (runs on a worker)."""
+def _solve_chunk(
+    family: Family,
+    indices: np.ndarray,
+    solver: SolverSettings,
+    encoding: tuple[str, str | None] | None = None,
+) -> ChunkResult:
+    """The Dask task: solve one chunk and, when the file's compression allows it, compress
+    its fields here on the worker (runs on a worker)."""
+    from .storage import WORKER_COMPRESSIONS, encode_chunk
+
     _restore_adaptive_malloc()
-    return family.solve([int(i) for i in indices], solver)
+    chunk = family.solve([int(i) for i in indices], solver)
+    if encoding is not None and encoding[1] in WORKER_COMPRESSIONS:
+        encode_chunk(chunk, encoding[0], encoding[1])
+    return chunk
 
 
 def _features_chunk(family: Family, indices: np.ndarray) -> np.ndarray:
@@ -433,7 +444,9 @@ def _run(c, family, solver, config, todo, writer, report, progress_mode) -> None
     live: set = set()
 
     def submit(chunk: np.ndarray):
-        fut = c.submit(_solve_chunk, family, chunk, resolved or solver, pure=False)
+        fut = c.submit(
+            _solve_chunk, family, chunk, resolved or solver, writer.encoding, pure=False
+        )
         live.add(fut)
         return fut
 

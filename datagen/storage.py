@@ -281,6 +281,12 @@ class DatasetWriter:
         self.n_samples = int(f.attrs["n_samples"])
         self.dtype = np.dtype(_DTYPES[_attr(f.attrs["dtype"])])
         self._fields = {name: ds for name, ds in f["fields"].items()}
+        compressions = {ds.compression for ds in self._fields.values()}
+        #: ``(dtype, compression)`` of the fields; chunks encoded for it are stored as is
+        self.encoding: tuple[str, str | None] = (
+            self.dtype.name,
+            compressions.pop() if len(compressions) == 1 else "mixed",
+        )
         self._params = {name: ds for name, ds in f["params"].items()} if "params" in f else {}
         # handles looked up once (an h5py path lookup costs about 0.1 ms)
         self._stats = {name: f["stats"][name] for name in (*STAT_NAMES, "method", "written_at")}
@@ -414,10 +420,18 @@ class DatasetWriter:
         gidx = idx[order]
         runs = _runs(gidx)
         checksums = {}
-        for name, ds in self._fields.items():
-            data = rows(chunk.fields[name], self.dtype)
-            checksums[name] = np.array([zlib.crc32(row) for row in data], dtype=np.uint32)
-            _write_runs(ds, runs, data)
+        if chunk.encoded is not None:  # compressed on a worker: store the chunks as they are
+            for name, ds in self._fields.items():
+                payload = chunk.encoded[name]
+                zeros = (0,) * (ds.ndim - 1)
+                for k, g in zip(order.tolist(), gidx.tolist(), strict=True):
+                    ds.id.write_direct_chunk((g, *zeros), payload[k])
+                checksums[name] = np.asarray(chunk.checksums[name], dtype=np.uint32)[order]
+        else:
+            for name, ds in self._fields.items():
+                data = rows(chunk.fields[name], self.dtype)
+                checksums[name] = np.array([zlib.crc32(row) for row in data], dtype=np.uint32)
+                _write_runs(ds, runs, data)
         for name, ds in self._params.items():
             _write_runs(ds, runs, rows(chunk.params[name], np.float64))
         for name in STAT_NAMES:
@@ -450,12 +464,25 @@ class DatasetWriter:
             )
         if np.unique(idx).size != m:
             raise DataError(f"Chunk indices repeat: {idx.tolist()}.")
-        _check_names("field", chunk.fields, self._fields)
+        if chunk.encoded is not None:
+            if tuple(chunk.encoding or ()) != self.encoding:
+                raise DataError(
+                    f"The chunk was encoded for (dtype, compression) {chunk.encoding}; the "
+                    f"file {str(self.path)!r} stores {self.encoding}."
+                )
+            _check_names("field", chunk.encoded, self._fields)
+            for name in self._fields:
+                if len(chunk.encoded[name]) != m or np.shape(chunk.checksums[name]) != (m,):
+                    raise DataError(f"Encoded field {name!r} does not hold {m} samples.")
+        else:
+            _check_names("field", chunk.fields, self._fields)
         _check_names("parameter", chunk.params, self._params)
         missing_stats = [k for k in STAT_NAMES if k not in chunk.stats]
         if missing_stats:
             raise DataError(f"Chunk lacks solver statistic(s) {missing_stats}.")
         for name, ds in self._fields.items():
+            if chunk.encoded is not None:
+                break
             shape = np.shape(chunk.fields[name])
             if shape != (m, *ds.shape[1:]):
                 raise DataError(
@@ -517,6 +544,51 @@ def _check_names(kind: str, given: Mapping[str, Any], stored: Mapping[str, Any])
     missing = sorted(set(stored) - set(given))
     if missing:
         raise DataError(f"Chunk lacks {kind}(s) {missing}; the file stores {sorted(stored)}.")
+
+
+#: compressions a worker can apply itself (HDF5's deflate filter stores zlib streams)
+WORKER_COMPRESSIONS = ("gzip", None)
+
+
+def encode_chunk(
+    chunk: ChunkResult, dtype: str = "float32", compression: str | None = "gzip", level: int = 1
+) -> ChunkResult:
+    """Encode the fields of ``chunk`` as stored HDF5 chunks (run on a worker, in parallel).
+
+    Each sample of each field is cast to ``dtype``, its CRC-32 is taken, and it is
+    compressed as HDF5's deflate filter would (zlib, ``level``) or left raw
+    (``compression=None``).  :meth:`DatasetWriter.write` then stores the bytes with
+    ``write_direct_chunk``: the one writing process copies bytes instead of compressing.
+    Files written this way read like any other (the same filter decodes them).
+
+    Returns
+    -------
+    ChunkResult
+        The same object, with ``encoded``, ``encoding`` and ``checksums`` set and
+        ``fields`` emptied.
+
+    Raises
+    ------
+    ConfigError
+        A compression a worker cannot apply (``"lzf"``: the writer compresses it).
+    """
+    if compression not in WORKER_COMPRESSIONS:
+        raise ConfigError(
+            f"'compression' {compression!r} cannot be applied on a worker; "
+            f"choose one of {WORKER_COMPRESSIONS}."
+        )
+    target = np.dtype(_DTYPES[dtype])
+    encoded: dict[str, list[bytes]] = {}
+    checksums: dict[str, np.ndarray] = {}
+    for name, values in chunk.fields.items():
+        data = np.ascontiguousarray(values, dtype=target)
+        raw = [row.tobytes() for row in data]
+        checksums[name] = np.array([zlib.crc32(r) for r in raw], dtype=np.uint32)
+        encoded[name] = raw if compression is None else [zlib.compress(r, level) for r in raw]
+    chunk.encoded, chunk.checksums = encoded, checksums
+    chunk.encoding = (target.name, compression)
+    chunk.fields = {}
+    return chunk
 
 
 def _write_runs(ds: h5py.Dataset, runs: list[tuple[int, int, int]], data: np.ndarray) -> None:

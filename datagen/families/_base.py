@@ -119,6 +119,12 @@ class ChunkResult:
     resolved : SolverSettings or None
         For linear families: the settings that ran, with the method and preconditioner
         that ``"auto"`` picked, so that later chunks can skip the trial.
+    encoded, encoding, checksums
+        Set by :func:`pdeflow.datagen.storage.encode_chunk` on a worker: every field as
+        one stored HDF5 chunk per sample (cast to the file's dtype and compressed), the
+        ``(dtype, compression)`` it was encoded for, and the CRC-32 of each sample's
+        uncompressed bytes; ``fields`` is then emptied.  The writer stores such chunks
+        as they are, so the single writing process does no compression.
     """
 
     indices: np.ndarray
@@ -127,6 +133,9 @@ class ChunkResult:
     stats: dict[str, np.ndarray] = field(default_factory=dict)
     method: str = ""
     resolved: SolverSettings | None = None
+    encoded: dict[str, list[bytes]] | None = None
+    encoding: tuple[str, str | None] | None = None
+    checksums: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
