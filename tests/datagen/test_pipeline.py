@@ -41,7 +41,9 @@ def _residual_ok(path: Path, family_name: str, options: dict, samples: list[int]
             np.testing.assert_allclose(a, ref["a"], rtol=1e-6)
             A, b = fam.assemble(ref)
             u = f["fields/u"][i].astype(float).ravel()
-            assert np.linalg.norm(A @ u - b) / np.linalg.norm(b) < 1e-5
+            # u is stored as float32: its rounding (6e-8 relative) times ||A|| ~ 8 s^2 bounds
+            # the residual at about 1e-5 for s = 48
+            assert np.linalg.norm(A @ u - b) / np.linalg.norm(b) < 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +201,14 @@ def _wait_for_progress(proc: subprocess.Popen, fraction_at_least: float, timeout
     raise AssertionError(f"no progress >= {fraction_at_least} within {timeout} s:\n{seen}")
 
 
+N_SUBPROCESS = 240  # enough work (several seconds) that a signal lands mid-run
+
+
 def _generate_cmd(out: Path, *extra: str) -> list[str]:
     return [
-        PDEFLOW, "generate", "darcy", "--n", "48", "--resolution", "32", "--solver", "cg",
-        "--preconditioner", "jacobi", "--rtol", "1e-10", "--workers", "1", "--chunk-size", "2",
+        PDEFLOW, "generate", "darcy", "--n", str(N_SUBPROCESS), "--resolution", "48",
+        "--solver", "cg",
+        "--preconditioner", "jacobi", "--rtol", "1e-10", "--workers", "1", "--chunk-size", "4",
         "--out", str(out), *extra,
     ]
 
@@ -221,7 +227,7 @@ def test_ctrl_c_then_kill_9_then_resume_completes_without_duplicates(tmp_path):
     assert proc.returncode == 130, err
     assert "--resume" in err
     v = verify(out)
-    assert 0 < v.n_done < 48
+    assert 0 < v.n_done < N_SUBPROCESS
     assert all("missing" in p for p in v.problems), v.problems
     first_done = v.n_done
     # 2) kill -9 in the middle of the resumed run
@@ -233,7 +239,7 @@ def test_ctrl_c_then_kill_9_then_resume_completes_without_duplicates(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     v = verify(out)
-    assert first_done <= v.n_done < 48
+    assert first_done <= v.n_done < N_SUBPROCESS
     assert all("missing" in p for p in v.problems), v.problems
     # 3) resume completes it: every sample once, all intact
     r = subprocess.run(
@@ -243,11 +249,11 @@ def test_ctrl_c_then_kill_9_then_resume_completes_without_duplicates(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "already there" in r.stdout
     v = verify(out)
-    assert v.ok and v.n_done == 48, v.problems
+    assert v.ok and v.n_done == N_SUBPROCESS, v.problems
     with h5py.File(out, "r") as f:
         assert (f["write_count"][:] == 1).all()
         assert f.attrs["status"] == "complete"
-    _residual_ok(out, "darcy", {"resolution": 32}, [0, 17, 47])
+    _residual_ok(out, "darcy", {"resolution": 48}, [0, 17, N_SUBPROCESS - 1])
 
 
 @pytest.mark.slow
@@ -302,12 +308,12 @@ def test_external_scheduler_survives_a_killed_worker(tmp_path):
         stdout, stderr = gen.communicate(timeout=300)
         watcher.close()
         assert gen.returncode == 0, stderr
-        assert "48 written now" in stdout
+        assert f"{N_SUBPROCESS} written now" in stdout
         v = verify(out)
-        assert v.ok and v.n_done == 48, v.problems
+        assert v.ok and v.n_done == N_SUBPROCESS, v.problems
         with h5py.File(out, "r") as f:
             assert (f["write_count"][:] == 1).all()
-        _residual_ok(out, "darcy", {"resolution": 32}, [3, 30])
+        _residual_ok(out, "darcy", {"resolution": 48}, [3, 30])
     finally:
         for p in procs:
             if p.poll() is None:
