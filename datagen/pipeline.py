@@ -499,15 +499,3 @@ def _run(c, family, solver, config, todo, writer, report, progress_mode) -> None
             with contextlib.suppress(Exception):
                 c.cancel(list(live))
     report.mean_iterations = iterations / report.written if report.written else float("nan")
-
-
-def config_from(**settings: Any) -> GenerateConfig:
-    """A validated :class:`GenerateConfig` from keyword settings (errors name the field)."""
-    return GenerateConfig.merge(overrides=settings, overrides_name="settings")
-
-
-def replace_config(config: GenerateConfig, **changes: Any) -> GenerateConfig:
-    """``config`` with some fields changed (validated)."""
-    data = {**config.model_dump(), **changes}
-    return GenerateConfig.merge(overrides=data, overrides_name="settings")
-
