@@ -25,6 +25,14 @@ BIN = Path(sys.executable).parent
 PDEFLOW = str(BIN / "pdeflow")
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT back to its default, so Python installs KeyboardInterrupt.
+
+    A shell that runs the suite in the background (``make test &``) starts it with SIGINT
+    ignored, and an ignored SIGINT is inherited by every child process."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"PDEFLOW_PROGRESS": "plain", "OMP_NUM_THREADS": "1", **extra})
@@ -219,7 +227,7 @@ def test_ctrl_c_then_kill_9_then_resume_completes_without_duplicates(tmp_path):
     # 1) Ctrl-C: exit 130, the file is valid and says how to resume
     proc = subprocess.Popen(
         _generate_cmd(out), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        env=_env(), cwd=tmp_path, start_new_session=True,
+        env=_env(), cwd=tmp_path, start_new_session=True, preexec_fn=_default_sigint,
     )
     _wait_for_progress(proc, 0.1, timeout=120)
     os.killpg(proc.pid, signal.SIGINT)
