@@ -257,7 +257,9 @@ def local_cluster(workers: int) -> Any:
                 dashboard_address=None,
                 # the scheduler's small HTTP server: any free port, not 8787
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
+                # task errors reach the caller through the futures; Dask's own ERROR lines
+                # (e.g. a last heartbeat racing the shutdown) are noise in a terminal
+                silence_logs=logging.CRITICAL,
             )
     except RuntimeError as exc:
         raise RuntimeError(
