@@ -142,31 +142,27 @@ def build_family(config: GenerateConfig) -> Family:
 def sample_features(family: Family, indices: Sequence[int], modes: int = 8) -> np.ndarray:
     """Low-pass Fourier features of the inputs of samples ``indices`` (what SKR sorts by).
 
-    Each input field is reduced to its ``modes`` lowest Fourier modes per axis (real and
-    imaginary parts), which keeps the Frobenius-distance neighbourhoods of smooth fields at
-    a fraction of the size; the fields' features are concatenated.
+    Each input field is reduced to its ``modes`` lowest Fourier modes per axis
+    (:func:`pdeflow.solvers.ordering.lowpass_coefficients`), which keeps the
+    Frobenius-distance neighbourhoods of smooth fields at a fraction of the size; the
+    fields' features are concatenated.
 
     Returns
     -------
     ndarray, shape (len(indices), n_features)
     """
-    rows = []
-    for i in indices:
-        sample = family.sample(int(i))
-        parts = []
-        for name in family.inputs:
-            f = np.asarray(sample[name], dtype=float)
-            F = np.fft.rfftn(f) / math.sqrt(f.size)
-            keep = tuple(
-                np.r_[0:m, s - m + 1 : s] if ax < f.ndim - 1 else np.arange(m)
-                for ax, (s, m) in enumerate(
-                    zip(F.shape, [min(modes, n) for n in F.shape], strict=True)
-                )
+    from pdeflow.solvers.ordering import lowpass_coefficients
+
+    samples = [family.sample(int(i)) for i in indices]
+    return np.concatenate(
+        [
+            lowpass_coefficients(
+                np.stack([np.asarray(s[name], dtype=float) for s in samples]), low_pass=modes
             )
-            low = F[np.ix_(*keep)] if f.ndim > 1 else F[: keep[0].size]
-            parts += [low.real.ravel(), low.imag.ravel()]
-        rows.append(np.concatenate(parts))
-    return np.stack(rows)
+            for name in family.inputs
+        ],
+        axis=1,
+    )
 
 
 def plan_chunks(order: np.ndarray, chunk_size: int) -> list[np.ndarray]:

@@ -22,7 +22,14 @@ from scipy.spatial import cKDTree
 
 from pdeflow.errors import ConfigError, DataError, ShapeError
 
-__all__ = ["skr_order", "path_length", "lowpass_features", "hilbert_index", "morton_index"]
+__all__ = [
+    "skr_order",
+    "path_length",
+    "lowpass_coefficients",
+    "lowpass_features",
+    "hilbert_index",
+    "morton_index",
+]
 
 OrderMethod = Literal["auto", "greedy", "hilbert", "morton", "knn", "none"]
 _GREEDY_MAX = 4000
@@ -127,8 +134,41 @@ def _greedy(X: np.ndarray) -> np.ndarray:
     return order
 
 
+def lowpass_coefficients(X: np.ndarray, *, low_pass: int = 8) -> np.ndarray:
+    """The lowest Fourier modes of each field: ``low_pass`` per axis and sign.
+
+    Parameters
+    ----------
+    X : ndarray, shape (N, *field_shape)
+        Fields of 1–3 dimensions (or flat vectors, for which the FFT step is skipped).
+
+    Returns
+    -------
+    ndarray, shape (N, n_features)
+        Real and imaginary parts of the kept ``rfftn`` coefficients (the fields themselves,
+        flattened, when they are short 1-D vectors).
+    """
+    N = X.shape[0]
+    fdim = X.ndim - 1
+    if not (fdim >= 2 or (fdim == 1 and X.shape[1] > 4 * low_pass)):
+        return X.reshape(N, -1)
+    axes = tuple(range(1, X.ndim))
+    Fh = sfft.rfftn(X, axes=axes, workers=1)
+    idx = [np.arange(N)]
+    for ax in range(1, X.ndim - 1):
+        n_ax = Fh.shape[ax]
+        keep = np.arange(n_ax)
+        if n_ax > 2 * low_pass:
+            keep = np.r_[0:low_pass, n_ax - low_pass + 1 : n_ax]
+        idx.append(keep)
+    idx.append(np.arange(min(low_pass, Fh.shape[-1])))
+    Fh = Fh[np.ix_(*idx)]
+    return np.concatenate([Fh.real.reshape(N, -1), Fh.imag.reshape(N, -1)], axis=1)
+
+
 def lowpass_features(X: np.ndarray, *, low_pass: int = 8, n_components: int = 4) -> np.ndarray:
-    """Low-pass Fourier coefficients of each field, reduced by PCA.
+    """Low-pass Fourier coefficients of each field (:func:`lowpass_coefficients`), reduced
+    by PCA.
 
     Parameters
     ----------
@@ -140,23 +180,7 @@ def lowpass_features(X: np.ndarray, *, low_pass: int = 8, n_components: int = 4)
     ndarray, shape (N, n_components)
         Scaled to the unit cube ``[0, 1]^n_components``.
     """
-    N = X.shape[0]
-    fdim = X.ndim - 1
-    if fdim >= 2 or (fdim == 1 and X.shape[1] > 4 * low_pass):
-        axes = tuple(range(1, X.ndim))
-        Fh = sfft.rfftn(X, axes=axes, workers=1)
-        idx = [np.arange(N)]
-        for ax in range(1, X.ndim - 1):
-            n_ax = Fh.shape[ax]
-            keep = np.arange(n_ax)
-            if n_ax > 2 * low_pass:
-                keep = np.r_[0:low_pass, n_ax - low_pass + 1 : n_ax]
-            idx.append(keep)
-        idx.append(np.arange(min(low_pass, Fh.shape[-1])))
-        Fh = Fh[np.ix_(*idx)]
-        feats = np.concatenate([Fh.real.reshape(N, -1), Fh.imag.reshape(N, -1)], axis=1)
-    else:
-        feats = X.reshape(N, -1)
+    feats = lowpass_coefficients(X, low_pass=low_pass)
     feats = feats - feats.mean(axis=0)
     _, _, Vt = np.linalg.svd(feats, full_matrices=False)
     P = feats @ Vt[:n_components].T
