@@ -34,11 +34,11 @@ import torch
 
 from pdeflow.errors import ConfigError, DataError
 
+from .families import channel_layout
 from .storage import _attr, _read_attrs, _runs, compact_ranges, open_checked
 
 __all__ = ["GeneratedDataset", "open_dataset"]
 
-_TIME_AXIS = "t"
 
 
 def open_dataset(
@@ -165,9 +165,7 @@ class GeneratedDataset(torch.utils.data.Dataset):
 
     def _channels(self, name: str) -> tuple[int, tuple[int, ...]]:
         shape, axes, _ = self._specs[name]
-        if axes and axes[0] == _TIME_AXIS and len(shape) > 1:
-            return shape[0], shape[1:]
-        return 1, shape
+        return channel_layout(shape, axes)
 
     def _stacked_shape(self, option: str, names: list[str]) -> tuple[int, ...]:
         spatial = {n: self._channels(n)[1] for n in names}

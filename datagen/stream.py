@@ -423,7 +423,9 @@ class SampleStream(Iterator[dict[str, Any]]):
         )
 
 
-_Layout = tuple[tuple[tuple[str, bool], ...], tuple[tuple[str, bool], ...]]
+# per group: (field name, (channels, spatial shape)) for each stacked field
+_Group = tuple[tuple[str, tuple[int, tuple[int, ...]]], ...]
+_Layout = tuple[_Group, _Group]
 
 
 def _xy_layout(
@@ -446,26 +448,19 @@ def _xy_layout(
                 f"The '{what}' parameter of xy must name fields of the stream "
                 f"{sorted(available)} (pass them in 'fields'). Got {names!r}."
             )
-        spatial = {nm: _spatial(specs[nm]) for nm in names}
+        spatial = {nm: specs[nm].channel_layout[1] for nm in names}
         if len(set(spatial.values())) > 1:
             raise ShapeError(
                 f"xy: the {what} {names} have different spatial shapes {spatial}; stack only "
                 "fields on the same grid"
             )
-        groups.append(tuple((nm, _has_time(specs[nm])) for nm in names))
+        groups.append(tuple((nm, specs[nm].channel_layout) for nm in names))
     return groups[0], groups[1]
 
 
-def _has_time(spec: Any) -> bool:
-    return len(spec.axes) > 1 and spec.axes[0] == "t"
-
-
-def _spatial(spec: Any) -> tuple[int, ...]:
-    return tuple(spec.shape[1:]) if _has_time(spec) else tuple(spec.shape)
-
-
-def _stack(sample: dict[str, Any], group: tuple[tuple[str, bool], ...]) -> np.ndarray:
-    parts = [sample[nm] if time_axis else sample[nm][None] for nm, time_axis in group]
+def _stack(sample: dict[str, Any], group: _Group) -> np.ndarray:
+    """The group's fields as float32 channels ``(C, *S)`` (see ``FieldSpec.channel_layout``)."""
+    parts = [np.asarray(sample[nm]).reshape(k, *spatial) for nm, (k, spatial) in group]
     return np.concatenate(parts, axis=0).astype(np.float32)
 
 

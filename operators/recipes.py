@@ -83,9 +83,9 @@ def online_source(family: str, resolution: int | None = None):
         from pdeflow.datagen import online_source as datagen_source
 
         fam = datagen_families.get(family, **options)
-        axes = fam.fields()[fam.outputs[0]].axes
+        spatial = fam.fields()[fam.outputs[0]].channel_layout[1]
         source = datagen_source(family, executor="process", **options)
-        source.spatial_ndim = len([a for a in axes if a != "t"])
+        source.spatial_ndim = len(spatial)
         return source
     if family not in FAMILIES:
         raise ConfigError(

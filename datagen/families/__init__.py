@@ -24,6 +24,7 @@ from ._base import (
     LinearFamily,
     PointwiseFamily,
     SolverSettings,
+    channel_layout,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "LinearFamily",
     "PointwiseFamily",
     "SolverSettings",
+    "channel_layout",
     "register",
     "get",
     "names",

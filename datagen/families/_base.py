@@ -36,6 +36,7 @@ __all__ = [
     "LinearFamily",
     "PointwiseFamily",
     "STAT_NAMES",
+    "channel_layout",
 ]
 
 #: Per-sample solver statistics every :class:`ChunkResult` carries (float64 arrays).
@@ -71,6 +72,26 @@ class FieldSpec:
             raise ConfigError(
                 f"FieldSpec {self.name!r}: {len(self.axes)} axis names for shape {self.shape}"
             )
+
+    @property
+    def channel_layout(self) -> tuple[int, tuple[int, ...]]:
+        """``(channels, spatial shape)`` of this field as an operator input/output."""
+        return channel_layout(self.shape, self.axes)
+
+
+def channel_layout(shape: tuple[int, ...], axes: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
+    """How a field becomes channels: a leading time axis ``"t"`` (with spatial axes after
+    it) contributes one channel per time step; any other field is one channel.
+
+    Returns
+    -------
+    (int, tuple of int)
+        Number of channels and the spatial shape.
+    """
+    shape = tuple(shape)
+    if len(shape) > 1 and axes and axes[0] == "t":
+        return shape[0], shape[1:]
+    return 1, shape
 
 
 @dataclass(frozen=True)
