@@ -8,10 +8,14 @@ subsampled to 85^2 (``pdeflow generate darcy-fno``); 1000 training and 100 test 
 (different seeds, so disjoint); width 32, 12 modes, 4 Fourier layers, 500 epochs, batch 20,
 Adam(W) lr 1e-3 halved every 100 epochs.  The target is FNO's relative L2 test error 0.0108.
 
-Generation runs on the machine's CPU cores (Dask, ``--workers``), training on the GPU in bf16
-(``pdeflow train fno``'s trainer).  The script prints the test relative L2 and writes JSON to
-``benchmarks/results/``.  ``--smoke`` runs the same path on a tiny problem (a few samples, one
-epoch) to check the script itself.
+Generation runs on the machine's CPU cores (Dask, ``--workers``); the GPU machine has no Dask,
+so generate on a CPU machine first and carry the files (``--reuse`` skips generation when
+``--out-dir`` holds complete files of the right size).  Training runs on the GPU through
+``pdeflow train fno``'s trainer, samples held in memory, in fp32 by default (``--precision``).
+The script prints the test relative L2 and writes JSON to ``benchmarks/results/``;
+``--train-dir`` keeps the per-epoch metrics.  ``--smoke`` runs the same path on a tiny
+problem (a few samples, one epoch) to check the script itself.  On the GPU machine:
+``bash benchmarks/gpu_run.sh fno-accuracy`` (carry ``.whl`` and the data folder).
 """
 
 from __future__ import annotations
@@ -26,18 +30,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import write_results  # noqa: E402
 
 
+def _holds(path: Path, n: int) -> bool:
+    """Whether ``path`` is a complete pdeflow dataset of ``n`` samples."""
+    if not path.is_file():
+        return False
+    from pdeflow.datagen import open_dataset
+
+    try:
+        with open_dataset(path) as ds:
+            return len(ds) == n
+    except Exception as exc:  # noqa: BLE001 (any unreadable file is regenerated)
+        print(f"regenerating {path}: {exc}")
+        return False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     ap.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/fno_darcy_data"))
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the files already in --out-dir when they hold the right number of samples "
+        "(generate them on a CPU machine, carry them to the GPU one)",
+    )
+    ap.add_argument(
+        "--train-dir",
+        type=Path,
+        default=None,
+        help="checkpoint and per-epoch metrics.jsonl go here (kept if the run is cut short)",
+    )
+    ap.add_argument(
+        "--precision", default="fp32", choices=["fp32", "bf16", "auto"], help="training precision"
+    )
     args = ap.parse_args()
     import torch
 
     if not args.smoke and not torch.cuda.is_available():
         print("SKIP: CUDA is not available (500 epochs need a GPU; --smoke runs on a CPU)")
         return
-    from pdeflow.datagen import generate
     from pdeflow.operators.recipes import FNOTrainConfig, train_fno
 
     smoke = args.smoke
@@ -48,6 +80,12 @@ def main() -> None:
     t0 = time.perf_counter()
     for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
         path = args.out_dir / f"darcy-fno-{res}-{split}.h5"
+        files[split] = path
+        if args.reuse and _holds(path, n):
+            print(f"reusing {path} ({n} samples)")
+            continue
+        from pdeflow.datagen import generate  # needs Dask; not needed with --reuse
+
         generate(
             family="darcy-fno",
             n=n,
@@ -58,12 +96,12 @@ def main() -> None:
             overwrite=True,
             options={"solve_resolution": solve_res},
         )
-        files[split] = path
     t_gen = time.perf_counter() - t0
     cfg = FNOTrainConfig.merge(
         overrides={
             "data": str(files["train"]),
             "val_data": str(files["test"]),
+            "in_memory": True,
             "model.width": 8 if smoke else 32,
             "model.modes": [4, 4] if smoke else [12, 12],
             "model.n_layers": 4,
@@ -73,8 +111,9 @@ def main() -> None:
             "trainer.scheduler": "step",
             "trainer.step_size": 100,
             "trainer.gamma": 0.5,
-            "trainer.precision": "auto",
+            "trainer.precision": args.precision,
             "trainer.progress": "plain",
+            "trainer.out_dir": None if args.train_dir is None else str(args.train_dir),
         }
     )
     t1 = time.perf_counter()
@@ -95,6 +134,7 @@ def main() -> None:
             "n_test": n_test,
             "resolution": res,
             "solve_resolution": solve_res,
+            "precision": args.precision,
             "generation_seconds": t_gen,
             "training_seconds": t_train,
             "metrics": result["metrics"],

@@ -3,7 +3,8 @@
 # Needs a numpy<2.5 wheel in .whl/ (numba-cuda breaks on numpy 2.5), fetched beforehand with:
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl "numpy==2.4.*"
-# Usage: bash benchmarks/gpu_run.sh [codegen] [fno]   (default: codegen)
+# Usage: bash benchmarks/gpu_run.sh [codegen] [fno] [fno-accuracy]   (default: codegen)
+# fno-accuracy reuses benchmarks/results/fno_darcy_data/ (generated beforehand on a CPU machine).
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 # pdeflow maps its domain folders to subpackages; mirror that without installing
@@ -18,6 +19,7 @@ what=${*:-codegen}
 for w in $what; do
   case "$w" in
     codegen) python3 benchmarks/gpu_codegen.py --N 1024 --repeats 30 ;;
+    fno-accuracy) PDEFLOW_PROGRESS=plain timeout "${ACCURACY_TIMEOUT:-600}" python3 benchmarks/gpu_fno_darcy_accuracy.py --reuse --train-dir "${OUT:-/tmp/out}/fno_darcy_run" ${ACCURACY_ARGS:-} || echo "fno-accuracy exited with $?" ;;
     fno) PDEFLOW_PROGRESS=plain python3 benchmarks/gpu_fno.py --neuralop-path "${NEUROP_PATH:-benchmarks/results/neuralop_site}" --out "${OUT:-/tmp/out}/gpu_fno.json" ${GPU_FNO_ARGS:-} ;;
     *) echo "unknown check $w"; exit 2 ;;
   esac

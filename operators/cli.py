@@ -69,6 +69,9 @@ def fno(
     x_key: Annotated[str | None, typer.Option(help="Input dataset name.")] = None,
     y_key: Annotated[str | None, typer.Option(help="Target dataset name.")] = None,
     val_data: Annotated[Path | None, typer.Option(help="HDF5 validation file.")] = None,
+    in_memory: Annotated[
+        bool | None, typer.Option("--in-memory", help="Read the HDF5 samples into memory once.")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Total epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
@@ -98,6 +101,7 @@ def fno(
         "x_key": x_key,
         "y_key": y_key,
         "val_data": None if val_data is None else str(val_data),
+        "in_memory": in_memory,
         "samples_per_epoch": samples_per_epoch,
         "resolution": resolution,
         "eval_strides": _ints(eval_strides, "--eval-strides"),

@@ -25,7 +25,7 @@ from .checkpoint import build_model, load_normalizers, read_checkpoint
 from .data import H5FieldDataset, StreamDataset, split_indices
 from .models import FNO
 from .toy_data import FAMILIES, make_source
-from .trainer import Trainer, TrainerConfig
+from .trainer import Trainer, TrainerConfig, seed_everything
 
 __all__ = ["FNOSettings", "FNOTrainConfig", "train_fno", "evaluate_checkpoint", "online_source"]
 
@@ -51,6 +51,9 @@ class FNOTrainConfig(PdeflowConfig):
     y_key: str = "u"
     val_data: str | None = Field(None, description="separate HDF5 validation file")
     val_fraction: float = Field(0.1, ge=0, lt=1)
+    in_memory: bool = Field(
+        False, description="read the HDF5 samples into memory once (no per-step reads)"
+    )
     n_val: int = Field(64, ge=1, description="fixed validation samples drawn from the stream")
     samples_per_epoch: int = Field(512, ge=1)
     buffer_size: int = Field(64, ge=1)
@@ -108,14 +111,18 @@ def _datasets(cfg: FNOTrainConfig) -> tuple[Dataset, Dataset]:
         return stream, stream.take(cfg.n_val)
     full = H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key)
     if cfg.val_data is not None:
-        return full, H5FieldDataset(cfg.val_data, cfg.x_key, cfg.y_key)
-    if cfg.val_fraction == 0:
+        pair = full, H5FieldDataset(cfg.val_data, cfg.x_key, cfg.y_key)
+    elif cfg.val_fraction == 0:
         raise ConfigError("offline training needs 'val_data' or a 'val_fraction' > 0")
-    tr, va = split_indices(len(full), cfg.val_fraction, seed=cfg.trainer.seed)
-    return (
-        H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=tr),
-        H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=va),
-    )
+    else:
+        tr, va = split_indices(len(full), cfg.val_fraction, seed=cfg.trainer.seed)
+        pair = (
+            H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=tr),
+            H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=va),
+        )
+    if cfg.in_memory:
+        return pair[0].materialize(), pair[1].materialize()
+    return pair
 
 
 def _eval_sets(val: Any, strides: list[int]) -> dict[str, Any]:
@@ -160,6 +167,7 @@ def train_fno(cfg: FNOTrainConfig, *, dry_run: bool = False, loggers=()) -> dict
     if cfg.resume is not None:
         trainer = Trainer.from_checkpoint(cfg.resume, cfg.trainer, loggers=loggers)
     else:
+        seed_everything(cfg.trainer.seed)  # the initial weights depend on the seed only
         model = build_fno(cfg, sample)
         trainer = Trainer(model, cfg.trainer, loggers=loggers)
     result: dict[str, Any] = {"model": trainer.model.constructor_args, "checkpoint": None}

@@ -39,6 +39,12 @@ def test_train_offline_then_evaluate(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     result = json.loads(res.output)
     assert result["model"]["width"] == 8 and "val/l2" in result["metrics"]
+    # the samples read into memory once train to bitwise the same model
+    res = runner.invoke(
+        train_app, ["fno", "--data", str(data), "--in-memory", "--device", "cpu", *TINY]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["metrics"] == result["metrics"]
     app = typer.Typer()
     app.command()(evaluate)
     res = runner.invoke(app, [str(out / "last.pt"), "--data", str(data), "--strides", "1,2"])
