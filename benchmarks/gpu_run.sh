@@ -4,16 +4,17 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl "numpy==2.4.*"
 # Usage: bash benchmarks/gpu_run.sh [codegen] [fno] [fno-accuracy]   (default: codegen)
+# WHEELS=folder picks the carried wheels (default .whl).
 # fno-accuracy reuses benchmarks/results/fno_darcy_data/ (generated beforehand on a CPU machine).
 set -euo pipefail
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+python3 -m pip install -q --no-index --no-deps --target /tmp/site "${WHEELS:-.whl}"/*.whl
 # pdeflow maps its domain folders to subpackages; mirror that without installing
 rm -rf /tmp/shim && mkdir -p /tmp/shim/pdeflow
 cp pdeflow/*.py /tmp/shim/pdeflow/
 for d in symbolic solvers operators meshes datagen; do ln -s "$PWD/$d" "/tmp/shim/pdeflow/$d"; done
 export PYTHONPATH=/tmp/site:/tmp/shim:$PWD
 export PDEFLOW_CACHE_DIR=/tmp/pdeflow-cache
-python3 -c "import numpy, numba; from numba import cuda; print('numpy', numpy.__version__, 'numba', numba.__version__, 'cuda', cuda.is_available())"
+python3 -c "import numpy, numba; from numba import cuda; print('numpy', numpy.__version__, 'numba', numba.__version__, 'cuda', cuda.is_available())" || echo 'numba-cuda unavailable (needs the numpy 2.4 wheel; the torch checks do not)'
 nvidia-smi --query-gpu=name,memory.total --format=csv || true
 what=${*:-codegen}
 for w in $what; do
