@@ -110,6 +110,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cases", default=None, help="darcy cases RES:N[,RES:N...], e.g. 128:1024")
     args = ap.parse_args()
     cases = [
         ("darcy", {"resolution": 64}, 256),
@@ -119,6 +120,11 @@ def main() -> None:
     ]
     if args.quick:
         cases = cases[1:2]
+    if args.cases:
+        cases = []
+        for spec in args.cases.split(","):
+            res, n = (int(v) for v in spec.split(":"))
+            cases.append(("darcy", {"resolution": res}, n))
     tmp = Path(tempfile.mkdtemp(prefix="pdeflow-bench-"))
     results = []
     for k, (name, options, n) in enumerate(cases):

@@ -67,9 +67,12 @@ def generate_command(
     ] = None,
     preconditioner: Annotated[str | None, typer.Option(help="amg, ilu, jacobi, ...")] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative residual tolerance.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local Dask worker processes.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="Existing Dask scheduler, tcp://host:port.")
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="auto, processes (local pool) or dask (LocalCluster).")
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Samples per task.")] = None,
     order: Annotated[str | None, typer.Option(help="SKR ordering: auto, greedy, none...")] = None,
@@ -108,6 +111,7 @@ def generate_command(
         "rtol": rtol,
         "workers": workers,
         "scheduler": scheduler,
+        "executor": executor,
         "chunk_size": chunk_size,
         "order": order,
         "seed": seed,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from os import PathLike
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from pdeflow.config import PdeflowConfig
 
@@ -41,9 +41,14 @@ class GenerateConfig(PdeflowConfig):
     )
     preconditioner: str | None = Field(None, description="e.g. amg, ilu, jacobi (default: auto)")
     rtol: float = Field(1e-8, gt=0, lt=1, description="relative residual of every linear solve")
-    workers: int = Field(2, ge=1, description="Dask worker processes of the local cluster")
+    workers: int = Field(2, ge=1, description="local worker processes")
     scheduler: str | None = Field(
         None, description="address of an existing Dask scheduler (tcp://host:port)"
+    )
+    executor: Literal["auto", "processes", "dask"] = Field(
+        "auto",
+        description="local runs: 'processes' (a process pool, starts in milliseconds) or "
+        "'dask' (a LocalCluster); auto: Dask with a scheduler or client, else processes",
     )
     chunk_size: int | None = Field(None, ge=1, description="samples per task (default: auto)")
     order: Literal["auto", "greedy", "hilbert", "morton", "knn", "none"] = Field(
@@ -64,6 +69,15 @@ class GenerateConfig(PdeflowConfig):
     @classmethod
     def _path(cls, value: Any) -> Any:
         return str(value) if isinstance(value, PathLike) else value
+
+    @model_validator(mode="after")
+    def _executor_matches(self) -> GenerateConfig:
+        if self.executor == "processes" and self.scheduler is not None:
+            raise ValueError(
+                "field 'executor': 'processes' runs on this machine only; drop it (or use "
+                "'dask') with a 'scheduler'"
+            )
+        return self
 
     @field_validator("scheduler")
     @classmethod

@@ -1,4 +1,4 @@
-"""The generation pipeline: sample -> order (SKR) -> solve in chunks on Dask -> write HDF5.
+"""The generation pipeline: sample -> order (SKR) -> solve in parallel chunks -> write HDF5.
 
 :func:`generate` is the whole job.  It
 
@@ -7,16 +7,17 @@
 2. for linear families solved by a recycling strategy, computes cheap low-pass features of
    every missing sample on the workers and sorts the samples so that neighbours are similar
    (:func:`pdeflow.solvers.ordering.skr_order`);
-3. cuts the sorted list into chunks and solves each chunk as one Dask task
+3. cuts the sorted list into chunks and solves each chunk as one task on the executor
    (:meth:`Family.solve`: one ``solve_sequence`` per chunk, recycling inside it); with
    ``solver="auto"`` the first chunks run the timed trial and every later chunk reuses the
    strategy the first finished chunk picked;
 4. writes each finished chunk from this (the client) process, the only writer, as the chunks
-   complete.  Writes are idempotent by sample index, so a task that Dask recomputes after a
-   lost worker is never written twice, and a file killed at any moment is resumable.
+   complete.  Writes are idempotent by sample index, so a task run again after a lost
+   worker is never written twice, and a file killed at any moment is resumable.
 
-Dask runs in-process (a ``LocalCluster`` of ``workers`` processes, one thread each) unless a
-``scheduler`` address or a ``client`` is given; both paths run the same code.
+The executor (:mod:`pdeflow.datagen.executors`) is a pool of ``workers`` local processes by
+default, or Dask: a ``LocalCluster`` (``executor="dask"``), a ``scheduler`` address or a
+``client``.  Every kind runs the same code through the ``concurrent.futures`` interface.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from pdeflow.progress import get_logger, progress
 
 from . import families
 from .config import GenerateConfig
+from .executors import RunningExecutor, local_cluster, open_executor
 from .families import ChunkResult, Family, SolverSettings
 
 __all__ = [
@@ -76,7 +78,7 @@ class GenerateReport:
     order_seconds : float
         Feature computation and SKR ordering.
     startup_seconds : float
-        Dask cluster start-up and connection.
+        Start-up of the worker processes (process pool) or of the Dask cluster/connection.
     mean_iterations : float
         Mean solver iterations per written sample.
     methods : dict
@@ -84,7 +86,10 @@ class GenerateReport:
     workers : int
     chunk_size : int
     scheduler : str
-        ``"local"`` or the scheduler address.
+        Where the tasks ran: ``"local processes"``, ``"local Dask cluster"`` or the Dask
+        scheduler address.
+    restarts : int
+        Process pools replaced after a worker process died (their chunks ran again).
     """
 
     path: Path
@@ -101,6 +106,7 @@ class GenerateReport:
     workers: int = 0
     chunk_size: int = 0
     scheduler: str = "local"
+    restarts: int = 0
 
     @property
     def samples_per_second(self) -> float:
@@ -118,7 +124,9 @@ class GenerateReport:
                 f"time      {self.seconds:.2f} s ({self.samples_per_second:.2f} samples/s; "
                 f"start-up {self.startup_seconds:.2f} s, ordering {self.order_seconds:.2f} s)",
                 f"solver    {methods}; {self.mean_iterations:.1f} iterations/sample, "
-                f"{self.solve_seconds:.2f} s solving on {self.workers} worker(s)",
+                f"{self.solve_seconds:.2f} s solving on {self.workers} worker(s) "
+                f"({self.scheduler}"
+                + (f", {self.restarts} pool restart(s))" if self.restarts else ")"),
             ]
         )
 
@@ -223,87 +231,6 @@ def _features_chunk(family: Family, indices: np.ndarray) -> np.ndarray:
     return sample_features(family, indices)
 
 
-def local_cluster(workers: int) -> Any:
-    """A ``LocalCluster`` of ``workers`` processes with one thread each, no dashboard.
-
-    Raises
-    ------
-    RuntimeError
-        The workers could not start; the usual cause is a script that starts the cluster
-        at import time (worker processes re-import the main module): put the call under
-        ``if __name__ == "__main__":``.
-    """
-    import logging
-
-    import dask
-    from dask.distributed import LocalCluster
-
-    # Dask's nannies export MALLOC_TRIM_THRESHOLD_=65536 to their workers; setting it turns
-    # off glibc's adaptive mmap threshold, so every temporary array above 128 KiB is mapped
-    # and unmapped again (page faults on each solver iteration): measured 2.4x slower
-    # AMG-CG solves at 128^2.  Keep Dask's thread limits, drop that one variable.
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-            return LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                # the scheduler's small HTTP server: any free port, not 8787
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                # task errors reach the caller through the futures; Dask's own ERROR lines
-                # (e.g. a last heartbeat racing the shutdown) are noise in a terminal
-                silence_logs=logging.CRITICAL,
-            )
-    except RuntimeError as exc:
-        raise RuntimeError(
-            f"the local Dask cluster could not start its {workers} worker process(es) ({exc}). "
-            "In a script, call pdeflow.datagen.generate under 'if __name__ == \"__main__\":' "
-            "(worker processes import the main module)."
-        ) from exc
-
-
-@contextlib.contextmanager
-def _dask_client(
-    workers: int, scheduler: str | None, client: Any
-) -> Iterator[tuple[Any, str, float]]:
-    """A Dask client: the given one, one connected to ``scheduler``, or a local cluster."""
-    t0 = time.perf_counter()
-    if client is not None:
-        yield client, str(getattr(client.scheduler, "address", "client")), 0.0
-        return
-    from dask.distributed import Client
-
-    if scheduler is not None:
-        try:
-            c = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise ConfigError(
-                f"field 'scheduler': cannot connect to the Dask scheduler at {scheduler} ({exc})"
-            ) from None
-        try:
-            yield c, scheduler, time.perf_counter() - t0
-        finally:
-            c.close()
-        return
-    cluster = local_cluster(workers)
-    c = Client(cluster)
-    try:
-        yield c, "local", time.perf_counter() - t0
-    finally:
-        c.close()
-        cluster.close()
-
-
-def _worker_count(client: Any) -> int:
-    try:
-        return max(1, sum(client.nthreads().values()))
-    except Exception:  # noqa: BLE001 - a client without nthreads(): assume one
-        return 1
-
-
 # ------------------------------------------------------------------------------ generate
 def generate(
     config: GenerateConfig | None = None,
@@ -401,17 +328,17 @@ def generate(
             report.seconds = time.perf_counter() - t_start
             _log.info("%s is already complete (%d samples)", path, config.n)
             return report
-        with _dask_client(config.workers, config.scheduler, client) as (c, where, t_up):
-            report.startup_seconds = t_up
-            report.scheduler = where
-            report.workers = _worker_count(c)
-            _run(c, family, solver, config, todo, writer, report, progress_mode)
+        with open_executor(config, client) as running:
+            report.startup_seconds = running.startup_seconds
+            report.scheduler = running.where
+            report.workers = running.workers
+            _run(running, family, solver, config, todo, writer, report, progress_mode)
         writer.finish()
     report.seconds = time.perf_counter() - t_start
     return report
 
 
-def _order(c: Any, family: Family, todo: np.ndarray, config: GenerateConfig, workers: int):
+def _order(ex: Any, family: Family, todo: np.ndarray, config: GenerateConfig, workers: int):
     """SKR order of the missing samples (features computed on the workers)."""
     from pdeflow.solvers.ordering import skr_order
 
@@ -420,16 +347,22 @@ def _order(c: Any, family: Family, todo: np.ndarray, config: GenerateConfig, wor
     if len(todo) < 3:
         return todo
     parts = np.array_split(todo, min(len(todo), 4 * workers))
-    futures = c.map(_features_chunk, [family] * len(parts), parts, pure=False)
-    feats = np.concatenate(c.gather(futures))
+    feats = np.concatenate(list(ex.map(_features_chunk, [family] * len(parts), parts)))
     return todo[skr_order(feats, method=config.order)]
 
 
-def _run(c, family, solver, config, todo, writer, report, progress_mode) -> None:
-    from dask.distributed import as_completed
+_MAX_RESTARTS = 3  # replaced process pools (a worker died) before a run gives up
 
+
+def _run(
+    running: RunningExecutor, family, solver, config, todo, writer, report, progress_mode
+) -> None:
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ex = running.executor
     t0 = time.perf_counter()
-    order = _order(c, family, todo, config, report.workers)
+    order = _order(ex, family, todo, config, report.workers)
     report.order_seconds = time.perf_counter() - t0
     chunk_size = config.chunk_size or _default_chunk_size(family, len(todo), report.workers)
     report.chunk_size = chunk_size
@@ -439,43 +372,69 @@ def _run(c, family, solver, config, todo, writer, report, progress_mode) -> None
     chunks = collections.deque(pilots + plan_chunks(order[n_pilots * _PILOT :], chunk_size))
     window = 2 * report.workers
     resolved: SolverSettings | None = None if auto else solver
-    live: set = set()
+    live: dict[Any, np.ndarray] = {}  # future -> its chunk of sample indices
 
-    def submit(chunk: np.ndarray):
-        fut = c.submit(
-            _solve_chunk, family, chunk, resolved or solver, writer.encoding, pure=False
-        )
-        live.add(fut)
-        return fut
+    def submit(chunk: np.ndarray) -> None:
+        fut = ex.submit(_solve_chunk, family, chunk, resolved or solver, writer.encoding)
+        live[fut] = chunk
 
     # with "auto", short pilot chunks (one per worker, at most 4) run the timed trial; every
     # later chunk reuses the strategy of the first pilot to finish (no trial per chunk)
     first_wave = len(pilots) if auto else min(window, len(chunks))
-    pending = as_completed([submit(chunks.popleft()) for _ in range(first_wave)])
+    for _ in range(first_wave):
+        submit(chunks.popleft())
     iterations = 0.0
     label = f"generating {family.name}"
     try:
         with progress(label, total=len(todo), mode=progress_mode) as bar:
-            for fut in pending:
-                chunk: ChunkResult = fut.result()
-                live.discard(fut)
-                del fut
-                if resolved is None and chunk.resolved is not None:
-                    resolved = chunk.resolved
-                    _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
-                n_new = writer.write(chunk)
-                report.written += n_new
-                report.solve_seconds += float(np.sum(chunk.stats["time"]))
-                iterations += float(np.sum(chunk.stats["iterations"]))
-                report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)
-                while chunks and pending.count() < window:
-                    pending.add(submit(chunks.popleft()))
-                bar.advance(n_new)
-                rate = report.written / max(bar.elapsed, 1e-9)
-                bar.set_status(
-                    f"{rate:.1f} samples/s, {iterations / max(report.written, 1):.1f} "
-                    f"iterations/sample, {chunk.method}"
-                )
+            while live:
+                done, _ = wait(list(live), return_when=FIRST_COMPLETED)
+                broken = False
+                for fut in done:
+                    try:
+                        chunk: ChunkResult = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    del live[fut]
+                    if resolved is None and chunk.resolved is not None:
+                        resolved = chunk.resolved
+                        _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
+                    n_new = writer.write(chunk)
+                    report.written += n_new
+                    report.solve_seconds += float(np.sum(chunk.stats["time"]))
+                    iterations += float(np.sum(chunk.stats["iterations"]))
+                    report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)
+                    bar.advance(n_new)
+                    rate = report.written / max(bar.elapsed, 1e-9)
+                    bar.set_status(
+                        f"{rate:.1f} samples/s, {iterations / max(report.written, 1):.1f} "
+                        f"iterations/sample, {chunk.method}"
+                    )
+                if broken:
+                    # a worker process died (killed, out of memory): every unfinished chunk
+                    # of that pool is lost; run them again on a fresh pool
+                    if not running.can_restart or ex.restarts >= _MAX_RESTARTS:
+                        raise BrokenProcessPool(
+                            f"a worker process died {ex.restarts + 1} time(s); giving up"
+                        )
+                    lost = list(live.values())
+                    live.clear()
+                    _log.warning(
+                        "a worker process died; restarting the pool and solving its %d "
+                        "unfinished chunk(s) again",
+                        len(lost),
+                    )
+                    ex.restart()
+                    report.restarts += 1
+                    chunks.extendleft(reversed(lost))
+                    # lost pilots: one chunk runs the "auto" trial before the others start
+                    window_now = window if resolved is not None else 1
+                    while chunks and len(live) < window_now:
+                        submit(chunks.popleft())
+                    continue
+                while chunks and len(live) < window:
+                    submit(chunks.popleft())
     except KeyboardInterrupt:
         writer.flush()
         _log.warning(
@@ -493,7 +452,7 @@ def _run(c, family, solver, config, todo, writer, report, progress_mode) -> None
         )
         raise
     finally:
-        if live:  # stopped early: do not leave work running on a shared cluster
+        for fut in live:  # stopped early: do not leave work running on a shared cluster
             with contextlib.suppress(Exception):
-                c.cancel(list(live))
+                fut.cancel()
     report.mean_iterations = iterations / report.written if report.written else float("nan")

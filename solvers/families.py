@@ -25,6 +25,7 @@ Families
 from __future__ import annotations
 
 import abc
+import functools
 from dataclasses import dataclass
 from typing import ClassVar, Literal, final
 
@@ -51,7 +52,9 @@ def diffusion_matrix(K: np.ndarray) -> sp.csr_matrix:
     """Finite-volume matrix of ``-∇·(K ∇u)`` on a cell-centred grid, ``u = 0`` on the boundary.
 
     Face coefficients are harmonic means of the two cells' ``K``; the grid spacing is
-    ``h = 1 / size`` on every axis.
+    ``h = 1 / size`` on every axis.  The CSR pattern of a grid shape is computed once and
+    reused (only the values depend on ``K``), so assembling many samples costs a few
+    vector operations each.
 
     Parameters
     ----------
@@ -61,39 +64,66 @@ def diffusion_matrix(K: np.ndarray) -> sp.csr_matrix:
     Returns
     -------
     csr_matrix, shape (s^d, s^d)
-        Symmetric positive definite.
+        Symmetric positive definite, indices sorted.
     """
     K = np.asarray(K, dtype=float)
     if not np.isfinite(K).all() or (K <= 0).any():
         raise DataError("The coefficient K must be finite and positive everywhere.")
-    shape = K.shape
-    N = K.size
-    idx = np.arange(N).reshape(shape)
+    pattern = _diffusion_pattern(K.shape)
+    k = K.ravel()
+    N = k.size
     diag = np.zeros(N)
-    rows, cols, vals = [], [], []
+    vals = []
+    for ax, (a, b, ends) in enumerate(pattern.faces):
+        h2 = float(K.shape[ax]) ** 2
+        Ka, Kb = k[a], k[b]
+        t = 2.0 * Ka * Kb / (Ka + Kb) * h2
+        # each index occurs once per term, so fancy-index sums equal np.add.at's, in order
+        diag[a] += t
+        diag[b] += t
+        for e in ends:
+            diag[e] += 2.0 * k[e] * h2
+        vals += [-t, -t]
+    vals.append(diag)
+    data = np.concatenate(vals)[pattern.order]
+    A = sp.csr_matrix((data, pattern.indices, pattern.indptr), shape=(N, N))
+    A.has_sorted_indices = True
+    return A
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """CSR structure of :func:`diffusion_matrix` for one grid shape."""
+
+    faces: tuple  # per axis: (low cells, high cells, (boundary cells at both ends))
+    order: np.ndarray  # position in CSR data of each (face, face, ..., diagonal) value
+    indices: np.ndarray
+    indptr: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def _diffusion_pattern(shape: tuple[int, ...]) -> _Pattern:
+    N = int(np.prod(shape))
+    idx = np.arange(N).reshape(shape)
+    faces, rows, cols = [], [], []
     for ax, s in enumerate(shape):
-        h2 = float(s) ** 2
         a = idx.take(np.arange(s - 1), axis=ax).ravel()
         b = idx.take(np.arange(1, s), axis=ax).ravel()
-        Ka, Kb = K.ravel()[a], K.ravel()[b]
-        t = 2.0 * Ka * Kb / (Ka + Kb) * h2
-        np.add.at(diag, a, t)
-        np.add.at(diag, b, t)
+        ends = tuple(idx.take([end], axis=ax).ravel() for end in (0, s - 1))
+        faces.append((a, b, ends))
         rows += [a, b]
         cols += [b, a]
-        vals += [-t, -t]
-        for end in (0, s - 1):
-            e = idx.take([end], axis=ax).ravel()
-            np.add.at(diag, e, 2.0 * K.ravel()[e] * h2)
     rows.append(np.arange(N))
     cols.append(np.arange(N))
-    vals.append(diag)
-    A = sp.coo_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(N, N)
-    )
-    A = A.tocsr()
-    A.sort_indices()
-    return A
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    order = np.lexsort((c, r))
+    indptr = np.zeros(N + 1, dtype=np.int32)
+    np.cumsum(np.bincount(r, minlength=N), out=indptr[1:])
+    for arr in (order, indptr):
+        arr.setflags(write=False)
+    indices = c[order].astype(np.int32)
+    indices.setflags(write=False)
+    return _Pattern(tuple(faces), order, indices, indptr)
 
 
 class AbstractFamily(abc.ABC):

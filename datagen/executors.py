@@ -1,0 +1,222 @@
+"""Where the chunk tasks of :func:`pdeflow.datagen.generate` run.
+
+Two kinds, both used through the ``concurrent.futures.Executor`` interface (``submit``,
+``map``, futures that ``concurrent.futures.wait`` understands):
+
+* :class:`ProcessPool`: ``workers`` local processes (``ProcessPoolExecutor``).  On Linux they
+  are forked from this process, so they start in milliseconds with every module already
+  imported; a pool whose worker died is replaced (:meth:`ProcessPool.restart`) and the lost
+  chunks are run again.  The default for local runs.
+* Dask: a ``LocalCluster`` of ``workers`` processes (:func:`local_cluster`), an existing
+  scheduler, or a given client, wrapped by ``Client.get_executor``.  Dask is what spreads a
+  run over several machines; it costs about 1.5 s of start-up and worker imports locally.
+
+:func:`open_executor` picks one from the settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pdeflow.errors import ConfigError
+
+from .config import GenerateConfig
+
+__all__ = ["ProcessPool", "RunningExecutor", "local_cluster", "open_executor"]
+
+
+def _limit_threads() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per process (the processes are the
+    parallelism); threadpoolctl is optional."""
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+
+
+def _start_method() -> str:
+    """fork on Linux when this process runs no other Python thread (an event loop, a
+    notebook kernel, a progress display could hold a lock the child inherits), else
+    forkserver (POSIX) or spawn, which import the modules again in the workers.
+
+    Idle BLAS/OpenMP thread pools (numpy starts one at import) re-initialize after a fork,
+    as with every ``multiprocessing`` pool on Linux, so they do not count."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if sys.platform != "win32" else "spawn"
+
+
+class ProcessPool:
+    """A ``ProcessPoolExecutor`` of ``workers`` processes that can be replaced after one of
+    its processes dies.
+
+    Parameters
+    ----------
+    workers : int
+        Processes, one thread each.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = int(workers)
+        self.restarts = 0
+        self._pool = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context(_start_method())
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_limit_threads)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        # the first submit forks the workers; Python warns about the BLAS pools' threads
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+            return self._pool.submit(fn, *args, **kwargs)
+
+    def map(self, fn: Callable[..., Any], *iterables: Any) -> Iterator[Any]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+            return self._pool.map(fn, *iterables)
+
+    def restart(self) -> None:
+        """Replace a broken pool (a worker process died) with a fresh one."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new()
+        self.restarts += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def __repr__(self) -> str:
+        return f"ProcessPool(workers={self.workers}, restarts={self.restarts})"
+
+
+@dataclass
+class RunningExecutor:
+    """An executor with what the report needs: where it runs, its start-up time and its
+    number of parallel workers."""
+
+    executor: Any
+    where: str
+    startup_seconds: float
+    workers: int
+
+    @property
+    def can_restart(self) -> bool:
+        return isinstance(self.executor, ProcessPool)
+
+
+def local_cluster(workers: int) -> Any:
+    """A ``LocalCluster`` of ``workers`` processes with one thread each, no dashboard.
+
+    Raises
+    ------
+    RuntimeError
+        The workers could not start; the usual cause is a script that starts the cluster
+        at import time (worker processes re-import the main module): put the call under
+        ``if __name__ == "__main__":``.
+    """
+    import logging
+
+    import dask
+    from dask.distributed import LocalCluster
+
+    # Dask's nannies export MALLOC_TRIM_THRESHOLD_=65536 to their workers; setting it turns
+    # off glibc's adaptive mmap threshold, so every temporary array above 128 KiB is mapped
+    # and unmapped again (page faults on each solver iteration): measured 2.4x slower
+    # AMG-CG solves at 128^2.  Keep Dask's thread limits, drop that one variable.
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            return LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # the scheduler's small HTTP server: any free port, not 8787
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                # task errors reach the caller through the futures; Dask's own ERROR lines
+                # (e.g. a last heartbeat racing the shutdown) are noise in a terminal
+                silence_logs=logging.CRITICAL,
+            )
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"the local Dask cluster could not start its {workers} worker process(es) ({exc}). "
+            "In a script, call pdeflow.datagen.generate under 'if __name__ == \"__main__\":' "
+            "(worker processes import the main module)."
+        ) from exc
+
+
+def _dask_worker_count(client: Any) -> int:
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:  # noqa: BLE001 - a client without nthreads(): assume one
+        return 1
+
+
+@contextlib.contextmanager
+def _dask(workers: int, scheduler: str | None, client: Any) -> Iterator[RunningExecutor]:
+    t0 = time.perf_counter()
+    if client is not None:
+        where = str(getattr(client.scheduler, "address", "client"))
+        ex = client.get_executor(pure=False)
+        yield RunningExecutor(ex, where, 0.0, _dask_worker_count(client))
+        return
+    from dask.distributed import Client
+
+    if scheduler is not None:
+        try:
+            c = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ConfigError(
+                f"field 'scheduler': cannot connect to the Dask scheduler at {scheduler} ({exc})"
+            ) from None
+        try:
+            t_up = time.perf_counter() - t0
+            ex = c.get_executor(pure=False)
+            yield RunningExecutor(ex, scheduler, t_up, _dask_worker_count(c))
+        finally:
+            c.close()
+        return
+    cluster = local_cluster(workers)
+    c = Client(cluster)
+    try:
+        yield RunningExecutor(
+            c.get_executor(pure=False),
+            "local Dask cluster",
+            time.perf_counter() - t0,
+            _dask_worker_count(c),
+        )
+    finally:
+        c.close()
+        cluster.close()
+
+
+@contextlib.contextmanager
+def open_executor(config: GenerateConfig, client: Any = None) -> Iterator[RunningExecutor]:
+    """The executor of a :func:`~pdeflow.datagen.generate` run, shut down on exit.
+
+    ``client`` or ``config.scheduler`` (or ``executor="dask"``) gives Dask; otherwise a
+    :class:`ProcessPool` of ``config.workers`` processes.
+    """
+    if client is not None and config.executor == "processes":
+        raise ConfigError("field 'executor': 'processes' cannot use a Dask client; drop one")
+    use_dask = config.executor == "dask" or client is not None or config.scheduler is not None
+    if use_dask:
+        with _dask(config.workers, config.scheduler, client) as running:
+            yield running
+        return
+    t0 = time.perf_counter()
+    pool = ProcessPool(config.workers)
+    try:
+        yield RunningExecutor(pool, "local processes", time.perf_counter() - t0, config.workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,131 @@
+"""Executors of the generation pipeline: the local process pool (default), Dask, the same
+data from both, a killed pool worker, and the settings that cannot go together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
+
+import h5py
+import numpy as np
+import psutil
+import pytest
+
+from pdeflow.datagen.config import GenerateConfig
+from pdeflow.datagen.executors import ProcessPool, open_executor
+from pdeflow.datagen.pipeline import generate
+from pdeflow.datagen.storage import verify
+from pdeflow.errors import ConfigError
+
+SMALL = dict(family="darcy", resolution=16, solver="direct", progress_mode="off")
+
+
+def _fields(path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as f:
+        return {k: f["fields"][k][:] for k in f["fields"]}
+
+
+def test_process_pool_and_dask_write_the_same_dataset(tmp_path):
+    pool = generate(n=12, workers=2, out=tmp_path / "pool.h5", chunk_size=3, **SMALL)
+    dask = generate(
+        n=12, workers=2, out=tmp_path / "dask.h5", chunk_size=3, executor="dask", **SMALL
+    )
+    assert (pool.scheduler, dask.scheduler) == ("local processes", "local Dask cluster")
+    assert pool.written == dask.written == 12 and pool.restarts == 0
+    a, b = _fields(tmp_path / "pool.h5"), _fields(tmp_path / "dask.h5")
+    assert a.keys() == b.keys()
+    for key in a:  # a direct solve per sample: bitwise the same samples and solutions
+        np.testing.assert_array_equal(a[key], b[key])
+    assert "local processes" in pool.summary()
+
+
+def test_auto_run_on_the_pool_matches_the_equation(tmp_path):
+    """The default path (pool, SKR ordering, auto solver with its pilot chunks)."""
+    out = tmp_path / "skr.h5"
+    report = generate(family="darcy", n=40, resolution=24, workers=2, out=out, progress_mode="off")
+    assert report.written == 40 and report.order_seconds > 0
+    assert verify(out).ok
+    from pdeflow.datagen import families
+
+    fam = families.get("darcy", resolution=24)
+    u = _fields(out)["u"]
+    for i in (0, 17, 39):
+        A, b = fam.assemble(fam.sample(i))
+        x = u[i].astype(float).ravel()
+        assert np.linalg.norm(A @ x - b) / np.linalg.norm(b) < 1e-4
+
+
+def test_process_pool_restarts_after_a_worker_dies():
+    pool = ProcessPool(1)
+    try:
+        assert pool.submit(pow, 2, 10).result(timeout=60) == 1024
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(os._exit, 1).result(timeout=60)  # the worker process exits
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(pow, 2, 3)
+        pool.restart()
+        assert pool.restarts == 1
+        assert pool.submit(pow, 2, 3).result(timeout=60) == 8
+        assert list(pool.map(abs, [-1, -2])) == [1, 2]
+    finally:
+        pool.shutdown()
+
+
+def test_generation_survives_a_killed_pool_worker(tmp_path, caplog):
+    """kill -9 one worker process mid-run: the pool is replaced, its chunks run again, and
+    every sample is written exactly once."""
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            fresh = [p for p in me.children(recursive=True) if p.pid not in before]
+            if len(fresh) >= 2:
+                time.sleep(0.3)  # let the workers start on their chunks
+                fresh[-1].kill()
+                killed.append(fresh[-1].pid)
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    out = tmp_path / "killed.h5"
+    with caplog.at_level(logging.WARNING, logger="pdeflow.datagen"):
+        report = generate(
+            family="darcy",
+            resolution=48,
+            solver="direct",
+            n=96,
+            workers=2,
+            chunk_size=2,
+            out=out,
+            progress_mode="off",
+        )
+    t.join(timeout=5)
+    assert killed, "the test never saw the worker processes"
+    assert report.restarts >= 1 and report.written == 96
+    assert "worker process died" in caplog.text
+    assert verify(out).ok
+    with h5py.File(out, "r") as f:
+        assert f["done"][:].all()
+
+
+def test_executor_settings_that_do_not_go_together(tmp_path):
+    with pytest.raises(ConfigError, match="'executor'"):
+        GenerateConfig(
+            family="darcy",
+            n=3,
+            out=str(tmp_path / "x.h5"),
+            executor="processes",
+            scheduler="tcp://127.0.0.1:8786",
+        )
+    with pytest.raises(ConfigError, match="'executor'"):
+        GenerateConfig(family="darcy", n=3, out=str(tmp_path / "x.h5"), executor="threads")
+    cfg = GenerateConfig(family="darcy", n=3, out=str(tmp_path / "x.h5"), executor="processes")
+    with pytest.raises(ConfigError, match="'executor'"), open_executor(cfg, client=object()):
+        pass
+    assert not (tmp_path / "x.h5").exists()
