@@ -8,13 +8,45 @@ Example
 torch.Size([2, 1, 32, 32])
 """
 
-from . import losses
-from .checkpoint import load_model, read_checkpoint, save_checkpoint
-from .data import H5FieldDataset, OnlineSource, StreamDataset, TensorFieldDataset
-from .losses import H1Loss, LpLoss
-from .models import FNO, FNOConfig
-from .normalizers import UnitGaussianNormalizer
-from .trainer import JsonlLogger, Trainer, TrainerConfig, seed_everything, select_device
+import importlib
+from typing import Any
+
+# torch loads on first use, so that ``pdeflow --help`` and ``pdeflow generate`` (whose CLI
+# registers the operators' commands) do not pay for it
+_LAZY = {
+    "FNO": ".models",
+    "FNOConfig": ".models",
+    "H1Loss": ".losses",
+    "LpLoss": ".losses",
+    "H5FieldDataset": ".data",
+    "OnlineSource": ".data",
+    "StreamDataset": ".data",
+    "TensorFieldDataset": ".data",
+    "JsonlLogger": ".trainer",
+    "Trainer": ".trainer",
+    "TrainerConfig": ".trainer",
+    "seed_everything": ".trainer",
+    "select_device": ".trainer",
+    "UnitGaussianNormalizer": ".normalizers",
+    "load_model": ".checkpoint",
+    "read_checkpoint": ".checkpoint",
+    "save_checkpoint": ".checkpoint",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    if name == "losses":
+        return importlib.import_module(".losses", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "FNO",

@@ -26,8 +26,6 @@ import typer
 
 from pdeflow.errors import ConfigError
 
-from .recipes import FNOTrainConfig, evaluate_checkpoint, train_fno
-
 __all__ = ["train_app", "fno", "evaluate"]
 
 train_app = typer.Typer(
@@ -116,6 +114,8 @@ def fno(
         "trainer.seed": seed,
         "trainer.out_dir": None if out_dir is None else str(out_dir),
     }
+    from .recipes import FNOTrainConfig, train_fno  # torch loads here, not at CLI start-up
+
     cfg = FNOTrainConfig.merge(file=file, overrides=flags, overrides_name="command-line flags")
     if print_config or getattr(state, "print_config", False):
         typer.echo(cfg.to_yaml(), nl=False)
@@ -135,6 +135,8 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
 ) -> None:
     """Relative L2/H1 errors of CHECKPOINT on an HDF5 file (JSON on stdout)."""
+    from .recipes import evaluate_checkpoint
+
     metrics = evaluate_checkpoint(
         checkpoint,
         data,

@@ -196,3 +196,11 @@ def test_print_config_shows_defaults_file_and_flags(tmp_path, capsys):
     assert "workers: 3" in out  # file beats default
     assert "format: json" in out
     assert "capabilities: true" in out  # default
+
+
+def test_cli_start_up_does_not_load_torch():
+    """`pdeflow --help` and `pdeflow generate` register every command without importing torch
+    (it loads when a command that trains or evaluates runs)."""
+    code = "import sys, pdeflow.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
