@@ -14,8 +14,8 @@ every finished sample to resizable HDF5 datasets.  Both sides
 * use 2 processes with one BLAS thread each,
 * write float32, lzf-compressed, one sample per chunk,
 
-and are timed end to end in one process, interleaved, start-up included (pdeflow's
-embedded Dask ``LocalCluster``, the peer's Pool).  pdeflow runs with its defaults
+and are timed end to end in one process, interleaved, start-up included (pdeflow's default
+process pool, the peer's Pool).  pdeflow runs with its defaults
 (``--solver auto``).  The ratio is peer seconds / pdeflow seconds (samples/s ratio).
 """
 

@@ -170,7 +170,5 @@ def families_command() -> None:
 
     for name in families.names():
         fam = families.get(name)
-        fields = ", ".join(
-            f"{f.name}{list(f.shape)} ({f.role})" for f in fam.fields().values()
-        )
+        fields = ", ".join(f"{f.name}{list(f.shape)} ({f.role})" for f in fam.fields().values())
         typer.echo(f"{name:15s} {fields}")

@@ -40,7 +40,6 @@ from .storage import _attr, _read_attrs, _runs, compact_ranges, open_checked
 __all__ = ["GeneratedDataset", "open_dataset"]
 
 
-
 def open_dataset(
     path: str | os.PathLike,
     *,

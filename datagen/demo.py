@@ -47,8 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     client = Client(cluster)
     startup = time.perf_counter() - t0
     try:
-        print(f"pdeflow demo: {args.n} Darcy samples at {args.resolution}^2 on a local Dask "
-              f"cluster of {args.workers} worker(s) (start-up {startup:.1f} s)", flush=True)
+        print(
+            f"pdeflow demo: {args.n} Darcy samples at {args.resolution}^2 on a local Dask "
+            f"cluster of {args.workers} worker(s) (start-up {startup:.1f} s)",
+            flush=True,
+        )
         skr = generate(solver="skr", out=str(out), overwrite=True, client=client, **common)
         print(skr.summary(), flush=True)
         baseline = out.with_name(out.stem + "-gmres.h5")
@@ -96,7 +99,11 @@ def _train_online(path: Path, args: argparse.Namespace) -> None:
     seen, t0 = 0, time.perf_counter()
     # training samples start after the test set's indices: no overlap
     with stream(
-        "darcy", resolution=args.resolution, start=10_000, workers=1, chunk_size=16,
+        "darcy",
+        resolution=args.resolution,
+        start=10_000,
+        workers=1,
+        chunk_size=16,
         solver="auto",
     ) as src:
         batch_x, batch_y = [], []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -25,34 +26,60 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdeflow.errors import ConfigError
 
-from .config import GenerateConfig
+if TYPE_CHECKING:
+    from .config import GenerateConfig
 
-__all__ = ["ProcessPool", "RunningExecutor", "local_cluster", "open_executor"]
+__all__ = [
+    "ProcessPool",
+    "RunningExecutor",
+    "THREAD_VARS",
+    "local_cluster",
+    "one_thread_per_worker",
+    "open_executor",
+]
 
 
-def _limit_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread per process (the processes are the
-    parallelism); threadpoolctl is optional."""
-    with contextlib.suppress(ImportError):
+#: Environment variables set to 1 in process workers (one BLAS/OpenMP thread per worker).
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+def one_thread_per_worker() -> None:
+    """Process-pool initializer: one BLAS/OpenMP thread in this worker (the processes are
+    the parallelism)."""
+    for var in THREAD_VARS:
+        os.environ[var] = "1"
+    try:  # numpy's BLAS is loaded before this runs (fork, or unpickling): limit it now
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn / scipy
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def _start_method() -> str:
     """fork on Linux when this process runs no other Python thread (an event loop, a
     notebook kernel, a progress display could hold a lock the child inherits), else
-    forkserver (POSIX) or spawn, which import the modules again in the workers.
+    spawn, which imports the modules again in the workers (forkserver would leave its socket
+    in TMPDIR).
 
     Idle BLAS/OpenMP thread pools (numpy starts one at import) re-initialize after a fork,
     as with every ``multiprocessing`` pool on Linux, so they do not count."""
     if sys.platform.startswith("linux") and threading.active_count() == 1:
         return "fork"
-    return "forkserver" if sys.platform != "win32" else "spawn"
+    return "spawn"
 
 
 class ProcessPool:
@@ -72,7 +99,7 @@ class ProcessPool:
 
     def _new(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context(_start_method())
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_limit_threads)
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=one_thread_per_worker)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         # the first submit forks the workers; Python warns about the BLAS pools' threads

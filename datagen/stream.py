@@ -31,8 +31,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import multiprocessing
-import os
-import sys
 import threading
 import time
 import weakref
@@ -45,6 +43,7 @@ import numpy as np
 from pdeflow.errors import ConfigError, ShapeError
 
 from .buffers import AbstractBuffer, BufferClosed, FIFOBuffer, ReservoirBuffer
+from .executors import THREAD_VARS, one_thread_per_worker  # noqa: F401 (THREAD_VARS re-exported)
 from .families import ChunkResult, Family, SolverSettings
 
 __all__ = ["stream", "SampleStream", "online_source", "FamilySource"]
@@ -52,15 +51,6 @@ __all__ = ["stream", "SampleStream", "online_source", "FamilySource"]
 Policy = Literal["fifo", "reservoir"]
 POLICIES = ("fifo", "reservoir")
 EXECUTORS = ("thread", "process")
-#: Environment variables set to 1 in process workers (one BLAS/OpenMP thread per worker).
-THREAD_VARS = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMBA_NUM_THREADS",
-)
 
 
 # ---------------------------------------------------------------------- worker side
@@ -71,20 +61,6 @@ def _solve_chunk(
     result = family.solve(indices, solver)
     result.fields = {k: v for k, v in result.fields.items() if k in keep}
     return result
-
-
-def _one_thread_per_worker() -> None:
-    """Process-pool initializer: one BLAS/OpenMP thread in this worker."""
-    for var in THREAD_VARS:
-        os.environ[var] = "1"
-    try:  # numpy's BLAS is loaded before this runs (unpickling imports it): limit it now
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn / scipy
-        pass
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
 
 
 def _split(result: ChunkResult) -> list[dict[str, Any]]:
@@ -615,7 +591,7 @@ def _make_executor(kind: Any, workers: int) -> tuple[Any, bool]:
     if kind == "process":
         ctx = multiprocessing.get_context("spawn")  # forkserver would put a socket in TMPDIR
         return (
-            cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread_per_worker),
+            cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=one_thread_per_worker),
             True,
         )
     return kind, False
