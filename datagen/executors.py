@@ -39,6 +39,7 @@ __all__ = [
     "THREAD_VARS",
     "local_cluster",
     "one_thread_per_worker",
+    "start_method",
     "open_executor",
 ]
 
@@ -69,7 +70,7 @@ def one_thread_per_worker() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _start_method() -> str:
+def start_method() -> str:
     """fork on Linux when this process runs no other Python thread (an event loop, a
     notebook kernel, a progress display could hold a lock the child inherits), else
     spawn, which imports the modules again in the workers (forkserver would leave its socket
@@ -98,7 +99,7 @@ class ProcessPool:
         self._pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        ctx = multiprocessing.get_context(_start_method())
+        ctx = multiprocessing.get_context(start_method())
         return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=one_thread_per_worker)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:

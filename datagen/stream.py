@@ -21,9 +21,9 @@ per-sample parameters, ``"index"`` and the solver statistics ``"iterations"``,
 channel arrays for :mod:`pdeflow.operators`, and :func:`online_source` gives the
 ``source(seed)`` callable that :class:`pdeflow.operators.data.StreamDataset` takes.
 
-Process workers use the ``"spawn"`` start method (no temporary files) and one BLAS/OpenMP
-thread each; as with any ``spawn`` pool, a script that starts one needs an
-``if __name__ == "__main__":`` guard.
+Process workers are forked, all of them before the feeder thread starts, when no other Python
+thread runs (Linux), else spawned (no temporary files); one BLAS/OpenMP thread each.  As with
+any ``spawn`` pool, a script that may start one needs an ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import dataclasses
 import multiprocessing
 import threading
 import time
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -43,7 +44,7 @@ import numpy as np
 from pdeflow.errors import ConfigError, ShapeError
 
 from .buffers import AbstractBuffer, BufferClosed, FIFOBuffer, ReservoirBuffer
-from .executors import THREAD_VARS, one_thread_per_worker  # noqa: F401 (THREAD_VARS re-exported)
+from .executors import THREAD_VARS, one_thread_per_worker, start_method  # noqa: F401 (THREAD_VARS re-exported)
 from .families import ChunkResult, Family, SolverSettings
 
 __all__ = ["stream", "SampleStream", "online_source", "FamilySource"]
@@ -589,11 +590,15 @@ def _make_executor(kind: Any, workers: int) -> tuple[Any, bool]:
     if kind == "thread":
         return cf.ThreadPoolExecutor(workers, thread_name_prefix="pdeflow-solver"), True
     if kind == "process":
-        ctx = multiprocessing.get_context("spawn")  # forkserver would put a socket in TMPDIR
-        return (
-            cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=one_thread_per_worker),
-            True,
-        )
+        method = start_method()  # fork when no other Python thread runs, else spawn
+        ctx = multiprocessing.get_context(method)
+        pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=one_thread_per_worker)
+        if method == "fork":
+            # fork every worker now, from this thread, before the feeder thread exists
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+                pool.submit(int).result()
+        return pool, True
     return kind, False
 
 
@@ -644,9 +649,9 @@ def stream(
     solver : SolverSettings or str, optional
         Linear solver settings (a string is the method), else the family's default.
     executor : {"thread", "process"} or Executor, optional
-        Default: ``"thread"`` for one worker, else a ``"spawn"`` process pool.  Any object
-        with ``submit`` (a ``concurrent.futures.Executor``, a ``dask.distributed.Client``)
-        is used as is and left running by :meth:`SampleStream.close`.
+        Default: ``"thread"`` for one worker, else a process pool (see the module
+        notes).  Any object with ``submit`` (a ``concurrent.futures.Executor``, a
+        ``dask.distributed.Client``) is used as is and left running by :meth:`SampleStream.close`.
     fields : sequence of str, optional
         Fields to keep (default: all).
 
