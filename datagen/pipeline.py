@@ -173,9 +173,24 @@ def sample_features(family: Family, indices: Sequence[int], modes: int = 8) -> n
     )
 
 
-def plan_chunks(order: np.ndarray, chunk_size: int) -> list[np.ndarray]:
-    """Cut the solve order into consecutive chunks of at most ``chunk_size`` samples."""
-    return [order[k : k + chunk_size] for k in range(0, len(order), chunk_size)]
+def plan_chunks(
+    order: np.ndarray, chunk_size: int, workers: int | None = None, min_size: int = 4
+) -> list[np.ndarray]:
+    """Cut the solve order into consecutive chunks of at most ``chunk_size`` samples.
+
+    With ``workers``, chunks shrink toward the end (guided self-scheduling: none is larger
+    than ``1 / (2 workers)`` of what is left, nor smaller than ``min_size``), so the workers
+    finish together instead of one solving the last long chunk alone.
+    """
+    if workers is None:
+        return [order[k : k + chunk_size] for k in range(0, len(order), chunk_size)]
+    chunks, k, n = [], 0, len(order)
+    while k < n:
+        guided = max(min_size, math.ceil((n - k) / (2 * workers)))
+        size = max(1, min(chunk_size, guided))
+        chunks.append(order[k : k + size])
+        k += size
+    return chunks
 
 
 def _default_chunk_size(family: Family, n_todo: int, workers: int) -> int:
@@ -369,7 +384,9 @@ def _run(
     auto = family.linear and solver.method == "auto"
     n_pilots = min(report.workers, 4, max(1, len(order) // (2 * _PILOT))) if auto else 0
     pilots = plan_chunks(order[: n_pilots * _PILOT], _PILOT)
-    chunks = collections.deque(pilots + plan_chunks(order[n_pilots * _PILOT :], chunk_size))
+    guided = None if config.chunk_size else report.workers  # a given chunk size is kept
+    rest = plan_chunks(order[n_pilots * _PILOT :], chunk_size, guided)
+    chunks = collections.deque(pilots + rest)
     window = 2 * report.workers
     resolved: SolverSettings | None = None if auto else solver
     live: dict[Any, np.ndarray] = {}  # future -> its chunk of sample indices

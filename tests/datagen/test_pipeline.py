@@ -151,6 +151,13 @@ def test_features_and_chunks():
     assert not np.allclose(F[0], F[1])
     chunks = plan_chunks(np.arange(10), 4)
     assert [c.tolist() for c in chunks] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    # guided: full chunks while there is plenty left, then shrinking ones, order kept
+    order = np.random.default_rng(0).permutation(224)
+    guided = plan_chunks(order, 28, workers=2)
+    np.testing.assert_array_equal(np.concatenate(guided), order)
+    sizes = [len(c) for c in guided]
+    assert sizes[0] == 28 and max(sizes) == 28 and min(sizes[:-1]) >= 4
+    assert sizes[-4:] == sorted(sizes[-4:], reverse=True) and sizes[-2] <= 8
 
 
 def test_config_errors_name_the_field(tmp_path):
