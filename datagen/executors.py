@@ -39,6 +39,7 @@ __all__ = [
     "THREAD_VARS",
     "local_cluster",
     "one_thread_per_worker",
+    "process_pool",
     "start_method",
     "open_executor",
 ]
@@ -83,6 +84,22 @@ def start_method() -> str:
     return "spawn"
 
 
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A ``ProcessPoolExecutor`` of ``workers`` processes, one BLAS thread each, started by
+    :func:`start_method`; forked workers are all started here, from the calling thread."""
+    method = start_method()
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context(method), initializer=one_thread_per_worker
+    )
+    if method == "fork":
+        # fork every worker now (the first task starts them all), before the caller starts
+        # any thread of its own; Python warns about the idle BLAS pools' threads
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded")
+            pool.submit(int).result()
+    return pool
+
+
 class ProcessPool:
     """A ``ProcessPoolExecutor`` of ``workers`` processes that can be replaced after one of
     its processes dies.
@@ -99,19 +116,13 @@ class ProcessPool:
         self._pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        ctx = multiprocessing.get_context(start_method())
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=one_thread_per_worker)
+        return process_pool(self.workers)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        # the first submit forks the workers; Python warns about the BLAS pools' threads
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded")
-            return self._pool.submit(fn, *args, **kwargs)
+        return self._pool.submit(fn, *args, **kwargs)
 
     def map(self, fn: Callable[..., Any], *iterables: Any) -> Iterator[Any]:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "This process .* is multi-threaded")
-            return self._pool.map(fn, *iterables)
+        return self._pool.map(fn, *iterables)
 
     def restart(self) -> None:
         """Replace a broken pool (a worker process died) with a fresh one."""

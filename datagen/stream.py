@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import multiprocessing
 import threading
 import time
-import warnings
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -44,7 +42,7 @@ import numpy as np
 from pdeflow.errors import ConfigError, ShapeError
 
 from .buffers import AbstractBuffer, BufferClosed, FIFOBuffer, ReservoirBuffer
-from .executors import THREAD_VARS, one_thread_per_worker, start_method  # noqa: F401 (THREAD_VARS re-exported)
+from .executors import THREAD_VARS, process_pool  # noqa: F401 (THREAD_VARS re-exported)
 from .families import ChunkResult, Family, SolverSettings
 
 __all__ = ["stream", "SampleStream", "online_source", "FamilySource"]
@@ -590,15 +588,8 @@ def _make_executor(kind: Any, workers: int) -> tuple[Any, bool]:
     if kind == "thread":
         return cf.ThreadPoolExecutor(workers, thread_name_prefix="pdeflow-solver"), True
     if kind == "process":
-        method = start_method()  # fork when no other Python thread runs, else spawn
-        ctx = multiprocessing.get_context(method)
-        pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=one_thread_per_worker)
-        if method == "fork":
-            # fork every worker now, from this thread, before the feeder thread exists
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "This process .* is multi-threaded")
-                pool.submit(int).result()
-        return pool, True
+        # forked workers start before the feeder thread exists (see executors.process_pool)
+        return process_pool(workers), True
     return kind, False
 
 
