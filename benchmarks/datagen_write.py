@@ -15,6 +15,7 @@ the bytes with ``write_direct_chunk``.
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from pathlib import Path
@@ -62,12 +63,12 @@ def main() -> None:
     results = []
     for compression in ("lzf", "gzip", None):
 
-        def ours(compression=compression) -> Path:
-            path = tmp / f"ours-{compression}.h5"
+        def ours(compression=compression, written=chunks, tag="ours") -> Path:
+            path = tmp / f"{tag}-{compression}.h5"
             with DatasetWriter.create(
                 path, fam, N, config={}, seed=0, compression=compression, overwrite=True
             ) as w:
-                for c in chunks:
+                for c in written:
                     w.write(c)
                 w.finish()
             return path
@@ -104,19 +105,11 @@ def main() -> None:
                 for c in chunks
             ]
 
-        def ours_encoded(compression=compression, encoded=encoded) -> Path:
-            path = tmp / f"enc-{compression}.h5"
-            with DatasetWriter.create(
-                path, fam, N, config={}, seed=0, compression=compression, overwrite=True
-            ) as w:
-                for c in encoded:
-                    w.write(c)
-                w.finish()
-            return path
-
         peers = {"raw h5py": raw}
         if encoded is not None:
-            peers["pdeflow, chunks compressed on the workers"] = ours_encoded
+            peers["pdeflow, chunks compressed on the workers"] = functools.partial(
+                ours, written=encoded, tag="enc"
+            )
         res = compare(
             f"write 2 x {N} x {S}^2 float32, compression={compression}",
             ours,

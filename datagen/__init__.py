@@ -23,8 +23,7 @@ True
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pdeflow._lazy import lazy_exports
 
 from . import families, samplers
 
@@ -57,13 +56,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, public=__all__)

@@ -8,8 +8,7 @@ Example
 torch.Size([2, 1, 32, 32])
 """
 
-import importlib
-from typing import Any
+from pdeflow._lazy import lazy_exports
 
 # torch loads on first use, so that ``pdeflow --help`` and ``pdeflow generate`` (whose CLI
 # registers the operators' commands) do not pay for it
@@ -34,20 +33,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    if name == "losses":
-        return importlib.import_module(".losses", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
 __all__ = [
     "FNO",
     "FNOConfig",
@@ -68,3 +53,7 @@ __all__ = [
     "seed_everything",
     "select_device",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), _LAZY, submodules=("losses",), public=__all__
+)
