@@ -17,7 +17,7 @@ Example
 
 from .backends import AbstractBackend, Operator, PetscBackend, ScipyBackend, backend_for
 from .cg import DeflationSpace, cg, recycled_cg
-from .direct import direct_solve, factorize, is_symmetric, splu_factor
+from .direct import SparseLDL, direct_solve, factorize, is_symmetric, splu_factor
 from .families import (
     AbstractFamily,
     Darcy,
@@ -66,6 +66,7 @@ __all__ = [
     "direct_solve",
     "factorize",
     "splu_factor",
+    "SparseLDL",
     "is_symmetric",
     "skr_order",
     "path_length",

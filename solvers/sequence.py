@@ -7,7 +7,10 @@ Strategies (``method``):
 ``"skr-cg"``  The same with recycled (deflated) CG, for SPD sequences.
 ``"gmres"``   GMRES(m) per system, in the given order, zero initial guess (the paper's baseline).
 ``"cg"``      Preconditioned CG per system, in the given order.
-``"direct"``  Sparse LU per system (one factorization reused while the matrix object repeats).
+``"direct"``  A sparse factorization per system (one factorization reused while the matrix object
+              repeats): LDL^T for symmetric matrices with a positive diagonal, refactoring
+              only numerically while the sparsity pattern repeats (SuperLU if its residual
+              is not small), SuperLU otherwise.
 ``"auto"``    Picks one of the above from size and symmetry plus a short timed trial on the first
               systems, and records the choice and the trial times in the result.
 
@@ -33,7 +36,7 @@ from pdeflow.errors import ConfigError, ConvergenceError, ShapeError
 from ._common import check_int
 from .backends import AbstractBackend, Operator, backend_for
 from .cg import cg
-from .direct import direct_solve, factorize
+from .direct import SparseLDL, direct_solve, factorize, splu_factor
 from .gcrodr import gcrodr
 from .gmres import gmres
 from .ordering import skr_order
@@ -130,6 +133,7 @@ class _State:
     pc_age: int = 0
     lu: Any = None
     lu_source: Any = None
+    pivoting: bool = False  # LDL^T was inaccurate once: factor with SuperLU's pivoting
     pc_time: float = 0.0
 
 
@@ -154,9 +158,24 @@ class _Strategy:
             t_factor = 0.0
             if st.lu is None or st.lu_source is not op.source:
                 t0 = time.perf_counter()
-                st.lu, st.lu_source = factorize(op, bk), op.source
+                # an LDL^T of the same pattern is refactored: numeric phase only
+                st.lu = factorize(op, bk, previous=None if st.pivoting else st.lu)
+                st.lu_source = op.source
                 t_factor = time.perf_counter() - t0
-            res = direct_solve(op, b, factor=st.lu, backend=bk)
+            ldl = isinstance(st.lu, SparseLDL)
+            try:
+                res = direct_solve(op, b, factor=st.lu, backend=bk)
+                inaccurate = ldl and not res.residual_norm <= _LDL_RTOL * res.residuals[0]
+            except ConvergenceError:  # a non-finite solution
+                if not ldl:
+                    raise
+                inaccurate = True
+            if inaccurate:
+                # LDL^T without pivoting was inaccurate (indefinite matrix): SuperLU from now on
+                t0 = time.perf_counter()
+                st.lu, st.pivoting = splu_factor(op.csr), True
+                res = direct_solve(op, b, factor=st.lu, backend=bk)
+                t_factor += time.perf_counter() - t0
             # the system's time includes its factorization (none when one is reused)
             return dataclasses.replace(res, time=res.time + t_factor)
         M = None
@@ -460,6 +479,7 @@ def _auto(systems, perm, fetch, make, bk, trial, N, preconditioner, pc_refresh):
     return strategy, state, done, choice
 
 
+_LDL_RTOL = 1e-8  # relative residual above which an LDL^T solve is redone with SuperLU
 _ABORT = 3.0  # a candidate whose first system takes this many times the best estimate stops
 _TRIAL_MAX_ITER = 1000
 
