@@ -431,20 +431,20 @@ class DatasetWriter:
             for name, ds in self._fields.items():
                 data = rows(chunk.fields[name], self.dtype)
                 checksums[name] = np.array([zlib.crc32(row) for row in data], dtype=np.uint32)
-                _write_runs(ds, runs, data)
+                _write_rows(ds, runs, data, gidx)
         for name, ds in self._params.items():
-            _write_runs(ds, runs, rows(chunk.params[name], np.float64))
+            _write_rows(ds, runs, rows(chunk.params[name], np.float64), gidx)
         for name in STAT_NAMES:
-            _write_runs(self._stats[name], runs, rows(chunk.stats[name], np.float64))
+            _write_rows(self._stats[name], runs, rows(chunk.stats[name], np.float64), gidx)
         method = np.full(gidx.size, str(chunk.method).encode("ascii", "replace")[:32])
-        _write_runs(self._stats["method"], runs, method.astype(_METHOD_DTYPE))
-        _write_runs(self._stats["written_at"], runs, np.full(gidx.size, time.time()))
+        _write_rows(self._stats["method"], runs, method.astype(_METHOD_DTYPE), gidx)
+        _write_rows(self._stats["written_at"], runs, np.full(gidx.size, time.time()), gidx)
         for name, crc in checksums.items():
-            _write_runs(self._checksums[name], runs, crc)
+            _write_rows(self._checksums[name], runs, crc, gidx)
         f.flush()  # the data is in the file before any sample is marked done
         count = np.minimum(self._write_count[gidx].astype(np.int64) + 1, 255).astype(np.uint8)
-        _write_runs(self._flags["write_count"], runs, count)
-        _write_runs(self._flags["done"], runs, np.ones(gidx.size, dtype=np.uint8))
+        _write_rows(self._flags["write_count"], runs, count, gidx)
+        _write_rows(self._flags["done"], runs, np.ones(gidx.size, dtype=np.uint8), gidx)
         f.flush()
         self._write_count[gidx] = count
         self._done[gidx] = 1
@@ -591,9 +591,19 @@ def encode_chunk(
     return chunk
 
 
-def _write_runs(ds: h5py.Dataset, runs: list[tuple[int, int, int]], data: np.ndarray) -> None:
-    for start, stop, offset in runs:
-        ds[start:stop] = data[offset : offset + stop - start]
+def _write_rows(
+    ds: h5py.Dataset, runs: list[tuple[int, int, int]], data: np.ndarray, rows: np.ndarray
+) -> None:
+    """Write ``data[k]`` to row ``rows[k]`` of ``ds`` (``rows`` increasing, split in ``runs``).
+
+    One contiguous run is one slice write; scattered rows (a chunk in SKR order) are one
+    point-selection write, ~10x faster than a slice write per run.
+    """
+    if len(runs) == 1:
+        start, stop, _ = runs[0]
+        ds[start:stop] = data
+    elif len(runs) > 1:
+        ds[rows] = data
 
 
 def _build(
