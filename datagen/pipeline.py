@@ -55,6 +55,9 @@ __all__ = [
 _log = get_logger("pdeflow.datagen")
 _RECYCLING = ("auto", "skr", "skr-cg")
 _PILOT = 16  # samples in the chunk that runs solver="auto"'s timed trial
+#: seconds between syncs of the writer's done flags: a kill -9 loses at most the samples of
+#: the last second (they are solved again on --resume); each sync costs two HDF5 flushes
+SYNC_SECONDS = 1.0
 
 
 @dataclass
@@ -335,6 +338,7 @@ def generate(
             overwrite=config.overwrite,
         )
     report = GenerateReport(path=path, family=family.name, n_samples=config.n)
+    writer.sync_seconds = SYNC_SECONDS
     with writer:
         todo = writer.missing()
         report.already_done = config.n - len(todo)

@@ -58,6 +58,7 @@ True
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import os
@@ -294,6 +295,12 @@ class DatasetWriter:
         self._flags = {name: f[name] for name in ("done", "write_count")}
         self._done = np.asarray(f["done"][...], dtype=np.uint8)
         self._write_count = np.asarray(f["write_count"][...], dtype=np.uint8)
+        #: seconds between syncs of the done flags: 0 marks every chunk done (durably) before
+        #: :meth:`write` returns; ``generate`` uses ``SYNC_SECONDS`` and so, after a kill -9,
+        #: redoes at most the chunks of its last second
+        self.sync_seconds = 0.0
+        self._synced_at = time.monotonic()
+        self._pending: list[tuple[np.ndarray, dict[h5py.Dataset, np.ndarray]]] = []
         # a writer killed between the write_count and done updates of a chunk leaves counts
         # on samples not done: those writes never completed, so they do not count
         stale = (self._done == 0) & (self._write_count != 0)
@@ -402,10 +409,14 @@ class DatasetWriter:
     def write(self, chunk: ChunkResult) -> int:
         """Write the samples of ``chunk`` that are not done yet; returns how many it wrote.
 
+        The fields go to the file at once; the per-sample metadata and the done flags follow
+        at the next sync (at once when ``sync_seconds`` is 0, the default; see
+        :meth:`_sync`), and :meth:`flush`, :meth:`finish` and :meth:`close` sync.
+
         Raises :class:`DataError` on an index out of range or repeated, an unknown or missing
         field/parameter/statistic, or a per-sample shape that differs from the file's.
         """
-        f = self._file()
+        self._file()
         idx = self._check_chunk(chunk)
         keep = np.flatnonzero(self._done[idx] == 0)
         if keep.size == 0:
@@ -423,32 +434,55 @@ class DatasetWriter:
         if chunk.encoded is not None:  # compressed on a worker: store the chunks as they are
             for name, ds in self._fields.items():
                 payload = chunk.encoded[name]
+                masks = (chunk.filter_masks or {}).get(name) or [0] * len(payload)
                 zeros = (0,) * (ds.ndim - 1)
                 for k, g in zip(order.tolist(), gidx.tolist(), strict=True):
-                    ds.id.write_direct_chunk((g, *zeros), payload[k])
+                    ds.id.write_direct_chunk((g, *zeros), payload[k], masks[k])
                 checksums[name] = np.asarray(chunk.checksums[name], dtype=np.uint32)[order]
         else:
             for name, ds in self._fields.items():
                 data = rows(chunk.fields[name], self.dtype)
                 checksums[name] = np.array([zlib.crc32(row) for row in data], dtype=np.uint32)
                 _write_rows(ds, runs, data, gidx)
+        meta: dict[h5py.Dataset, np.ndarray] = {}
         for name, ds in self._params.items():
-            _write_rows(ds, runs, rows(chunk.params[name], np.float64), gidx)
+            meta[ds] = rows(chunk.params[name], np.float64)
         for name in STAT_NAMES:
-            _write_rows(self._stats[name], runs, rows(chunk.stats[name], np.float64), gidx)
+            meta[self._stats[name]] = rows(chunk.stats[name], np.float64)
         method = np.full(gidx.size, str(chunk.method).encode("ascii", "replace")[:32])
-        _write_rows(self._stats["method"], runs, method.astype(_METHOD_DTYPE), gidx)
-        _write_rows(self._stats["written_at"], runs, np.full(gidx.size, time.time()), gidx)
+        meta[self._stats["method"]] = method.astype(_METHOD_DTYPE)
+        meta[self._stats["written_at"]] = np.full(gidx.size, time.time())
         for name, crc in checksums.items():
-            _write_rows(self._checksums[name], runs, crc, gidx)
-        f.flush()  # the data is in the file before any sample is marked done
-        count = np.minimum(self._write_count[gidx].astype(np.int64) + 1, 255).astype(np.uint8)
-        _write_rows(self._flags["write_count"], runs, count, gidx)
-        _write_rows(self._flags["done"], runs, np.ones(gidx.size, dtype=np.uint8), gidx)
-        f.flush()
-        self._write_count[gidx] = count
+            meta[self._checksums[name]] = crc
+        self._pending.append((gidx, meta))
+        self._write_count[gidx] = np.minimum(self._write_count[gidx].astype(np.int64) + 1, 255)
         self._done[gidx] = 1
+        if time.monotonic() - self._synced_at >= self.sync_seconds:
+            self._sync()
         return int(gidx.size)
+
+    def _sync(self) -> None:
+        """Store the pending chunks' metadata, flush, then mark their samples done, flush.
+
+        The data is in the file before any sample is marked done, so a kill at any point
+        leaves only complete samples marked.
+        """
+        self._synced_at = time.monotonic()
+        if not self._pending:
+            return
+        f = self._file()
+        gidx = np.concatenate([g for g, _ in self._pending])
+        order = np.argsort(gidx, kind="stable")
+        gidx = gidx[order]
+        runs = _runs(gidx)
+        for ds in self._pending[0][1]:
+            values = np.concatenate([meta[ds] for _, meta in self._pending])[order]
+            _write_rows(ds, runs, values, gidx)
+        f.flush()  # the data is in the file before any sample is marked done
+        _write_rows(self._flags["write_count"], runs, self._write_count[gidx], gidx)
+        _write_rows(self._flags["done"], runs, self._done[gidx], gidx)
+        f.flush()
+        self._pending.clear()
 
     def _check_chunk(self, chunk: ChunkResult) -> np.ndarray:
         idx = np.asarray(chunk.indices)
@@ -500,12 +534,14 @@ class DatasetWriter:
         return idx
 
     def flush(self) -> None:
-        """Push everything written to the file."""
+        """Push everything written to the file (pending samples are marked done)."""
+        self._sync()
         self._file().flush()
 
     def finish(self) -> None:
         """Set ``status`` to ``"complete"`` if every sample is done (else ``"partial"``)."""
         f = self._file()
+        self._sync()
         status = "complete" if self.done_count() == self.n_samples else "partial"
         if _attr(f.attrs["status"]) != status:
             f.attrs["status"] = status
@@ -516,6 +552,7 @@ class DatasetWriter:
         if self._f is not None:
             try:
                 if self._f.id.valid:
+                    self._sync()
                     self._f.flush()
                     self._f.close()
             finally:
@@ -546,8 +583,9 @@ def _check_names(kind: str, given: Mapping[str, Any], stored: Mapping[str, Any])
         raise DataError(f"Chunk lacks {kind}(s) {missing}; the file stores {sorted(stored)}.")
 
 
-#: compressions a worker can apply itself (HDF5's deflate filter stores zlib streams)
-WORKER_COMPRESSIONS = ("gzip", None)
+#: compressions a worker can apply itself: HDF5's deflate filter stores zlib streams, and
+#: LZF chunks come from h5py's own filter run on an in-memory file
+WORKER_COMPRESSIONS = ("gzip", "lzf", None)
 
 
 def encode_chunk(
@@ -556,21 +594,23 @@ def encode_chunk(
     """Encode the fields of ``chunk`` as stored HDF5 chunks (run on a worker, in parallel).
 
     Each sample of each field is cast to ``dtype``, its CRC-32 is taken, and it is
-    compressed as HDF5's deflate filter would (zlib, ``level``) or left raw
-    (``compression=None``).  :meth:`DatasetWriter.write` then stores the bytes with
-    ``write_direct_chunk``: the one writing process copies bytes instead of compressing.
-    Files written this way read like any other (the same filter decodes them).
+    compressed as HDF5's deflate filter would (zlib, ``level``), by h5py's LZF filter (on an
+    in-memory HDF5 file; a sample LZF cannot shrink is stored raw with the filter marked
+    skipped, as HDF5 itself does) or left raw (``compression=None``).
+    :meth:`DatasetWriter.write` then stores the bytes with ``write_direct_chunk``: the one
+    writing process copies bytes instead of compressing.  Files written this way read like
+    any other (the same filter decodes them).
 
     Returns
     -------
     ChunkResult
-        The same object, with ``encoded``, ``encoding`` and ``checksums`` set and
-        ``fields`` emptied.
+        The same object, with ``encoded``, ``filter_masks``, ``encoding`` and ``checksums``
+        set and ``fields`` emptied.
 
     Raises
     ------
     ConfigError
-        A compression a worker cannot apply (``"lzf"``: the writer compresses it).
+        A compression a worker cannot apply.
     """
     if compression not in WORKER_COMPRESSIONS:
         raise ConfigError(
@@ -579,16 +619,41 @@ def encode_chunk(
         )
     target = np.dtype(_DTYPES[dtype])
     encoded: dict[str, list[bytes]] = {}
+    masks: dict[str, list[int]] = {}
     checksums: dict[str, np.ndarray] = {}
     for name, values in chunk.fields.items():
         data = np.ascontiguousarray(values, dtype=target)
         raw = [row.tobytes() for row in data]
         checksums[name] = np.array([zlib.crc32(r) for r in raw], dtype=np.uint32)
-        encoded[name] = raw if compression is None else [zlib.compress(r, level) for r in raw]
-    chunk.encoded, chunk.checksums = encoded, checksums
+        masks[name] = [0] * len(raw)
+        if compression == "gzip":
+            encoded[name] = [zlib.compress(r, level) for r in raw]
+        elif compression == "lzf":
+            masks[name], encoded[name] = _h5py_filter_encode(data, compression)
+        else:
+            encoded[name] = raw
+    chunk.encoded, chunk.filter_masks, chunk.checksums = encoded, masks, checksums
     chunk.encoding = (target.name, compression)
     chunk.fields = {}
     return chunk
+
+
+_ENCODE_FILES = itertools.count()
+
+
+def _h5py_filter_encode(data: np.ndarray, compression: str) -> tuple[list[int], list[bytes]]:
+    """Chunks of ``data`` (one per row) as h5py's ``compression`` filter stores them.
+
+    Written to an in-memory HDF5 file (nothing touches disk) and read back raw with
+    ``read_direct_chunk``: ``(filter masks, bytes)``, one per row.
+    """
+    name = f"pdeflow-encode-{os.getpid()}-{next(_ENCODE_FILES)}"
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
+        ds = f.create_dataset("x", data=data, chunks=(1, *data.shape[1:]), compression=compression)
+        f.flush()
+        zeros = (0,) * (data.ndim - 1)
+        pairs = [ds.id.read_direct_chunk((k, *zeros)) for k in range(data.shape[0])]
+    return [int(m) for m, _ in pairs], [bytes(b) for _, b in pairs]
 
 
 def _write_rows(

@@ -146,9 +146,10 @@ class ChunkResult:
     resolved : SolverSettings or None
         For linear families: the settings that ran, with the method and preconditioner
         that ``"auto"`` picked, so that later chunks can skip the trial.
-    encoded, encoding, checksums
+    encoded, filter_masks, encoding, checksums
         Set by :func:`pdeflow.datagen.storage.encode_chunk` on a worker: every field as
-        one stored HDF5 chunk per sample (cast to the file's dtype and compressed), the
+        one stored HDF5 chunk per sample (cast to the file's dtype and compressed), HDF5's
+        filter mask of each (nonzero: the filter was skipped, the bytes are raw), the
         ``(dtype, compression)`` it was encoded for, and the CRC-32 of each sample's
         uncompressed bytes; ``fields`` is then emptied.  The writer stores such chunks
         as they are, so the single writing process does no compression.
@@ -161,6 +162,7 @@ class ChunkResult:
     method: str = ""
     resolved: SolverSettings | None = None
     encoded: dict[str, list[bytes]] | None = None
+    filter_masks: dict[str, list[int]] | None = None
     encoding: tuple[str, str | None] | None = None
     checksums: dict[str, np.ndarray] | None = None
 

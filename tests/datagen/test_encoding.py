@@ -11,18 +11,14 @@ from pdeflow.datagen.storage import DatasetWriter, encode_chunk, verify
 from pdeflow.errors import ConfigError, DataError
 
 
-@pytest.mark.parametrize("compression", ["gzip", None])
+@pytest.mark.parametrize("compression", ["gzip", "lzf", None])
 def test_encoded_chunks_round_trip_and_verify(tmp_path, compression):
     fam = families.get("darcy", resolution=12)
     chunks = [fam.solve([2, 0, 1]), fam.solve([5, 3, 4])]
-    expected = {
-        name: np.concatenate([c.fields[name] for c in chunks]) for name in ("a", "u")
-    }
+    expected = {name: np.concatenate([c.fields[name] for c in chunks]) for name in ("a", "u")}
     order = np.array([2, 0, 1, 5, 3, 4])
     path = tmp_path / "enc.h5"
-    with DatasetWriter.create(
-        path, fam, 6, config={}, seed=0, compression=compression
-    ) as w:
+    with DatasetWriter.create(path, fam, 6, config={}, seed=0, compression=compression) as w:
         assert w.encoding == ("float32", compression)
         for c in chunks:
             encode_chunk(c, "float32", compression)
@@ -39,11 +35,31 @@ def test_encoded_chunks_round_trip_and_verify(tmp_path, compression):
             )
 
 
-def test_encoding_mismatch_and_lzf_are_refused(tmp_path):
+def test_lzf_chunks_that_do_not_shrink_are_stored_raw(tmp_path):
+    """White noise does not compress: the worker marks the filter skipped, as HDF5 does."""
+    fam = families.get("darcy", resolution=16)
+    c = fam.solve([0, 1])
+    noise = np.random.default_rng(0).standard_normal((2, 16, 16))
+    c.fields["u"] = noise
+    c.fields["a"] = np.ones((2, 16, 16))  # compresses
+    encode_chunk(c, "float32", "lzf")
+    assert c.filter_masks["u"] == [1, 1] and c.filter_masks["a"] == [0, 0]
+    assert len(c.encoded["u"][0]) == 16 * 16 * 4  # raw bytes
+    path = tmp_path / "lzf.h5"
+    with DatasetWriter.create(path, fam, 2, config={}, seed=0, compression="lzf") as w:
+        w.write(c)
+        w.finish()
+    assert verify(path).ok
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["fields/u"][:], noise.astype(np.float32))
+        np.testing.assert_array_equal(f["fields/a"][:], 1.0)
+
+
+def test_encoding_mismatch_and_unknown_compression_are_refused(tmp_path):
     fam = families.get("darcy", resolution=8)
     c = fam.solve([0])
-    with pytest.raises(ConfigError, match="lzf"):
-        encode_chunk(c, "float32", "lzf")
+    with pytest.raises(ConfigError, match="szip"):
+        encode_chunk(c, "float32", "szip")
     encode_chunk(c, "float64", "gzip")
     with DatasetWriter.create(tmp_path / "x.h5", fam, 2, config={}, seed=0) as w:
         with pytest.raises(DataError, match="encoded for"):

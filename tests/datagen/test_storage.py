@@ -262,6 +262,7 @@ sys.path.insert(0, {tests!r})
 from test_storage import Fake, _create
 fam = Fake(resolution=16)
 with _create({path!r}, fam, {n}) as w:
+    w.sync_seconds = {sync}
     for start in range(0, {n}, {m}):
         w.write(fam.solve(range(start, start + {m})))
         print("flushed", start // {m} + 1, flush=True)
@@ -272,7 +273,7 @@ with _create({path!r}, fam, {n}) as w:
 
 def test_kill_9_leaves_only_complete_samples_and_resumes(tmp_path):
     path, n, m, k = tmp_path / "d.h5", 4000, 4, 10
-    code = CHILD.format(tests=str(Path(__file__).parent), path=str(path), n=n, m=m)
+    code = CHILD.format(tests=str(Path(__file__).parent), path=str(path), n=n, m=m, sync=0.0)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         for line in child.stdout:
@@ -301,6 +302,41 @@ def test_kill_9_leaves_only_complete_samples_and_resumes(tmp_path):
         np.testing.assert_array_equal(
             f["fields/u"][rows], fam.solve(rows).fields["u"].astype(np.float32)
         )
+
+
+def test_delayed_sync_marks_nothing_it_has_not_flushed(tmp_path):
+    """With sync_seconds > 0 (as generate runs) a kill -9 loses the unsynced chunks whole."""
+    path, n, m = tmp_path / "d.h5", 64, 4
+    code = CHILD.format(tests=str(Path(__file__).parent), path=str(path), n=n, m=m, sync=1e9)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [child.stdout.readline() for _ in range(n // m)]
+        assert lines[-1].split() == ["flushed", str(n // m)]
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    report = verify(path)
+    # every chunk's fields were written, but none was synced: no sample is marked done
+    assert report.n_done == 0 and report.problems == [f"{n} of {n} samples missing: 0-{n - 1}"]
+    fam = Fake(resolution=16)
+    with DatasetWriter.resume(path, family=fam) as w:
+        w.sync_seconds = 1e9
+        assert w.write(fam.solve(range(0, 8))) == 8
+        assert w.write(fam.solve(range(4, 12))) == 4  # done in memory before the sync
+        np.testing.assert_array_equal(w.missing(), np.arange(12, n))
+        with h5py.File(path, "r") as g:  # the same HDF5 file object: nothing marked yet
+            assert not g["done"][:12].any()
+        w.flush()
+        with h5py.File(path, "r") as g:
+            np.testing.assert_array_equal(g["done"][:13], [1] * 12 + [0])
+            np.testing.assert_array_equal(
+                g["stats/iterations"][:12], fam.solve(range(12)).stats["iterations"]
+            )
+        w.write(fam.solve(w.missing()))
+        w.finish()  # syncs the rest
+    final = verify(path)
+    assert final.ok, final.problems
 
 
 # ------------------------------------------------------------------------------------ verify
