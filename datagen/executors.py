@@ -174,7 +174,12 @@ def local_cluster(workers: int) -> Any:
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        settings = {
+            "distributed.nanny.pre-spawn-environ": environ,
+            # the workers' statistical profiler samples every task's stack each 10 ms
+            "distributed.worker.profile.enabled": False,
+        }
+        with dask.config.set(settings):
             return LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
