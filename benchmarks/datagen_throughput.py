@@ -1,6 +1,6 @@
 """Dataset generation throughput: ``pdeflow generate darcy`` against a PDEBench-style script.
 
-    .venv/bin/python benchmarks/datagen_throughput.py            # 4 cases, ~12 min
+    .venv/bin/python benchmarks/datagen_throughput.py            # 6 cases, ~17 min
     .venv/bin/python benchmarks/datagen_throughput.py --quick    # darcy 128^2 only
 
 The peer is what PDEBench's generators do: a ``multiprocessing.Pool`` solves each sample
@@ -15,8 +15,9 @@ every finished sample to resizable HDF5 datasets.  Both sides
 * write float32, lzf-compressed, one sample per chunk,
 
 and are timed end to end in one process, interleaved, start-up included (pdeflow's default
-process pool, the peer's Pool).  pdeflow runs with its defaults
-(``--solver auto``).  The ratio is peer seconds / pdeflow seconds (samples/s ratio).
+embedded Dask cluster, the peer's Pool).  pdeflow runs with its defaults
+(``--solver auto``; ``--executor processes`` times the process pool instead).  The ratio
+is peer seconds / pdeflow seconds (samples/s ratio).
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ def pdebench_style(name: str, options: dict, n: int, path: Path, processes: int 
     return path
 
 
-def pdeflow_generate(name: str, options: dict, n: int, path: Path, workers: int = 2) -> Path:
+def pdeflow_generate(
+    name: str, options: dict, n: int, path: Path, workers: int = 2, executor: str = "auto"
+) -> Path:
     from pdeflow.datagen import generate
 
     generate(
         family=name,
+        executor=executor,
         n=n,
         workers=workers,
         out=str(path),
@@ -110,16 +114,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--executor", default="auto", help="pdeflow's executor: auto (the default), processes, dask"
+    )
     ap.add_argument("--cases", default=None, help="darcy cases RES:N[,RES:N...], e.g. 128:1024")
     args = ap.parse_args()
     cases = [
-        ("darcy", {"resolution": 64}, 256),
+        ("darcy", {"resolution": 64}, 256),  # a 2-second run: start-up weighs
+        ("darcy", {"resolution": 64}, 1024),
         ("darcy", {"resolution": 128}, 256),
+        ("darcy", {"resolution": 128}, 1024),
         ("darcy", {"resolution": 256}, 128),
         ("darcy-fno", {"resolution": 85, "solve_resolution": 421}, 48),
     ]
     if args.quick:
-        cases = cases[1:2]
+        cases = cases[2:3]
     if args.cases:
         cases = []
         for spec in args.cases.split(","):
@@ -132,7 +141,7 @@ def main() -> None:
         res = compare(
             f"{name} {options}, {n} samples, 2 processes",
             lambda name=name, options=options, n=n, ours=ours: pdeflow_generate(
-                name, options, n, ours
+                name, options, n, ours, executor=args.executor
             ),
             {
                 "PDEBench-style Pool + spsolve + h5py append": (
@@ -144,7 +153,13 @@ def main() -> None:
             repeats=args.repeats,
             warmup=0,
             check=_check,
-            meta={"family": name, "options": options, "n": n, "processes": 2},
+            meta={
+                "family": name,
+                "options": options,
+                "n": n,
+                "processes": 2,
+                "executor": args.executor,
+            },
         )
         t = res.timings
         for key, timing in t.items():

@@ -72,7 +72,7 @@ def generate_command(
         str | None, typer.Option(help="Existing Dask scheduler, tcp://host:port.")
     ] = None,
     executor: Annotated[
-        str | None, typer.Option(help="auto, processes (local pool) or dask (LocalCluster).")
+        str | None, typer.Option(help="auto/dask (Dask LocalCluster) or processes (local pool).")
     ] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Samples per task.")] = None,
     order: Annotated[str | None, typer.Option(help="SKR ordering: auto, greedy, none...")] = None,

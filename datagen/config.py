@@ -47,8 +47,8 @@ class GenerateConfig(PdeflowConfig):
     )
     executor: Literal["auto", "processes", "dask"] = Field(
         "auto",
-        description="local runs: 'processes' (a process pool, starts in milliseconds) or "
-        "'dask' (a LocalCluster); auto: Dask with a scheduler or client, else processes",
+        description="'dask' or 'auto': Dask (an embedded LocalCluster, or --scheduler); "
+        "'processes': a local process pool without a scheduler (less overhead per task)",
     )
     chunk_size: int | None = Field(None, ge=1, description="samples per task (default: auto)")
     order: Literal["auto", "greedy", "hilbert", "morton", "knn", "none"] = Field(

@@ -1,0 +1,24 @@
+"""Set-up of the embedded Dask cluster's workers (a module of its own: it imports Dask)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from .executors import one_thread_per_worker
+
+
+class QuietWorker(WorkerPlugin):
+    """On every worker, also one a nanny restarts: one BLAS thread, and Ctrl-C left to the
+    process that runs ``generate`` (it shuts the cluster down and saves the file; a
+    ``KeyboardInterrupt`` traceback per worker would only be noise)."""
+
+    name = "pdeflow-worker-setup"
+
+    def setup(self, worker: Any) -> None:
+        one_thread_per_worker()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
