@@ -187,6 +187,8 @@ def local_cluster(workers: int) -> Any:
             ),
             # the workers' statistical profiler samples every task's stack each 10 ms
             "distributed.worker.profile.enabled": False,
+            # psutil polling of every process (Dask's system monitor, default every 0.5 s)
+            "distributed.admin.system-monitor.interval": "5s",
         }
         with dask.config.set(settings), warnings.catch_warnings():
             # the nannies fork from Dask's event-loop thread while this thread waits: Python
@@ -196,6 +198,9 @@ def local_cluster(workers: int) -> Any:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
+                # no memory monitor polling each worker's RSS every 100 ms (nothing to spill:
+                # a task's result goes straight to the writer)
+                memory_limit=0,
                 dashboard_address=None,
                 # the scheduler's small HTTP server: any free port, not 8787
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},

@@ -54,7 +54,7 @@ __all__ = [
 
 _log = get_logger("pdeflow.datagen")
 _RECYCLING = ("auto", "skr", "skr-cg")
-_PILOT = 16  # samples in the chunk that runs solver="auto"'s timed trial
+_PILOT = 32  # samples in the chunk that runs solver="auto"'s timed trial
 #: seconds between syncs of the writer's done flags: a kill -9 loses at most the samples of
 #: the last second (they are solved again on --resume); each sync costs two HDF5 flushes
 SYNC_SECONDS = 1.0
