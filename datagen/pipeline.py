@@ -202,7 +202,25 @@ def _default_chunk_size(family: Family, n_todo: int, workers: int) -> int:
     return max(1, min(per, 64)) if family.linear else max(1, min(per, 16))
 
 
-_MALLOC_TUNED = False
+_SET_UP_PID: int | None = None
+
+
+def _worker_setup() -> None:
+    """Once per worker process (a forked child too): one BLAS thread, glibc's malloc tuning.
+
+    Forked workers inherit the parent's BLAS thread pools, and the environment variables a
+    nanny sets no longer reach an already loaded OpenBLAS: two workers with two BLAS threads
+    each on two cores spin against each other (measured: GCRO-DR solves 4x slower in the
+    demo), so the limit is set here, for every executor, external clusters included.
+    """
+    global _SET_UP_PID
+    if _SET_UP_PID == os.getpid():
+        return
+    _SET_UP_PID = os.getpid()
+    from .executors import one_thread_per_worker
+
+    one_thread_per_worker()
+    _restore_adaptive_malloc()
 
 
 def _restore_adaptive_malloc() -> None:
@@ -213,10 +231,6 @@ def _restore_adaptive_malloc() -> None:
     solves run 2.4x slower.  :func:`local_cluster` does not export it; this covers workers
     of an external cluster.  Raising both thresholds (64 MiB) restores heap reuse.
     """
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED:
-        return
-    _MALLOC_TUNED = True
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -238,7 +252,7 @@ def _solve_chunk(
     its fields here on the worker (runs on a worker)."""
     from .storage import WORKER_COMPRESSIONS, encode_chunk
 
-    _restore_adaptive_malloc()
+    _worker_setup()
     chunk = family.solve([int(i) for i in indices], solver)
     if encoding is not None and encoding[1] in WORKER_COMPRESSIONS:
         encode_chunk(chunk, encoding[0], encoding[1])
@@ -246,6 +260,7 @@ def _solve_chunk(
 
 
 def _features_chunk(family: Family, indices: np.ndarray) -> np.ndarray:
+    _worker_setup()
     return sample_features(family, indices)
 
 

@@ -133,3 +133,24 @@ def test_executor_settings_that_do_not_go_together(tmp_path):
     with pytest.raises(ConfigError, match="'executor'"), open_executor(cfg, client=object()):
         pass
     assert not (tmp_path / "x.h5").exists()
+
+
+def _blas_threads_after_a_task() -> int:
+    from threadpoolctl import threadpool_info
+
+    from pdeflow.datagen import families
+    from pdeflow.datagen.pipeline import _features_chunk
+
+    _features_chunk(families.get("darcy", resolution=8), np.arange(2))
+    return max((p["num_threads"] for p in threadpool_info()), default=1)
+
+
+def test_forked_dask_workers_run_one_blas_thread():
+    """Forked workers inherit the parent's BLAS pools; the first task limits them to one
+    thread (two workers x two BLAS threads on two cores made GCRO-DR 4x slower)."""
+    from dask.distributed import Client
+
+    from pdeflow.datagen.executors import local_cluster
+
+    with local_cluster(1) as cluster, Client(cluster) as client:
+        assert client.submit(_blas_threads_after_a_task).result() == 1
