@@ -15,9 +15,10 @@
    complete.  Writes are idempotent by sample index, so a task run again after a lost
    worker is never written twice, and a file killed at any moment is resumable.
 
-The executor (:mod:`pdeflow.datagen.executors`) is a pool of ``workers`` local processes by
-default, or Dask: a ``LocalCluster`` (``executor="dask"``), a ``scheduler`` address or a
-``client``.  Every kind runs the same code through the ``concurrent.futures`` interface.
+The executor (:mod:`pdeflow.datagen.executors`) is Dask by default: an embedded
+``LocalCluster`` of ``workers`` processes, a ``scheduler`` address or a ``client``; with
+``executor="processes"`` a pool of local processes.  Every kind runs the same code through
+the ``concurrent.futures`` interface.
 """
 
 from __future__ import annotations

@@ -158,8 +158,9 @@ class _Strategy:
             t_factor = 0.0
             if st.lu is None or st.lu_source is not op.source:
                 t0 = time.perf_counter()
-                # an LDL^T of the same pattern is refactored: numeric phase only
-                st.lu = factorize(op, bk, previous=None if st.pivoting else st.lu)
+                # an LDL^T of the same pattern is refactored: numeric phase only; once LDL^T
+                # was inaccurate in this sequence, SuperLU directly
+                st.lu = splu_factor(op.csr) if st.pivoting else factorize(op, bk, previous=st.lu)
                 st.lu_source = op.source
                 t_factor = time.perf_counter() - t0
             ldl = isinstance(st.lu, SparseLDL)
