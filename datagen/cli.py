@@ -74,7 +74,9 @@ def generate_command(
     executor: Annotated[
         str | None, typer.Option(help="auto/dask (Dask LocalCluster) or processes (local pool).")
     ] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Samples per task.")] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option(help="Largest number of samples per task; the last ones shrink.")
+    ] = None,
     order: Annotated[str | None, typer.Option(help="SKR ordering: auto, greedy, none...")] = None,
     seed: Annotated[int | None, typer.Option(help="Dataset seed.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output HDF5 file.")] = None,

@@ -50,7 +50,12 @@ class GenerateConfig(PdeflowConfig):
         description="'dask' or 'auto': Dask (an embedded LocalCluster, or --scheduler); "
         "'processes': a local process pool without a scheduler (less overhead per task)",
     )
-    chunk_size: int | None = Field(None, ge=1, description="samples per task (default: auto)")
+    chunk_size: int | None = Field(
+        None,
+        ge=1,
+        description="largest number of samples per task (default: auto); the last tasks "
+        "shrink so that the workers finish together",
+    )
     order: Literal["auto", "greedy", "hilbert", "morton", "knn", "none"] = Field(
         "auto", description="SKR ordering of the samples before chunking"
     )
