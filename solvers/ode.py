@@ -404,9 +404,11 @@ class ODEProblem:
         autonomous = fn.program.time is None
         out_numba = target == "numba"
 
+        bound = fn.bind(pvec) if out_numba else None
+
         def rhs(t, y):
             if out_numba:
-                return fn.inplace(np.empty(fn.n_out), y, pvec, t)
+                return bound(np.empty(fn.n_out), y, t)
             return _as_numpy(fn(y, pvec, t))
 
         jsrc = None
@@ -436,7 +438,7 @@ class ODEProblem:
         prob.source = MappingProxyType(sources)
         prob.pvalues = pvec
         if out_numba:
-            prob.rhs_inplace = lambda out, y, t: fn.inplace(out, y, pvec, t)
+            prob.rhs_inplace = bound
         return prob
 
     def unflatten(self, y) -> np.ndarray:

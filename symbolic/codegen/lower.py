@@ -568,7 +568,7 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
             runs = _runs(keys, st.size)
             st.index_names = [name("i") for _ in st.index]
             st.coef_names = [name("cw") for _ in st.coefs]
-            if runs.shape[0] <= max(8, st.size // 8):
+            if runs.shape[0] <= max(8, st.size // 4):
                 n_l = len(st.index)
                 st.runs = np.ascontiguousarray(runs[:, : 2 + n_l])
                 st.runs_name = name("r")

@@ -8,6 +8,8 @@ the program.  All names in the source are generated here.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from pdeflow.symbolic.codegen.emit import Emitter
@@ -35,7 +37,18 @@ def _idx(base: int, k: str, stride: int = 1) -> str:
 
 
 def _dst(b: Buffer, k: str) -> str:
-    return f"{b.name}[{_idx(b.base, k, b.stride)}]"
+    return f"{b.name}[{_u(_idx(b.base, k, b.stride))}]"
+
+
+def _u(index: str) -> str:
+    """An index Numba may use without its negative-index wraparound test.
+
+    Every generated position is a valid element (lowering computes them from the
+    arrays' own sizes), so it is cast to ``uint64``: Numba then skips the sign test and
+    add that it emits for each signed index.  Measured on the RD3 kernel at N=128: 108 ->
+    68 us per call.
+    """
+    return f"np.uint64({index})"
 
 
 def _slot(i: int) -> str:
@@ -143,9 +156,8 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
                 body.append(f"        k0 = {r}[q, 0] + c_ * stp")
                 body.append("        for k in range(k0, k0 + ln):")
                 for i in used:
-                    inner.append(
-                        f"x{i} = {_arr(st.sources[i])}[{_idx(0, 'k', st.strides[i])} + d{i}]"
-                    )
+                    pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
+                    inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
                 pad = "            "
             elif st.runs is not None:
                 r = st.runs_name
@@ -158,14 +170,13 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
                     body.append(f"    w{c} = {st.coef_runs_name}[q, {c}]")
                 body.append("    for k in range(k0, k1):")
                 for i in used:
-                    inner.append(
-                        f"x{i} = {_arr(st.sources[i])}[{_idx(0, 'k', st.strides[i])} + d{i}]"
-                    )
+                    pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
+                    inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
                 pad = "        "
             else:
                 body.append(f"for k in {loop}({st.size}):")
                 for i in used:
-                    inner.append(f"x{i} = {_arr(st.sources[i])}[{st.index_names[i]}[k]]")
+                    inner.append(f"x{i} = {_arr(st.sources[i])}[{_u(f'{st.index_names[i]}[k]')}]")
                 for c, nm in enumerate(st.coef_names):
                     inner.append(f"w{c} = {nm}[k]")
                 pad = "    "
@@ -183,12 +194,16 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
             body.append(f"    acc = {st.offset_name}[r]" if st.offset_name else "    acc = 0.0")
             for src, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                 body.append(f"    for jj in range({ip}[r], {ip}[r + 1]):")
-                body.append(f"        acc += {dv}[jj] * {_arr(src)}[{ix}[jj]]")
+                body.append(f"        acc += {dv}[jj] * {_arr(src)}[{_u(f'{ix}[jj]')}]")
             body.append(f"    {_dst(st.dst, 'r')} = acc")
         elif isinstance(st, ScalarStep):
             calls = _scalar_chunks(program, st, helpers)
             body += calls
     consts.update(extra)
+    # only the tables this kernel reads: each array argument costs the dispatcher a type
+    # check per call (a serial kernel reads the merged periodic runs, not the plain ones)
+    text = "\n".join(body + helpers)
+    consts = {n: v for n, v in consts.items() if re.search(rf"\b{re.escape(n)}\b", text)}
     sig = ", ".join(_signature(program, consts))
     lines = [
         "import math",
@@ -452,7 +467,7 @@ def cuda_source(program: Program):
 
     The plan is ``[(kernel name, n threads, arg names, n blocks or None)]``.
     """
-    lines = ["import math", "from numba import cuda", ""]
+    lines = ["import math", "import numpy as np", "from numba import cuda", ""]
     extra_consts: dict = {}
     plan = []
     for n, st in enumerate(program.steps):
@@ -486,7 +501,7 @@ def cuda_source(program: Program):
                 for i in used:
                     kk = _idx(0, "k", st.strides[i])
                     lines.append(
-                        f"        x{i} = {_arr(st.sources[i])}[{kk} + {rname}[q, {2 + i}]]"
+                        f"        x{i} = {_arr(st.sources[i])}[{_u(f'{kk} + {rname}[q, {2 + i}]')}]"
                     )
                 for c in range(len(st.coefs)):
                     lines.append(f"        w{c} = {wname}[q, {c}]")
@@ -494,7 +509,9 @@ def cuda_source(program: Program):
                 lines.append("    k = cuda.grid(1)")
                 lines.append(f"    if k < {st.size}:")
                 for i in used:
-                    lines.append(f"        x{i} = {_arr(st.sources[i])}[{st.index_names[i]}[k]]")
+                    lines.append(
+                        f"        x{i} = {_arr(st.sources[i])}[{_u(f'{st.index_names[i]}[k]')}]"
+                    )
                 for c, nm in enumerate(st.coef_names):
                     lines.append(f"        w{c} = {nm}[k]")
             lines += ["        " + ln for ln in em.lines]
@@ -524,7 +541,7 @@ def cuda_source(program: Program):
             )
             for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                 lines.append(f"        for jj in range({ip}[r], {ip}[r + 1]):")
-                lines.append(f"            acc += {dv}[jj] * {_arr(s)}[{ix}[jj]]")
+                lines.append(f"            acc += {dv}[jj] * {_arr(s)}[{_u(f'{ix}[jj]')}]")
             lines.append(f"        {_dst(st.dst, 'r')} = acc")
             lines.append("")
             plan.append((kname, n_threads, args, None))

@@ -165,6 +165,33 @@ def test_numba_inplace_and_parallel_agree():
     np.testing.assert_allclose(o, ref(y, p, 0.0).ravel(), rtol=1e-12, atol=1e-12)
 
 
+def test_bound_numba_call_fast_path_and_checked_fallback():
+    """``bind(p)`` skips the Python checks only for float64 arrays of the right shapes."""
+    _, out, inputs, params, y, p, ref = CASES[3]  # rd_dense: stencil with boundary weights
+    f = compile(out, inputs, params=params, target="numba")
+    g = f.bind(p)
+    expected = ref(y, p, 0.0).ravel()
+    o = np.full(f.n_out, np.nan)
+    assert g(o, y.ravel()) is o
+    np.testing.assert_allclose(o, expected, rtol=1e-13, atol=1e-13)
+    # other dtypes or layouts go through inplace's conversions, same numbers
+    o32 = np.full(f.n_out, np.nan)
+    g(o32, y.ravel().astype(np.float32).tolist())
+    np.testing.assert_allclose(o32, expected, rtol=1e-6)
+    with pytest.raises(ShapeError, match="entries"):
+        g(o, y.ravel()[:-1])
+    with pytest.raises(ShapeError, match="out must be"):
+        g(np.empty(f.n_out - 1), y.ravel())
+    with pytest.raises(ShapeError, match="p has"):
+        f.bind(p[:-1])
+    # generated indices are unsigned (no negative-index test per load and store), and the
+    # kernel takes only the tables it reads
+    assert "np.uint64(" in f.source
+    signature = re.search(r"def kernel\((.*)\):", f.source).group(1).split(", ")
+    body = f.source.split("def kernel", 1)[1].split(":", 1)[1]
+    assert all(re.search(rf"\b{name}\b", body) for name in signature[4:])
+
+
 def test_rerolled_loops_equal_straight_line_code():
     """Run-table loops compute what one statement per equation computes."""
     y = np.random.default_rng(1).random((2, 24, 24))
