@@ -40,6 +40,7 @@ True
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import math
 import time
@@ -51,7 +52,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from pdeflow.errors import ConfigError, ConvergenceError, DataError
+from pdeflow.errors import ConfigError, ConvergenceError, DataError, ShapeError
 from pdeflow.solvers.ode_methods import STEPPERS, JacobianSource
 
 __all__ = ["ODEProblem", "ODESolution", "ODEStatus", "DenseOutput", "solve", "METHODS"]
@@ -433,6 +434,12 @@ class ODEProblem:
                 return sp.csr_matrix((jdata(t, y), indices, indptr), shape=shape)
 
             jsrc = JacobianSource(indptr, indices, jdata, autonomous)
+            if jf.shape[0] > 32:  # stiff solves factor with StaticLU: load its kernels now
+                from .sparse_lu import warm_up
+
+                s = time.perf_counter()
+                warm_up()
+                timings["lu_load"] = time.perf_counter() - s
         prob = cls(rhs, y0a, tspan, jac=jac_call, autonomous=autonomous,
                    _compiled=(rhs, jsrc), _timings=timings)
         prob.source = MappingProxyType(sources)
@@ -719,7 +726,8 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
     for k in ("first_step", "max_step"):
         if options.get(k) is not None:
             kw[k] = options[k]
-    r = solve_ivp(problem.rhs, problem.tspan, np.array(problem.y0), method=method, rtol=rtol,
+    solver = _static_lu_bdf() if method == "BDF" and problem.jac is not None else method
+    r = solve_ivp(problem.rhs, problem.tspan, np.array(problem.y0), method=solver, rtol=rtol,
                   atol=atol, t_eval=t_eval, dense_output=True, **kw)
     if r.status >= 0:
         status = ODEStatus.SUCCESS
@@ -740,6 +748,42 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
         t=np.asarray(r.t), y=np.ascontiguousarray(r.y.T), status=status, message=message,
         method=method, nfev=int(r.nfev), njev=int(r.njev), nlu=int(r.nlu), steps=steps,
         rejected=None, t_eval=t_eval, t_final=t_final, dense=dense)
+
+
+@functools.cache
+def _static_lu_bdf():
+    """scipy's BDF whose sparse iteration matrices ``I - c J`` are factored by
+    :class:`~pdeflow.solvers.sparse_lu.StaticLU` (ordering and symbolic analysis once per
+    solve, numeric refactorization per step; SuperLU with pivoting where a diagonal pivot
+    fails).  Everything else, step control included, is scipy's."""
+    from scipy.integrate import BDF
+    from scipy.sparse.linalg import splu
+
+    from .sparse_lu import StaticLU
+
+    class StaticLUBDF(BDF):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if not sp.issparse(self.J):
+                return
+            state: dict = {}
+
+            def lu(A):
+                self.nlu += 1
+                static = state.get("lu")
+                try:
+                    if static is None:
+                        static = state["lu"] = StaticLU(A)
+                    ok = static.factor(A)
+                except ShapeError:  # the pattern of I - c J grew: analyse it again
+                    static = state["lu"] = StaticLU(A)
+                    ok = static.factor(A)
+                return static.solver() if ok else splu(sp.csc_matrix(A)).solve
+
+            self.lu = lu
+            self.solve_lu = lambda LU, b: LU(b)
+
+    return StaticLUBDF
 
 
 @dataclass(frozen=True, eq=False)

@@ -181,9 +181,10 @@ class SparseShiftedLU:
     laid out already symmetrically permuted, with the positions of ``J``'s nonzeros
     and of the diagonal inside it.  Assembling ``W`` for a new ``shift`` or new
     Jacobian values is then two vectorized scatters, and each factorization calls
-    ``splu(..., permc_spec="NATURAL")``.  scipy's ``splu`` (SuperLU) cannot reuse the
-    *symbolic* factorization (elimination tree, supernodes) between calls, so each
-    factorization repeats that analysis; only the ordering and assembly are reused.
+    ``splu(..., permc_spec="NATURAL")``.  Above ``DENSE_MAX`` unknowns a
+    :class:`~pdeflow.solvers.sparse_lu.StaticLU` comes first: its ordering and symbolic
+    factorization are computed once here, each factorization is numeric only (diagonal
+    pivots); SuperLU is the fallback when a pivot fails.
 
     Arguments
     ---------
@@ -220,6 +221,16 @@ class SparseShiftedLU:
         self._indptr = np.searchsorted(uniq // n, np.arange(n + 1)).astype(np.int32)
         self._indices = (uniq % n).astype(np.int32)
         self._data = np.zeros(uniq.size)
+        self._static = None
+        if n > DENSE_MAX:
+            # numeric refactorization on a pattern analysed once (SuperLU above as the
+            # pivoting fallback when a diagonal pivot fails)
+            from .sparse_lu import StaticLU
+
+            self._static = StaticLU(sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n)))
+            self._static_j = self._static.positions(rows, cols)
+            self._static_d = self._static.positions(np.arange(n), np.arange(n))
+            self._static_data = np.zeros(self._static._mi.size)
 
     def factor(self, jdata, shift):
         """Factorize ``shift*I - J``; returns a ``solve(b)`` callable or None if singular.
@@ -236,6 +247,13 @@ class SparseShiftedLU:
                 return splu(W, permc_spec="COLAMD").solve
             except RuntimeError:  # "Factor is exactly singular"
                 return None
+        if self._static is not None:
+            sd = self._static_data
+            sd.fill(0.0)
+            sd[self._static_j] = -jdata
+            sd[self._static_d] += shift
+            if self._static.factor(data=sd):
+                return self._static.solver()
         d = self._data
         d.fill(0.0)
         d[self._j_pos] = -jdata  # positions are unique: a CSR pattern has no duplicates
