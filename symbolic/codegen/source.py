@@ -184,6 +184,20 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
             for dst, expr in zip(st.dsts, exprs, strict=True):
                 inner.append(f"{_dst(dst, 'k')} = {expr}")
             body += [pad + line for line in inner]
+        elif isinstance(st, CsrStep) and _scatter_form(st, parallel):
+            # several sparse blocks, most rows empty in most blocks: one pass per block over
+            # its nonzeros (out[row] += w * src) instead of every row visiting every block
+            init = f"{st.offset_name}[r]" if st.offset_name else "0.0"
+            body.append(f"for r in range({st.dst.size}):")
+            body.append(f"    {_dst(st.dst, 'r')} = {init}")
+            for src, blk, (ip, ix, dv) in zip(st.sources, st.blocks, st.names, strict=True):
+                rows_of = f"{ip}r"
+                extra[rows_of] = np.repeat(np.arange(blk.shape[0]), np.diff(blk.indptr))
+                body.append(f"for jj in range({blk.nnz}):")
+                body.append(
+                    f"    {_dst(st.dst, f'{rows_of}[jj]')} += "
+                    f"{dv}[jj] * {_arr(src)}[{_u(f'{ix}[jj]')}]"
+                )
         elif isinstance(st, CsrStep):
             rows = st.rows_name
             if rows:
@@ -220,6 +234,14 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     lines += ["    " + b for b in body] or ["    pass"]
     lines.append("")
     return "\n".join(lines), list(consts), extra
+
+
+def _scatter_form(st: CsrStep, parallel: bool) -> bool:
+    """Whether a serial kernel should accumulate ``st`` block by block over nonzeros."""
+    if parallel or st.rows_name or len(st.blocks) < 2:
+        return False
+    visits = st.dst.size * len(st.blocks)  # row form: every row visits every block
+    return sum(b.nnz for b in st.blocks) < visits // 2
 
 
 def periodic_runs(runs: np.ndarray, coef_runs):

@@ -190,6 +190,10 @@ def test_bound_numba_call_fast_path_and_checked_fallback():
     signature = re.search(r"def kernel\((.*)\):", f.source).group(1).split(", ")
     body = f.source.split("def kernel", 1)[1].split(":", 1)[1]
     assert all(re.search(rf"\b{name}\b", body) for name in signature[4:])
+    # its Jacobian sums several sparse blocks: accumulated block by block over nonzeros
+    # (test_compiled_jacobian_matches_symbolic checks the values of both forms)
+    jac = compile_jacobian(out, inputs, params=params, target="numba")
+    assert "] += " in jac.source and "ip0[r + 1]" not in jac.source
 
 
 def test_rerolled_loops_equal_straight_line_code():
