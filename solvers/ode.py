@@ -771,14 +771,19 @@ def _static_lu_bdf():
             def lu(A):
                 self.nlu += 1
                 static = state.get("lu")
-                try:
-                    if static is None:
-                        static = state["lu"] = StaticLU(A)
-                    ok = static.factor(A)
-                except ShapeError:  # the pattern of I - c J grew: analyse it again
+                if static is None:
                     static = state["lu"] = StaticLU(A)
-                    ok = static.factor(A)
-                return static.solver() if ok else splu(sp.csc_matrix(A)).solve
+                if static is not False and not static.worthwhile:
+                    static = state["lu"] = False  # heavy fill: SuperLU's supernodes win
+                if static is not False:
+                    try:
+                        ok = static.factor(A)
+                    except ShapeError:  # the pattern of I - c J grew: analyse it again
+                        static = state["lu"] = StaticLU(A)
+                        ok = static.worthwhile and static.factor(A)
+                    if ok:
+                        return static.solver()
+                return splu(sp.csc_matrix(A)).solve
 
             self.lu = lu
             self.solve_lu = lambda LU, b: LU(b)

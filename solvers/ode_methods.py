@@ -227,10 +227,12 @@ class SparseShiftedLU:
             # pivoting fallback when a diagonal pivot fails)
             from .sparse_lu import StaticLU
 
-            self._static = StaticLU(sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n)))
-            self._static_j = self._static.positions(rows, cols)
-            self._static_d = self._static.positions(np.arange(n), np.arange(n))
-            self._static_data = np.zeros(self._static._mi.size)
+            static = StaticLU(sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n)))
+            if static.worthwhile:
+                self._static = static
+                self._static_j = static.positions(rows, cols)
+                self._static_d = static.positions(np.arange(n), np.arange(n))
+                self._static_data = np.zeros(static._mi.size)
 
     def factor(self, jdata, shift):
         """Factorize ``shift*I - J``; returns a ``solve(b)`` callable or None if singular.

@@ -132,3 +132,16 @@ def test_bdf_with_static_lu_matches_scipy_bdf_with_superlu():
     )
     assert ours.nlu > 0 and ours.status.converged
     np.testing.assert_allclose(ours.y[-1], theirs.y[:, -1], rtol=1e-6, atol=1e-9)
+
+
+def test_heavy_fill_is_left_to_superlu():
+    """A grid matrix's factors stay sparse (StaticLU wins); a random sparse matrix's fill
+    in (SuperLU's dense supernodes win)."""
+    assert StaticLU(_grid_matrix(20, 0)).worthwhile
+    rng = np.random.default_rng(0)
+    R = sp.random(400, 400, density=0.05, random_state=rng, format="csr") + sp.identity(400)
+    heavy = StaticLU(R)
+    assert not heavy.worthwhile and heavy.flops > 64 * heavy.nnz
+    assert heavy.factor(R + 10 * sp.identity(400))  # still correct when used anyway
+    b = np.ones(400)
+    np.testing.assert_allclose((R + 10 * sp.identity(400)) @ heavy.solve(b), b, atol=1e-10)
