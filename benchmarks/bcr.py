@@ -51,11 +51,45 @@ def observable_error(net, t_ref, cols, y_at):
     return errs
 
 
+def self_check(net, prob, t_ref, cols, sol):
+    """Converged reference: BDF at rtol 1e-10 and 1e-12 (atol 1e-2 rtol); errors against it."""
+    obs = {}
+    for tol in (1e-10, 1e-12):
+        s = time.perf_counter()
+        tight = solve(prob, method="BDF", rtol=tol, atol=tol * 1e-2, t_eval=t_ref)
+        obs[tol] = net.observable_values(tight.y.T)
+        print(f"self-check: BDF rtol {tol:g} in {time.perf_counter() - s:.1f} s", flush=True)
+    best = obs[1e-12]
+
+    def worst(a):
+        return max(_rel_err(a[k], best[k], cols[k]) for k in cols if k in best)
+
+    out = {
+        "rtol 1e-10 vs 1e-12": worst(obs[1e-10]),
+        f"rtol {RTOL:g} vs 1e-12": worst(net.observable_values(sol.y.T)),
+        "bcr.gdat vs 1e-12": worst(cols),
+    }
+    print("self-check, worst observable relative error against BDF at rtol 1e-12: "
+          + ", ".join(f"{k} {v:.1e}" for k, v in out.items()), flush=True)
+    return out
+
+
+def _rel_err(values, converged, ref):
+    mask = np.abs(ref) > 1e-6 * np.max(np.abs(ref))
+    return float(np.max(np.abs(values[mask] - converged[mask]) / np.abs(converged[mask])))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--target", default="numba")
     ap.add_argument("--method", default="auto")
     ap.add_argument("--no-scipy", action="store_true")
+    ap.add_argument(
+        "--self-check",
+        action="store_true",
+        help="also solve at rtol 1e-10 and 1e-12 (~4 min) and compare bcr.gdat and the "
+        "rtol 1e-8 solution with the 1e-12 one: how accurate the reference itself is",
+    )
     args = ap.parse_args(argv)
     print(f"load average {os.getloadavg()}", flush=True)
     d = data_dir()
@@ -97,6 +131,8 @@ def main(argv=None):
     print("observable max rel. error: " + ", ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     res = {"solve_s": t_solve, "stats": sol.stats, "method": sol.method, "obs_err": errs,
            "timings": dict(prob.timings), "rhs": r_rhs, "jac": r_jac, "jac_nnz": J.nnz}
+    if args.self_check:
+        res["self_check"] = self_check(net, prob, t_ref, cols, sol)
 
     if not args.no_scipy:
         s = time.perf_counter()
