@@ -159,7 +159,9 @@ def local_cluster(workers: int) -> Any:
 
     On Linux the nannies fork the worker processes (Dask's
     ``distributed.worker.multiprocessing-method``), which then start with every module of this
-    process imported; elsewhere they are spawned (and import pdeflow again).
+    process imported; elsewhere they are spawned (and import pdeflow again).  The workers
+    start one at a time (``_dask_worker.SerialStartNanny``): fork guards such as filelock's refuse
+    two threads forking at once.
 
     Raises
     ------
@@ -172,6 +174,8 @@ def local_cluster(workers: int) -> Any:
 
     import dask
     from dask.distributed import LocalCluster
+
+    from ._dask_worker import SerialStartNanny
 
     # Dask's nannies export MALLOC_TRIM_THRESHOLD_=65536 to their workers; setting it turns
     # off glibc's adaptive mmap threshold, so every temporary array above 128 KiB is mapped
@@ -203,6 +207,8 @@ def local_cluster(workers: int) -> Any:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
+                # one worker process started at a time (concurrent forks trip fork guards)
+                worker_class=SerialStartNanny,
                 # no memory monitor polling each worker's RSS every 100 ms (nothing to spill:
                 # a task's result goes straight to the writer)
                 memory_limit=0,
@@ -214,8 +220,12 @@ def local_cluster(workers: int) -> Any:
                 silence_logs=logging.CRITICAL,
             )
     except RuntimeError as exc:
+        root = exc  # Dask's "Nanny failed to start." wraps the reason
+        while (root.__cause__ or root.__context__) is not None:
+            root = root.__cause__ or root.__context__
+        reason = str(exc) if root is exc else f"{exc} {type(root).__name__}: {root}"
         raise RuntimeError(
-            f"the local Dask cluster could not start its {workers} worker process(es) ({exc}). "
+            f"the local Dask cluster could not start its {workers} worker process(es) ({reason}). "
             "In a script, call pdeflow.datagen.generate under 'if __name__ == \"__main__\":' "
             "(worker processes import the main module)."
         ) from exc

@@ -158,3 +158,44 @@ def test_forked_dask_workers_run_one_blas_thread():
         ticks = client.run(lambda dask_worker: dask_worker._tick_interval)
         assert list(ticks.values()) == [0.5]
         assert cluster.scheduler._tick_interval == 0.5
+
+
+_OVERLAPPING_FORKS_SCRIPT = """
+import os, sys, threading, time
+
+forking = set()  # threads between fork's 'before' and 'after in parent' callbacks
+overlaps = []
+
+def audit(event, args):
+    if event == "os.fork" and forking - {threading.get_ident()}:
+        overlaps.append(threading.get_ident())
+
+def before():
+    forking.add(threading.get_ident())
+    time.sleep(0.3)  # a wide window: a concurrent fork from another thread lands in it
+
+sys.addaudithook(audit)
+os.register_at_fork(before=before, after_in_parent=lambda: forking.discard(threading.get_ident()))
+
+if __name__ == "__main__":
+    from pdeflow.datagen.executors import local_cluster
+
+    with local_cluster(3) as cluster:
+        started = len(cluster.scheduler_info["workers"])
+    print(started, len(overlaps))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="the nannies spawn here")
+def test_embedded_cluster_never_forks_two_workers_at_once(tmp_path):
+    """filelock 4.x (imported by jax, torch) raises in a thread that forks while another
+    thread's fork is under way; each nanny forks from a thread of its own, so the cluster
+    starts its workers one at a time (CI failed on this once)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "forks.py"
+    script.write_text(_OVERLAPPING_FORKS_SCRIPT)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["3", "0"]
