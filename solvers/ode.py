@@ -308,7 +308,8 @@ class ODEProblem:
 
     @classmethod
     def from_terms(cls, exprs: Sequence, states: Sequence, y0, tspan, params=None,
-                   pvalues=None, target: str = "numba", jac: bool = True) -> ODEProblem:
+                   pvalues=None, target: str = "numba", jac: bool = True,
+                   optimize: bool = False, optimize_options: dict | None = None) -> ODEProblem:
         """A scalar system ``d states[i]/dt = exprs[i]`` (straight-line generated code).
 
         Arguments
@@ -323,6 +324,13 @@ class ODEProblem:
         pvalues : Mapping {Sym or name: float} or sequence aligned with ``params``
         target : str
         jac : bool
+        optimize : bool
+            Compile the right-hand sides through the e-graph optimizer
+            (``compile(..., optimize=True)``, targets ``"numba"`` and ``"python"``);
+            ``timings["codegen"]`` then includes the optimization.  The Jacobian is
+            compiled as without it.
+        optimize_options : dict, optional
+            Keyword arguments of :func:`pdeflow.symbolic.egraph.optimize`.
 
         Example
         -------
@@ -350,14 +358,20 @@ class ODEProblem:
             pvec = np.asarray([] if pvalues is None else pvalues, dtype=float).reshape(-1)
         if pvec.size != len(params):
             raise DataError(f"{pvec.size} parameter values for {len(params)} parameters")
+        if optimize:
+            sym_compile = functools.partial(sym_compile, optimize=True,
+                                            optimize_options=optimize_options)
         return cls._compiled_problem(
             sym_compile, compile_jacobian if jac else None, exprs, states, params or None,
             pvec, np.asarray(y0, dtype=float), tspan, target, False, {"trace": 0.0})
 
     @classmethod
     def from_reaction_network(cls, net, tspan, target: str = "numba",
-                              jac: bool = True) -> ODEProblem:
+                              jac: bool = True, optimize: bool = False) -> ODEProblem:
         """The mass-action ODEs of a BioNetGen network (:func:`load_bngl_net`).
+
+        ``optimize=True`` compiles the right-hand sides through the e-graph optimizer (see
+        :meth:`from_terms`).
 
         ``timings["trace"]`` is the time to build the symbolic right-hand sides.
 
@@ -384,7 +398,8 @@ class ODEProblem:
         exprs = net.rhs_terms()
         states = list(net.state_symbols())
         t_terms = time.perf_counter() - s
-        prob = cls.from_terms(exprs, states, net.y0, tspan, target=target, jac=jac)
+        prob = cls.from_terms(exprs, states, net.y0, tspan, target=target, jac=jac,
+                              optimize=optimize)
         prob.timings = MappingProxyType({**prob.timings, "trace": t_terms})
         return prob
 
@@ -402,7 +417,10 @@ class ODEProblem:
         s = time.perf_counter()
         _as_numpy(fn(y0f, pvec, t0))  # first call: Numba JIT
         timings["compile"] = time.perf_counter() - s
-        autonomous = fn.program.time is None
+        # an e-graph optimized program (compile(..., optimize=True)) says so itself
+        autonomous = getattr(fn, "autonomous", None)
+        if autonomous is None:
+            autonomous = fn.program.time is None
         out_numba = target == "numba"
 
         bound = fn.bind(pvec) if out_numba else None

@@ -170,6 +170,8 @@ class SLPFunction:
         self.slp = slp
         self.target = target
         self.n_in, self.n_out, self.n_p = len(inputs), len(slp.outputs), len(params)
+        #: the program does not read the time
+        self.autonomous = time is None or time not in slp.leaves
         self._p0 = np.zeros(0)
         self._out_shape = (self.n_out,)
         if mode == "auto":
@@ -223,6 +225,16 @@ class SLPFunction:
         p = args[1] if len(args) > 1 else None
         t = args[2] if len(args) > 2 else 0.0
         return self.inplace(np.empty(self.n_out), y, p, t)
+
+    def bind(self, p=None):
+        """``g(out, y, t=0.0)``: :meth:`inplace` with the parameters checked and bound once."""
+        if p is None:
+            p = self._p0
+        p = np.ascontiguousarray(p, dtype=np.float64).reshape(-1)
+        if p.shape[0] != self.n_p:
+            raise ShapeError(f"p has {p.shape[0]} entries, this function takes {self.n_p}")
+        inplace = self.inplace
+        return lambda out, y, t=0.0: inplace(out, y, p, t)
 
     def inplace(self, out, y, p=None, t=0.0):
         """Write ``f(y, p, t)`` into ``out`` (``float64``, ``n_out`` entries); returns ``out``.

@@ -231,6 +231,30 @@ end reactions
     assert np.allclose(sol.y[-1], ref.y[:, -1], rtol=1e-6, atol=1e-10)
 
 
+def test_from_terms_with_the_e_graph_optimizer():
+    """optimize=True: the optimized RHS (table form) gives the same solution as without;
+    a time-dependent system stays non-autonomous; targets without it are refused."""
+    from pdeflow.symbolic import sin, sym
+
+    x, y, k, t = sym("x"), sym("y"), sym("k"), sym("t")
+    rhs = [-k * x * y + k * x + k * y, k * x * y - y * (1 + sin(t))]
+    kw = dict(params=[k], pvalues=[2.0])
+    base = ODEProblem.from_terms(rhs, [x, y], [1.0, 0.5], (0.0, 3.0), **kw)
+    opt = ODEProblem.from_terms(rhs, [x, y], [1.0, 0.5], (0.0, 3.0), optimize=True, **kw)
+    assert not opt.autonomous and opt.source["rhs"].startswith("v")  # the program listing
+    yv = np.array([0.7, 1.9])
+    np.testing.assert_allclose(opt.rhs(1.3, yv), base.rhs(1.3, yv), rtol=1e-14)
+    a = solve(base, method="rodas4", rtol=1e-10, atol=1e-12)
+    b = solve(opt, method="rodas4", rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.y[-1], a.y[-1], rtol=1e-9)
+    auto = ODEProblem.from_terms(rhs[:1] + [x - y], [x, y], [1.0, 0.5], (0.0, 1.0),
+                                 optimize=True, **kw)
+    assert auto.autonomous
+    with pytest.raises(ConfigError, match="optimize=True compiles for 'numba' or 'python'"):
+        ODEProblem.from_terms(rhs, [x, y], [1.0, 0.5], (0.0, 3.0), target="numpy",
+                              optimize=True, **kw)
+
+
 def test_compiled_jacobian_concatenate_slices():
     def f(t, u, p):
         lap = np.concatenate([[0.0], u[:-2] - 2 * u[1:-1] + u[2:], [0.0]])
