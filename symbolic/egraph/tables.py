@@ -30,6 +30,7 @@ from pdeflow.errors import CompilationError
 
 # group kinds: n-ary folds read a CSR table, the others fixed argument slots
 _FOLD = {"add": 0, "mul": 1, "min": 2, "max": 3}
+_SUMPROD = 4  # a sum whose terms are products of up to 3 factors (padded with 1.0)
 _ADD2, _MUL2 = 8, 9
 _FIXED = {
     "neg": 10, "sub": 11, "div": 12, "fma": 13, "fpow": 14, "where": 15,
@@ -63,6 +64,25 @@ def _pow_kind(e) -> tuple[int, float]:
     return _POWF, float(e)
 
 
+def _fused_products(slp) -> set[int]:
+    """Products of 2 or 3 factors read once, by a sum (and not outputs): the sum's loop
+    multiplies them itself (``x * 1.0`` and ``x * 1.0 * 1.0`` are exact, so a plain term
+    is padded with ones), which saves storing and reloading them."""
+    nl = len(slp.leaves)
+    uses = slp.uses()
+    outs = set(slp.outputs)
+    fused: set[int] = set()
+    for op, _, args in slp.instrs:
+        if op != "add":
+            continue
+        for a in args:
+            if a >= nl and uses[a] == 1 and a not in outs:
+                aop, _, aargs = slp.instrs[a - nl]
+                if aop == "mul" and len(aargs) in (2, 3):
+                    fused.add(a)
+    return fused
+
+
 class SLPTables:
     """The tables of one program, and the buffers its interpreter writes.
 
@@ -83,6 +103,7 @@ class SLPTables:
         level = [0] * (nl + n)
         keys: list = []  # (level, kind, payload) per non-constant instruction
         consts: list[int] = []
+        fused = _fused_products(slp)
         for k, (op, pl, args) in enumerate(instrs):
             if op == "num":
                 consts.append(k)
@@ -91,7 +112,11 @@ class SLPTables:
                 raise CompilationError(f"no table form for the e-graph operation {op!r}")
             lv = 1 + max((level[a] for a in args), default=0)
             level[nl + k] = lv
-            if op in ("add", "mul") and len(args) == 2:
+            if nl + k in fused:
+                continue  # computed inside the sum that reads it
+            if op == "add" and any(a in fused for a in args):
+                kind, payload = _SUMPROD, 0.0
+            elif op in ("add", "mul") and len(args) == 2:
                 kind, payload = (_ADD2 if op == "add" else _MUL2), 0.0
             elif op in _FOLD:
                 kind, payload = _FOLD[op], 0.0
@@ -103,7 +128,8 @@ class SLPTables:
         keys.sort()
         # exponents of x ** e (non-integer e) are read from constant slots
         exponents = sorted({pay for _, kind, pay, _ in keys if kind == _POWF})
-        const_values = [float(instrs[k][1]) for k in consts] + exponents
+        const_values = [float(instrs[k][1]) for k in consts] + exponents + [1.0]
+        one = nl + len(const_values) - 1
         exponent_slot = {e: nl + len(consts) + j for j, e in enumerate(exponents)}
         nc = len(const_values)
         base = nl + nc
@@ -121,7 +147,14 @@ class SLPTables:
         gptr: list[int] = [0]
         for j, (lv, kind, payload, k) in enumerate(keys):
             args = [pos[a] for a in instrs[k][2]]
-            if kind < _ADD2:
+            if kind == _SUMPROD:
+                terms = []
+                for a in instrs[k][2]:
+                    f = [pos[b] for b in instrs[a - nl][2]] if a in fused else [pos[a]]
+                    terms += f + [one] * (3 - len(f))
+                a0[j], a1[j] = len(csr), len(csr) + len(terms)
+                csr.extend(terms)
+            elif kind < _ADD2:
                 a0[j], a1[j] = len(csr), len(csr) + len(args)
                 csr.extend(args)
             else:
@@ -216,6 +249,13 @@ def _build_kernel():
                 for k in range(lo, hi):
                     s = u(a0[k])
                     e = u(a1[k])
+                    if kind == 4:
+                        acc = v[u(csr[s])] * v[u(csr[s + u(1)])] * v[u(csr[s + u(2)])]
+                        for jj in range(s + u(3), e, u(3)):
+                            acc = acc + (v[u(csr[jj])] * v[u(csr[jj + u(1)])]
+                                         * v[u(csr[jj + u(2)])])
+                        v[base + k] = acc
+                        continue
                     acc = v[u(csr[s])]
                     if kind == 0:
                         for jj in range(s + u(1), e):

@@ -82,13 +82,20 @@ def test_instructions_are_grouped_by_level_and_operation():
     ins = [("mul", None, (a, b)), ("add", None, (a, b)), ("mul", None, (a, a)),  # level 1
            ("mul", None, (2, 3)), ("mul", None, (3, 4)),  # level 2: one group
            ("add", None, (5, 6, 2))]  # level 3
-    slp = SLP((X, Y), tuple(ins), (7,))
-    tab = SLPTables(slp, [X, Y])
-    assert (tab.n_levels, tab.n_groups) == (3, 4)
-    f = compile_slp(slp, [X, Y])
     xv, yv = 1.5, -2.0
     p1, s1, q1 = xv * yv, xv + yv, xv * xv
-    assert f(np.array([xv, yv]))[0] == p1 * s1 + s1 * q1 + p1
+    want = p1 * s1 + s1 * q1 + p1
+    # the level-2 products are read once, by the sum: computed inside its loop
+    slp = SLP((X, Y), tuple(ins), (7,))
+    tab = SLPTables(slp, [X, Y])
+    assert (tab.n_levels, tab.n_groups) == (3, 3)
+    assert compile_slp(slp, [X, Y])(np.array([xv, yv]))[0] == want
+    # one of them is also an output: both stay a level-2 group of their own
+    slp = SLP((X, Y), tuple(ins), (7, 5))
+    tab = SLPTables(slp, [X, Y])
+    assert (tab.n_levels, tab.n_groups) == (3, 4)
+    np.testing.assert_array_equal(compile_slp(slp, [X, Y])(np.array([xv, yv])),
+                                  [want, p1 * s1])
 
 
 def test_auto_runs_tables_and_falls_back_to_source():
