@@ -404,8 +404,9 @@ def compile(
         Scalar systems only: run the e-graph optimizer
         (:func:`pdeflow.symbolic.egraph.optimize`, options in
         ``optimize_options``) and compile its straight-line program
-        (targets ``numba`` and ``python``).  The result is an
-        ``SLPFunction`` with the same call forms and ``.report``.
+        (targets ``numba`` and ``python``; with Numba the program runs as
+        level-grouped tables, no per-program compile).  The result is an
+        ``SLPFunction`` with the same call forms, ``bind`` and ``.report``.
 
     Returns
     -------
