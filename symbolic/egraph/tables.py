@@ -10,7 +10,10 @@ Here the program becomes data instead:
   the interpreter over index tables (``v[base + k] = v[a[k]] * v[b[k]]``), and n-ary
   sums, products, minima and maxima read their operands through a CSR table;
 * values are renumbered so that each group writes a contiguous run of the value buffer
-  ``v = [leaves | constants | instructions in group order]``.
+  ``v = [y | p | t | constants | instructions in group order]`` (``y``, ``p`` and ``t``
+  are copied in whole at each call);
+* a product of two or three factors read only by one sum is computed inside that sum's
+  loop (its terms are padded with exact factors of 1.0), not stored and reloaded.
 
 The interpreter (:func:`_run`) is compiled once per machine (``cache=True``), so a program
 of any size is ready in the time it takes to build its tables.  Each operation is
@@ -26,7 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from pdeflow.errors import CompilationError
+from pdeflow.errors import CompilationError, ShapeError
 
 # group kinds: n-ary folds read a CSR table, the others fixed argument slots
 _FOLD = {"add": 0, "mul": 1, "min": 2, "max": 3}
@@ -43,7 +46,7 @@ _POWI, _SQRT, _RSQRT, _POWF = 50, 51, 52, 53
 #: operations the interpreter runs (``num`` and ``pow`` included)
 SUPPORTED = frozenset(_FOLD) | frozenset(_FIXED) | {"num", "pow"}
 
-_HEADER = 13
+_HEADER = 12
 
 
 def supports(slp) -> bool:
@@ -89,9 +92,9 @@ class SLPTables:
     Attributes
     ----------
     itab : ndarray of uint32
-        Header (sizes and offsets), leaf codes, group kinds and bounds, argument slots,
-        CSR operands and output positions.
-    values : ndarray of float64, shape (leaves + constants + instructions,)
+        Header (sizes and offsets), group kinds and bounds, argument slots, CSR operands
+        and output positions.
+    values : ndarray of float64, shape (len(y) + len(p) + 1 + constants + instructions,)
         The value buffer; constants (and the exponents of non-integer powers) are
         written once, here.
     n_groups, n_levels : int
@@ -129,13 +132,26 @@ class SLPTables:
         # exponents of x ** e (non-integer e) are read from constant slots
         exponents = sorted({pay for _, kind, pay, _ in keys if kind == _POWF})
         const_values = [float(instrs[k][1]) for k in consts] + exponents + [1.0]
-        one = nl + len(const_values) - 1
-        exponent_slot = {e: nl + len(consts) + j for j, e in enumerate(exponents)}
+        # the buffer starts with y, p and the time, copied whole at each call (a plain
+        # copy is cheaper than gathering the leaves one by one)
+        slot = {s: j for j, s in enumerate(inputs)}
+        slot.update({s: len(inputs) + j for j, s in enumerate(params)})
+        if time is not None:
+            slot[time] = len(inputs) + len(params)
+        missing = [leaf for leaf in leaves if leaf not in slot]
+        if missing:
+            raise CompilationError(
+                f"the program reads {missing[0]!r}, which is neither an input, a parameter "
+                "nor the time"
+            )
+        head = len(inputs) + len(params) + 1
+        one = head + len(const_values) - 1
+        exponent_slot = {e: head + len(consts) + j for j, e in enumerate(exponents)}
         nc = len(const_values)
-        base = nl + nc
-        pos = list(range(nl)) + [0] * n  # value id -> buffer position
+        base = head + nc
+        pos = [slot[leaf] for leaf in leaves] + [0] * n  # value id -> buffer position
         for j, k in enumerate(consts):
-            pos[nl + k] = nl + j
+            pos[nl + k] = head + j
         for j, (_, _, _, k) in enumerate(keys):
             pos[nl + k] = base + j
         m = len(keys)
@@ -171,36 +187,28 @@ class SLPTables:
         if m:
             gptr.append(m)
         ng = len(gkind)
-        # leaf codes: y[j] -> j, p[j] -> len(y) + j, the time -> len(y) + len(p)
-        slot = {s: j for j, s in enumerate(inputs)}
-        slot.update({s: len(inputs) + j for j, s in enumerate(params)})
-        if time is not None:
-            slot[time] = len(inputs) + len(params)
-        missing = [leaf for leaf in leaves if leaf not in slot]
-        if missing:
-            raise CompilationError(
-                f"the program reads {missing[0]!r}, which is neither an input, a parameter "
-                "nor the time"
-            )
-        leafc = np.array([slot[leaf] for leaf in leaves], dtype=np.int64)
         outs = np.array([pos[o] for o in slp.outputs], dtype=np.int64)
-        parts = [leafc, np.array(gkind, np.int64), np.array(gptr, np.int64), a0, a1, a2,
+        parts = [np.array(gkind, np.int64), np.array(gptr, np.int64), a0, a1, a2,
                  np.array(csr, np.int64)]
         bounds = np.cumsum([_HEADER] + [q.size for q in parts])
         header = np.zeros(_HEADER, dtype=np.int64)
-        header[:5] = (nl, ng, base, len(outs), len(inputs))
+        header[:5] = (len(params), ng, base, len(outs), len(inputs))
         header[5:5 + len(bounds)] = bounds
         itab = np.concatenate([header, *parts, outs])
         if itab.max(initial=0) >= 2**32:
             raise CompilationError("the program is too large for 32-bit tables")
         self.itab = itab.astype(np.uint32)
         self.values = np.zeros(base + m)
-        self.values[nl:base] = const_values
+        self.values[head:base] = const_values
+        self.n_in, self.n_p = len(inputs), len(params)
         self.n_groups = ng
         self.n_levels = max(level, default=0)
 
     def run(self, out: np.ndarray, y: np.ndarray, p: np.ndarray, t: float) -> np.ndarray:
         """Evaluate into ``out`` (``float64``, one entry per output); returns ``out``."""
+        if y.shape != (self.n_in,) or p.shape != (self.n_p,) or out.shape != (self.itab[3],):
+            raise ShapeError(f"expected y of {self.n_in}, p of {self.n_p}, out of "
+                             f"{self.itab[3]} entries")
         _kernel()(out, y, p, t, self.values, self.itab)
         return out
 
@@ -223,24 +231,19 @@ def _build_kernel():
     @njit(cache=True, nogil=True, fastmath=False)
     def _run(out, y, p, t, v, it):  # noqa: C901 - one branch per operation kind
         u = np.uint64
-        nl, ng, base, no, ny = u(it[0]), u(it[1]), u(it[2]), u(it[3]), u(it[4])
-        leafc = it[it[5]:it[6]]
-        gkind = it[it[6]:it[7]]
-        gptr = it[it[7]:it[8]]
-        a0 = it[it[8]:it[9]]
-        a1 = it[it[9]:it[10]]
-        a2 = it[it[10]:it[11]]
-        csr = it[it[11]:it[12]]
-        outs = it[it[12]:]
-        npar = u(p.size)
-        for i in range(nl):
-            c = u(leafc[i])
-            if c < ny:
-                v[i] = y[c]
-            elif c - ny < npar:
-                v[i] = p[c - ny]
-            else:
-                v[i] = t
+        npar, ng, base, no, ny = u(it[0]), u(it[1]), u(it[2]), u(it[3]), u(it[4])
+        gkind = it[it[5]:it[6]]
+        gptr = it[it[6]:it[7]]
+        a0 = it[it[7]:it[8]]
+        a1 = it[it[8]:it[9]]
+        a2 = it[it[9]:it[10]]
+        csr = it[it[10]:it[11]]
+        outs = it[it[11]:]
+        for i in range(ny):
+            v[i] = y[i]
+        for i in range(npar):
+            v[ny + i] = p[i]
+        v[ny + npar] = t
         for g in range(ng):
             kind = gkind[g]
             lo = u(gptr[g])

@@ -119,6 +119,11 @@ def test_bad_input_is_refused():
         f(np.empty(2), np.ones(2), None, 0.0)
     with pytest.raises(ShapeError, match="expected out of shape"):
         f(np.empty(1, dtype=np.float32), np.ones(2), None, 0.0)
+    tab = SLPTables(slp, [X, Y])
+    np.testing.assert_array_equal(tab.run(np.empty(1), np.array([1.0, 2.0]), np.zeros(0), 0.0),
+                                  [3.0])
+    with pytest.raises(ShapeError, match="expected y of 2, p of 0, out of 1 entries"):
+        tab.run(np.empty(1), np.ones(5), np.zeros(0), 0.0)  # would overrun the buffer
     with pytest.raises(CompilationError, match="reads y, which is neither"):
         compile_slp(slp, [X], mode="tables")
     with pytest.raises(CompilationError, match="mode must be"):
