@@ -15,6 +15,8 @@ ends agree on every function.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from pdeflow.errors import CompilationError, ShapeError
@@ -130,6 +132,22 @@ def slp_source(slp, leaf_code, chunk: int = CHUNK, jit: bool = True) -> tuple[st
     return "\n".join(lines), len(shared)
 
 
+def _per_thread(run, template: np.ndarray):
+    """``run(buffer, out, y, p, t)`` with a scratch buffer of each calling thread's own (a
+    copy of ``template``): the kernels release the GIL, and two threads writing one buffer
+    would mix their values."""
+    local = threading.local()
+
+    def call(out, y, p, t):
+        try:
+            buf = local.buf
+        except AttributeError:
+            buf = local.buf = template.copy()
+        return run(buf, out, y, p, t)
+
+    return call
+
+
 class SLPFunction:
     """A compiled straight-line program: ``f(y, p, t) -> out`` or ``f(out, y, p, t)``.
 
@@ -183,8 +201,8 @@ class SLPFunction:
             from pdeflow.symbolic.egraph.tables import _kernel
 
             kern, tab = _kernel(), self._tables
-            values, itab = tab.values, tab.itab
-            self._run = lambda out, y, p, t: kern(out, y, p, t, values, itab)
+            self._run = _per_thread(lambda v, out, y, p, t: kern(out, y, p, t, v, tab.itab),
+                                    tab.values)
             return
         slots = {}
         for j, s in enumerate(inputs):
@@ -210,9 +228,9 @@ class SLPFunction:
 
             salt = f"slp-numba-{numba.__version__}"
         mod = load_module(self.source, salt)
-        w = np.zeros(max(nw, 1))
         kern = mod.kernel
-        self._run = lambda out, y, p, t: kern(out, y, p, t, w)
+        self._run = _per_thread(lambda w, out, y, p, t: kern(out, y, p, t, w),
+                                np.zeros(max(nw, 1)))
 
     def __repr__(self):
         return (f"SLPFunction(n_in={self.n_in}, n_out={self.n_out}, n_p={self.n_p}, "

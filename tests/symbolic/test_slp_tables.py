@@ -153,3 +153,30 @@ def test_optimized_mass_action_system_equals_the_source_form():
     y = rng.uniform(0.0, 5.0, 12)
     want = compile_slp(slp, s, target="python")(y)
     np.testing.assert_array_equal(compile_slp(slp, s, mode="tables")(y), want)
+
+
+def test_threads_calling_one_function_get_their_own_results():
+    """The kernels release the GIL: each thread has a value buffer of its own (the
+    straight-line form's scratch array goes through the same per-thread helper; with one
+    shared buffer this test fails for both forms)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(5)
+    n = 60
+    s = [sym(f"s{i}") for i in range(n)]
+    exprs = [sum(float(rng.uniform(0.5, 2.0)) * s[i] * s[(i + j) % n] for j in range(1, 12))
+             for i in range(n)]
+    f = compile_slp(optimize(exprs, cost="anchor").slp, s, mode="tables")
+    inputs = [rng.uniform(0.0, 3.0, n) for _ in range(8)]
+    want = [f(y) for y in inputs]
+
+    def many(k):
+        out = np.empty(n)
+        for _ in range(3000):
+            f.inplace(out, inputs[k])
+            if not np.array_equal(out, want[k]):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(many, range(8)))
