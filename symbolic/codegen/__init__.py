@@ -12,6 +12,8 @@ array([ 3.,  0.,  0.,  0.,  0., -3.])
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -167,7 +169,8 @@ class CompiledFunction:
             consts.update(extra)
             self._temps = [np.zeros(b.size) for b in program.temps]
             self._consts = [np.ascontiguousarray(consts[n]) for n in names]
-            self._bound = (*self._temps, *self._consts)
+            # the kernel releases the GIL: each calling thread gets scratch arrays of its own
+            self._local = threading.local()
             self._kernel = self._mod.kernel
         elif target in ("numpy", "jax", "torch"):
             module = {"numpy": "np", "jax": "jnp", "torch": "torch"}[target]
@@ -215,7 +218,7 @@ class CompiledFunction:
         _, p = self._check(np.zeros(self.n_in), p)
         if self.target != "numba":
             return lambda out, y, t=0.0: self.inplace(out, y, p, t)
-        kernel, bound = self._kernel, self._bound
+        kernel, bound_here = self._kernel, self._bound
         f64, shape_in, shape_out = np.dtype(np.float64), (self.n_in,), (self.n_out,)
         ndarray, slow = np.ndarray, self.inplace
 
@@ -228,11 +231,20 @@ class CompiledFunction:
                 and y.shape == shape_in
                 and out.shape == shape_out
             ):
-                kernel(out, y, p, float(t), *bound)
+                kernel(out, y, p, float(t), *bound_here())
                 return out
             return slow(out, y, p, t)
 
         return call
+
+    def _bound(self) -> tuple:
+        """The kernel's scratch and constant arrays for the calling thread."""
+        try:
+            return self._local.bound
+        except AttributeError:
+            temps = [np.zeros_like(a) for a in self._temps]
+            bound = self._local.bound = (*temps, *self._consts)
+            return bound
 
     def _check(self, y, p):
         if self.target in ("numpy", "numba"):
@@ -298,7 +310,7 @@ class CompiledFunction:
                 y, p = self._check(y, p)
             if type(out) is not np.ndarray or out.shape != (self.n_out,) or out.dtype != np.float64:
                 raise ShapeError(f"out must be a float64 array of shape ({self.n_out},)")
-            self._kernel(out, y, p, float(t), *self._bound)
+            self._kernel(out, y, p, float(t), *self._bound())
             return out
         if self.target == "cuda":
             return self._cuda_call(out, y, p, t)

@@ -383,3 +383,35 @@ def test_compile_with_egraph_optimizer():
     with pytest.raises(ConfigError, match="scalar systems"):
         u = array("u", (3,))
         compile(u * 2, [u], target="numba", optimize=True)
+
+
+def test_threads_calling_one_compiled_function_get_their_own_results():
+    """The Numba kernels release the GIL and write scratch arrays (here the gathered
+    products of a mass-action system): each calling thread has its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pdeflow.symbolic import sym
+
+    rng = np.random.default_rng(7)
+    n = 300
+    s = [sym(f"s{i}") for i in range(n)]
+    exprs = [sum(float(rng.uniform(0.5, 2.0)) * s[int(i)] * s[int(j)]
+                 for i, j in rng.integers(0, n, (12, 2))) for _ in range(n)]
+    f = compile(exprs, s, target="numba")
+    assert f._temps  # the products go through a scratch array
+    inputs = [rng.uniform(0.0, 3.0, n) for _ in range(8)]
+    want = [f(y) for y in inputs]
+
+    def many(k):
+        g, out = f.bind(None), np.empty(n)
+        for _ in range(1500):
+            g(out, inputs[k])
+            if not np.array_equal(out, want[k]):
+                return False
+            f.inplace(out, inputs[k])
+            if not np.array_equal(out, want[k]):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(many, range(8)))
