@@ -105,7 +105,7 @@ def _sympy_numba(terms, states):
             defined[name] = ci
     for ci, ch in enumerate(chunks):
         for _, e in ch:
-            for s in e.free_symbols:
+            for s in sorted(e.free_symbols, key=str):  # sets iterate in hash order
                 n = str(s)
                 if n in defined and defined[n] != ci:
                     spill.setdefault(n, len(spill))

@@ -21,6 +21,7 @@ import numpy as np
 
 from pdeflow.errors import CompilationError, ShapeError
 from pdeflow.symbolic.codegen.emit import Emitter, literal
+from pdeflow.symbolic.egraph.tables import sum_sections, summation_chains
 from pdeflow.symbolic.terms import FUNCTIONS, Placeholder, Sym, call, num, placeholder, power
 
 _F64 = np.dtype(np.float64)
@@ -87,6 +88,11 @@ def slp_source(slp, leaf_code, chunk: int = CHUNK, jit: bool = True) -> tuple[st
         elif rc - {chunk_of[v]}:
             shared[v] = len(shared)
     code: list[str] = [leaf_code(leaf) for leaf in slp.leaves] + [""] * n
+
+    def ref(x: int) -> str:
+        return code[x] if inline[x] or x < nl else f"v{x}"
+
+    sums = sum_sections(slp)
     out_chunk: dict[int, list[int]] = {}
     for j, o in enumerate(slp.outputs):
         out_chunk.setdefault(max(chunk_of[o], 0), []).append(j)
@@ -107,8 +113,13 @@ def slp_source(slp, leaf_code, chunk: int = CHUNK, jit: bool = True) -> tuple[st
                 if x in shared and chunk_of[x] != ck and x not in loaded:
                     body.append(f"v{x} = w[{shared[x]}]")
                     loaded.add(x)
-            expr = _op_code(op, pl, [code[x] if inline[x] or x < nl else f"v{x}"
-                                     for x in args])
+            if k in sums:  # the interpreter's order of additions (same bits)
+                first, second = summation_chains(sums[k])
+                expr = " + ".join(ref(x) for x in first)
+                if second:
+                    expr = f"({expr}) + ({' + '.join(ref(x) for x in second)})"
+            else:
+                expr = _op_code(op, pl, [ref(x) for x in args])
             if inline[v]:
                 code[v] = f"({expr})"
                 continue
