@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from pdeflow.symbolic.codegen.emit import Emitter
+from pdeflow.symbolic.codegen.emit import Emitter, literal
 from pdeflow.symbolic.codegen.lower import (
     COEF_BASE,
     Buffer,
@@ -138,27 +138,44 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
             em = Emitter(_leaf_factory(program, _slot, hoisted=True), "scalar", prefix="v")
             exprs = em.emit(st.templates)
             inner = []
+            loops = None  # serial run tables: (loop header, indent) per loop over `inner`
             if st.runs is not None and not parallel:
                 # serial: runs that repeat with a period (one per grid row) become one entry
                 r, rw = f"{st.runs_name}p", f"{st.coef_runs_name}p"
                 table, wtable = periodic_runs(st.runs, st.coef_runs)
-                extra[r] = table
-                if st.coefs:
-                    extra[rw] = wtable
-                body.append(f"for q in range({r}.shape[0]):")
-                body.append(f"    ln = {r}[q, 1]")
-                body.append(f"    stp = {r}[q, 2]")
-                for i in used:
-                    body.append(f"    d{i} = {r}[q, {4 + i}]")
-                for c in range(len(st.coefs)):
-                    body.append(f"    w{c} = {rw}[q, {c}]")
-                body.append(f"    for c_ in range({r}[q, 3]):")
-                body.append(f"        k0 = {r}[q, 0] + c_ * stp")
-                body.append("        for k in range(k0, k0 + ln):")
+                loops = []
+                hot = _hot_row(table, st.size)
+                if hot is not None:
+                    # the largest group (a grid's interior) gets a loop of its own whose
+                    # offsets and weights are constants the compiler folds into addresses
+                    # and arithmetic; the other groups keep the table loop
+                    row = [int(v) for v in table[hot]]
+                    head = [f"d{i} = {row[4 + i]}" for i in used]
+                    head += [f"w{c} = {literal(float(wtable[hot, c]))}"
+                             for c in range(len(st.coefs))]
+                    head += [f"for c_ in range({row[3]}):",
+                             f"    k0 = {row[0]} + c_ * {row[2]}",
+                             f"    for k in range(k0, k0 + {row[1]}):"]
+                    loops.append((head, "        "))
+                    table = np.delete(table, hot, axis=0)
+                    wtable = np.delete(wtable, hot, axis=0)
+                if table.shape[0]:
+                    extra[r] = table
+                    if st.coefs:
+                        extra[rw] = wtable
+                    head = [f"for q in range({r}.shape[0]):",
+                            f"    ln = {r}[q, 1]",
+                            f"    stp = {r}[q, 2]"]
+                    head += [f"    d{i} = {r}[q, {4 + i}]" for i in used]
+                    head += [f"    w{c} = {rw}[q, {c}]" for c in range(len(st.coefs))]
+                    head += [f"    for c_ in range({r}[q, 3]):",
+                             f"        k0 = {r}[q, 0] + c_ * stp",
+                             "        for k in range(k0, k0 + ln):"]
+                    loops.append((head, "            "))
                 for i in used:
                     pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
                     inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
-                pad = "            "
+                pad = ""
             elif st.runs is not None:
                 r = st.runs_name
                 body.append(f"for q in {loop}({r}.shape[0]):")
@@ -183,7 +200,9 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
             inner += em.lines
             for dst, expr in zip(st.dsts, exprs, strict=True):
                 inner.append(f"{_dst(dst, 'k')} = {expr}")
-            body += [pad + line for line in inner]
+            for head, indent in loops if loops is not None else [([], pad)]:
+                body += head
+                body += [indent + line for line in inner]
         elif isinstance(st, CsrStep) and _scatter_form(st, parallel):
             # several sparse blocks, most rows empty in most blocks: one pass per block over
             # its nonzeros (out[row] += w * src) instead of every row visiting every block
@@ -234,6 +253,22 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     lines += ["    " + b for b in body] or ["    pass"]
     lines.append("")
     return "\n".join(lines), list(consts), extra
+
+
+#: elements a run group needs for a loop with constant offsets of its own
+HOT_ROW_MIN = 64
+
+
+def _hot_row(table: np.ndarray, size: int) -> int | None:
+    """The periodic-run row with the most elements, if it is worth a loop of its own
+    (at least :data:`HOT_ROW_MIN` elements and a quarter of the step)."""
+    if table.shape[0] == 0:
+        return None
+    counts = table[:, 1] * table[:, 3]
+    hot = int(np.argmax(counts))
+    if counts[hot] < max(HOT_ROW_MIN, size // 4):
+        return None
+    return hot
 
 
 def _scatter_form(st: CsrStep, parallel: bool) -> bool:

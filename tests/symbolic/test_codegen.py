@@ -212,6 +212,33 @@ def test_rerolled_loops_equal_straight_line_code():
     )
 
 
+def test_interior_loop_with_constant_offsets_gives_the_same_bits(monkeypatch):
+    """The largest run group (the interior) is a loop of its own with literal offsets and
+    weights; the table loop covers the boundary groups; together they give exactly what
+    the table loop alone gives."""
+    import pdeflow.symbolic.codegen.source as source
+
+    def rd_last_axis(t, y, p):  # species on the last axis, as in the RD3 benchmark
+        n = y.shape[0]
+        m = np.diag(-2.0 * np.ones(n)) + np.diag(np.ones(n - 1), 1) + np.diag(np.ones(n - 1), -1)
+        m[0, 1] = m[-1, -2] = 2.0
+        a, b = y[:, :, 0], y[:, :, 1]
+        return np.stack([p[0] * (m @ a + a @ m) + a * b - p[1] * a, p[1] - a * b], axis=2)
+
+    y = np.random.default_rng(2).random((32, 32, 2))
+    out, ins = trace(rd_last_axis, 0.0, y, (0.4, 0.2), return_inputs=True)
+    args = (y.ravel(), np.array([0.4, 0.2]), 0.0)
+    hot = compile(out, [ins["y"]], params=list(ins["p"]), target="numba")
+    assert re.search(r"^    d0 = -?\d+$", hot.source, re.M)  # offsets as constants
+    assert re.search(r"^    for q in range\(r\d+p\.shape\[0\]\):$", hot.source, re.M)
+    monkeypatch.setattr(source, "HOT_ROW_MIN", 10**9)
+    table = compile(out, [ins["y"]], params=list(ins["p"]), target="numba")
+    assert not re.search(r"^    d0 = ", table.source, re.M)
+    np.testing.assert_array_equal(hot(*args), table(*args))
+    np.testing.assert_allclose(hot(*args), rd_last_axis(0.0, y, (0.4, 0.2)).ravel(),
+                               rtol=1e-13)
+
+
 def test_code_size_does_not_grow_with_grid():
     """Only the sizes written as literals differ between grids; the code is the same."""
     for target, grids in (("numpy", (16, 64)), ("numba", (32, 128))):
