@@ -266,17 +266,28 @@ class CountSketch(_ProjectionSketch):
     """
 
     name = "countsketch"
+    #: up to this many unknowns a step multiplies dense arrays (K is densified once per
+    #: linear system): building a scipy sparse S per step costs more than the product
+    dense_max = 256
 
     def _run(self, K: sp.csr_array, state: LinearState, tol: float, steps: int) -> int:
         n = K.shape[0]
         s = min(self.size, n)
         rng = state.cache["rng"]
         rows = np.arange(n)
+        dense = state.cache.get("dense_K")
+        if dense is None and n <= self.dense_max:
+            dense = state.cache["dense_K"] = K.toarray()
         for k in range(steps):
             cols = rng.integers(0, s, n)
             signs = rng.choice(np.array([-1.0, 1.0]), n)
-            S = sp.csr_array((signs, (rows, cols)), shape=(n, s))
-            W = (K @ S).toarray()
+            if dense is not None:
+                S = np.zeros((n, s))
+                S[rows, cols] = signs
+                W = dense @ S
+            else:
+                S = sp.csr_array((signs, (rows, cols)), shape=(n, s))
+                W = (K @ S).toarray()
             y = self._project(W, state.r)
             state.z += S @ y
             state.r -= W @ y

@@ -38,6 +38,13 @@ def test_adasketch_gaussian_full_sketch_solves_ill_conditioned_hs(name: str) -> 
     _check(name, "adasketch", sketch="gaussian", sketch_size=8, seed=1)
 
 
+@pytest.mark.parametrize("name", HS_NAMES)
+def test_adasketch_countsketch_solves_every_hs_problem(name: str) -> None:
+    # CountSketch hashes the KKT unknowns into min(8, N) columns: a few projections per
+    # Newton step, where Kaczmarz needs ~1e5-1e6 steps on the ill-conditioned ones
+    _check(name, "adasketch", sketch="countsketch", seed=0, max_iter=60)
+
+
 @pytest.mark.parametrize("name", KACZMARZ_OK)
 def test_adasketch_kaczmarz_solves_well_conditioned_hs(name: str) -> None:
     _check(name, "adasketch", sketch="kaczmarz", seed=0)

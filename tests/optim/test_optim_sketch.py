@@ -83,3 +83,20 @@ def test_sketch_solvers_reach_tolerance(solver: object) -> None:
     state = solver.refine(K, state, tol=1e-8 * np.linalg.norm(b), max_steps=2_000_000)
     assert np.linalg.norm(b - K @ state.z) <= 1.01e-8 * np.linalg.norm(b)
     np.testing.assert_allclose(state.z, zstar, atol=1e-5)
+
+
+def test_countsketch_dense_and_sparse_steps_agree() -> None:
+    """Small systems take dense products (K densified once); the draws and the arithmetic
+    are the same as with scipy sparse products, so the iterates agree to rounding."""
+    K, b, _ = _system(40, seed=3)
+    runs = []
+    for dense_max in (256, 0):
+        solver = CountSketch(6)
+        solver.dense_max = dense_max
+        state = solver.start(K, b, np.random.default_rng(4))
+        state = solver.refine(K, state, tol=1e-6 * np.linalg.norm(b), max_steps=50)
+        runs.append(state)
+    assert "dense_K" in runs[0].cache and "dense_K" not in runs[1].cache
+    assert runs[0].steps == runs[1].steps
+    np.testing.assert_allclose(runs[0].z, runs[1].z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(runs[0].r, b - K @ runs[0].z, atol=1e-9 * np.linalg.norm(b))
