@@ -221,6 +221,9 @@ class CompiledFunction:
         kernel, bound_here = self._kernel, self._bound
         f64, shape_in, shape_out = np.dtype(np.float64), (self.n_in,), (self.n_out,)
         ndarray, slow = np.ndarray, self.inplace
+        # no scratch and no table arguments (small tables are frozen into the kernel):
+        # nothing per thread to look up
+        bare = not self._temps and not self._consts
 
         def call(out, y, t=0.0):
             if (
@@ -231,7 +234,10 @@ class CompiledFunction:
                 and y.shape == shape_in
                 and out.shape == shape_out
             ):
-                kernel(out, y, p, float(t), *bound_here())
+                if bare:
+                    kernel(out, y, p, float(t))
+                else:
+                    kernel(out, y, p, float(t), *bound_here())
                 return out
             return slow(out, y, p, t)
 

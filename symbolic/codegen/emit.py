@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from pdeflow.errors import CompilationError
 from pdeflow.symbolic.interface import ADD, MUL, POW, arguments, iscall, operation
-from pdeflow.symbolic.terms import Num, Term
+from pdeflow.symbolic.terms import Mul, Num, Term, _make_mul
 
 
 def literal(v) -> str:
@@ -76,6 +76,30 @@ def array_funcs(mod: str) -> dict:
     return {k: f"{mod}.{v}" for k, v in names.items()}
 
 
+def negated(t: Term) -> Term | None:
+    """``u`` when ``t`` is ``-1 * u`` (a product with coefficient -1), else None.
+
+    The emitter prints such a product as ``-u`` and, inside a sum, ``a - u``: ``u`` is then
+    shared with a ``+u`` elsewhere (mass-action terms appear with both signs), and the
+    result has the same bits as ``(-1.0)*...`` (IEEE rounding is symmetric in the sign).
+    """
+    if type(t) is Mul and t.coeff == -1:
+        return _make_mul(1, t._dict)
+    return None
+
+
+def _children(t: Term) -> tuple:
+    """The terms ``t``'s code reads: a negated product reads its positive form."""
+    u = negated(t)
+    if u is not None:
+        return (u,)
+    out = []
+    for a in arguments(t):
+        u = negated(a)
+        out.append(a if u is None else u)
+    return tuple(out)
+
+
 class Emitter:
     """Emit assignments for a set of root terms, sharing subexpressions.
 
@@ -116,7 +140,7 @@ class Emitter:
                 continue
             seen.add(t)
             if iscall(t):
-                for a in arguments(t):
+                for a in _children(t):
                     uses[a] = uses.get(a, 0) + 1
                     stack.append(a)
         return uses
@@ -141,7 +165,7 @@ class Emitter:
                 stack.pop()
                 continue
             if iscall(x):
-                pending = [a for a in arguments(x) if a not in self.names and iscall(a)]
+                pending = [a for a in _children(x) if a not in self.names and iscall(a)]
                 if pending:
                     stack.extend(pending)
                     continue
@@ -167,10 +191,17 @@ class Emitter:
             if type(t) is Num:
                 return literal(t.value)
             return self.leaf(t)
+        u = negated(t)
+        if u is not None:
+            return f"(-{self._arg(u)})"
         op = operation(t)
         args = arguments(t)
         if op is ADD:
-            return "(" + " + ".join(self._arg(a) for a in args) + ")"
+            parts = [self._arg(args[0])]
+            for a in args[1:]:
+                u = negated(a)
+                parts.append(f" - {self._arg(u)}" if u is not None else f" + {self._arg(a)}")
+            return "(" + "".join(parts) + ")"
         if op is MUL:
             return "(" + "*".join(self._arg(a) for a in args) + ")"
         if op is POW:

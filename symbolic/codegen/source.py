@@ -237,6 +237,10 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     # check per call (a serial kernel reads the merged periodic runs, not the plain ones)
     text = "\n".join(body + helpers)
     consts = {n: v for n, v in consts.items() if re.search(rf"\b{re.escape(n)}\b", text)}
+    # small tables become module constants that Numba freezes into the machine code: no
+    # argument to type-check per call (a stencil's run tables: a few dozen entries)
+    frozen = {n: v for n, v in consts.items() if _freezable(v)}
+    consts = {n: v for n, v in consts.items() if n not in frozen}
     sig = ", ".join(_signature(program, consts))
     lines = [
         "import math",
@@ -244,6 +248,8 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
         "from numba import njit, prange",
         "",
     ]
+    lines += [f"{n} = {_array_literal(v)}" for n, v in frozen.items()]
+    lines += [""] if frozen else []
     lines += helpers
     lines += [
         f"@njit(cache=True, parallel={bool(parallel)}, fastmath=False, nogil=True)",
@@ -253,6 +259,27 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     lines += ["    " + b for b in body] or ["    pass"]
     lines.append("")
     return "\n".join(lines), list(consts), extra
+
+
+#: tables of at most this many entries are module constants of the Numba source
+FROZEN_MAX = 4096
+
+
+def _freezable(v) -> bool:
+    a = np.asarray(v)
+    return a.size <= FROZEN_MAX and a.dtype in (np.int64, np.float64) and a.ndim in (1, 2)
+
+
+def _array_literal(v) -> str:
+    """Source of a numpy array with the same values, dtype and shape (numeric literals
+    only; floats round-trip exactly through ``repr``)."""
+    a = np.asarray(v)
+    flat = a.ravel()
+    if a.dtype == np.int64:
+        items, dtype = ", ".join(str(int(x)) for x in flat), "np.int64"
+    else:
+        items, dtype = ", ".join(literal(x) for x in flat), "np.float64"
+    return f"np.array([{items}], dtype={dtype}).reshape({tuple(int(d) for d in a.shape)})"
 
 
 #: elements a run group needs for a loop with constant offsets of its own

@@ -239,6 +239,25 @@ def test_interior_loop_with_constant_offsets_gives_the_same_bits(monkeypatch):
                                rtol=1e-13)
 
 
+def test_small_tables_are_frozen_into_the_kernel(monkeypatch):
+    """Tables of up to FROZEN_MAX entries are module constants (no argument per call);
+    the kernel computes exactly what it computes with them passed as arguments."""
+    import pdeflow.symbolic.codegen.source as source
+
+    y = np.random.default_rng(3).random((2, 12, 12))
+    out, ins = trace(rd_dense, 0.0, y, (0.4, 0.2), return_inputs=True)
+    args = (y.ravel(), np.array([0.4, 0.2]), 0.0)
+    frozen = compile(out, [ins["y"]], params=list(ins["p"]), target="numba")
+    assert "def kernel(out, y, p, t):" in frozen.source
+    assert re.search(r"^i0 = np\.array\(\[", frozen.source, re.M)
+    monkeypatch.setattr(source, "FROZEN_MAX", 0)
+    passed = compile(out, [ins["y"]], params=list(ins["p"]), target="numba")
+    assert "def kernel(out, y, p, t, i0," in passed.source
+    np.testing.assert_array_equal(frozen(*args), passed(*args))
+    bound = frozen.bind(args[1])
+    np.testing.assert_array_equal(bound(np.empty(frozen.n_out), args[0]), passed(*args))
+
+
 def test_code_size_does_not_grow_with_grid():
     """Only the sizes written as literals differ between grids; the code is the same."""
     for target, grids in (("numpy", (16, 64)), ("numba", (32, 128))):
@@ -268,6 +287,25 @@ def test_scalar_system_straight_line_chunks():
     Jf = compile_jacobian(exprs, list(xs), params=[k1, k2], target="numba")
     Jw = evaluate(jacobian(exprs, list(xs)), {**dict(zip(xs, v, strict=True)), k1: 0.7, k2: 0.1})
     np.testing.assert_allclose(Jf(v, pv).toarray(), Jw.toarray(), rtol=1e-13)
+
+
+def test_negated_products_are_shared_and_subtracted():
+    """``-k*a*b`` is printed as ``x - (k*a*b)``, sharing ``k*a*b`` with its positive use;
+    the bits equal those of ``(-1.0)*k*a*b`` (IEEE rounding is symmetric in the sign)."""
+
+    def mass_action(t, y, p):
+        a, b = y[:, 0], y[:, 1]
+        return np.stack([p[0] - p[1] * a * b, p[1] * a * b - b, -(p[1] * a * b)], axis=1)
+
+    y = np.random.default_rng(4).uniform(-3, 3, (50, 2))
+    out, ins = trace(mass_action, 0.0, y, (0.7, 1.3), return_inputs=True)
+    want = mass_action(0.0, y, (0.7, 1.3)).ravel()
+    for target in ("numpy", "numba"):
+        f = compile(out, [ins["y"]], params=list(ins["p"]), target=target)
+        assert "(-1.0)" not in f.source and " - v" in f.source, f.source
+        assert len(re.findall(r"\*x\d\*x\d", f.source)) == 1, f.source  # one product
+        got = np.asarray(f(y.ravel(), np.array([0.7, 1.3]), 0.0))
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
 
 
 HOSTILE = [
