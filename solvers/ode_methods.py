@@ -202,9 +202,28 @@ class SparseShiftedLU:
             return
         rows = np.repeat(np.arange(n), np.diff(indptr))
         cols = np.asarray(indices)
-        nnz = cols.size
         r = np.concatenate([rows, np.arange(n)])
         c = np.concatenate([cols, np.arange(n)])
+        self._rc = (r, c, cols.size)
+        self._layout_done = False
+        self._static = None
+        if n > DENSE_MAX:
+            # numeric refactorization on a pattern analysed once (SuperLU above as the
+            # pivoting fallback when a diagonal pivot fails)
+            from .sparse_lu import StaticLU
+
+            static = StaticLU(sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n)))
+            if static.worthwhile:
+                self._static = static
+                self._static_j = static.positions(rows, cols)
+                self._static_d = static.positions(np.arange(n), np.arange(n))
+                self._static_data = np.zeros(static._mi.size)
+
+    def _layout(self) -> None:
+        """The SuperLU path's ordering and permuted pattern, built on first use (a stiff
+        solve whose StaticLU never fails a pivot does not pay for the COLAMD probe)."""
+        n = self.n
+        r, c, nnz = self._rc
         if n > DENSE_MAX:
             probe = sp.csc_matrix((np.where(r == c, 4.0, 1.0), (r, c)), shape=(n, n))
             # SuperLU's perm_c maps column j of W to column perm_c[j] of W Pc
@@ -221,18 +240,7 @@ class SparseShiftedLU:
         self._indptr = np.searchsorted(uniq // n, np.arange(n + 1)).astype(np.int32)
         self._indices = (uniq % n).astype(np.int32)
         self._data = np.zeros(uniq.size)
-        self._static = None
-        if n > DENSE_MAX:
-            # numeric refactorization on a pattern analysed once (SuperLU above as the
-            # pivoting fallback when a diagonal pivot fails)
-            from .sparse_lu import StaticLU
-
-            static = StaticLU(sp.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n)))
-            if static.worthwhile:
-                self._static = static
-                self._static_j = static.positions(rows, cols)
-                self._static_d = static.positions(np.arange(n), np.arange(n))
-                self._static_data = np.zeros(static._mi.size)
+        self._layout_done = True
 
     def factor(self, jdata, shift):
         """Factorize ``shift*I - J``; returns a ``solve(b)`` callable or None if singular.
@@ -256,6 +264,8 @@ class SparseShiftedLU:
             sd[self._static_d] += shift
             if self._static.factor(data=sd):
                 return self._static.solver()
+        if not self._layout_done:
+            self._layout()
         d = self._data
         d.fill(0.0)
         d[self._j_pos] = -jdata  # positions are unique: a CSR pattern has no duplicates
@@ -362,29 +372,36 @@ class Rodas4(AbstractStepper):
         stats["nlu"] += 1
         if solve is None:
             return StepResult(y, np.full(y.size, np.inf), None, retry, retry, ok=False)
-        a, cc, d, c = self.a, self.cc, self.d, self.c
-        k = []
+        a, cc, d, c = _RODAS_A, _RODAS_C, self.d, self.c
+        # stages as rows of one array: each combination sum_j w_j k_j is one matrix-vector
+        # product (not a Python sum of scaled copies)
+        k = np.empty((6, y.size))
         f = f0
         has_ft = not np.isscalar(ft)
         for i in range(6):
-            rhs = f if i == 0 else f + sum(cij * kj for cij, kj in zip(cc[i], k, strict=False)) / h
+            rhs = f if i == 0 else f + (cc[i] @ k[:i]) / h
             if i < 4 and has_ft:
                 rhs = rhs + (h * d[i]) * ft
-            k.append(solve(rhs))
+            k[i] = solve(rhs)
             if i == 5:
                 break
             if i < 4:
-                yi = y + sum(aij * kj for aij, kj in zip(a[i + 1], k, strict=False))
+                yi = y + a[i + 1] @ k[: i + 1]
             else:  # stage 6 argument: Y5 + k5
                 yi = yi + k[4]
             f = fun(t + c[i + 1] * h, yi)
             stats["nfev"] += 1
         y_new = yi + k[5]
-        c3 = sum(w * kj for w, kj in zip(self.d2, k, strict=False))
-        c4 = sum(w * kj for w, kj in zip(self.d3, k, strict=False))
+        c3 = _RODAS_D2 @ k[:5]
+        c4 = _RODAS_D3 @ k[:5]
         interp = Interpolant("rodas", t, h, y, (y_new, c3, c4))
         new_state = dict(state, f0=None, J=None, ft=None)
         return StepResult(y_new, k[5], interp, new_state, retry)
+
+
+_RODAS_A = [np.array(r) for r in Rodas4.a]
+_RODAS_C = [np.array(r) for r in Rodas4.cc]
+_RODAS_D2, _RODAS_D3 = np.array(Rodas4.d2), np.array(Rodas4.d3)
 
 
 @dataclass(frozen=True)
