@@ -453,11 +453,17 @@ class ODEProblem:
 
             jsrc = JacobianSource(indptr, indices, jdata, autonomous)
             if jf.shape[0] > 32:  # stiff solves factor with StaticLU: load its kernels now
+                from .ode_methods import SparseShiftedLU
                 from .sparse_lu import warm_up
 
                 s = time.perf_counter()
                 warm_up()
                 timings["lu_load"] = time.perf_counter() - s
+                # the ordering and symbolic factorization of shift*I - J (cached by pattern,
+                # so every solve of this problem starts from it)
+                s = time.perf_counter()
+                SparseShiftedLU(indptr, indices, jf.shape[0])
+                timings["lu_analysis"] = time.perf_counter() - s
         prob = cls(rhs, y0a, tspan, jac=jac_call, autonomous=autonomous,
                    _compiled=(rhs, jsrc), _timings=timings)
         prob.source = MappingProxyType(sources)

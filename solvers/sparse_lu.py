@@ -163,6 +163,49 @@ def _solve(n, lp, li, lx, up, ui, ux, perm, b, x):  # pragma: no cover - compile
     return x
 
 
+#: symbolic analyses of recent patterns (read-only arrays shared by StaticLU instances):
+#: a stiff solve of a problem analyses its Jacobian's pattern once, not once per solve
+_ANALYSES: dict = {}
+_ANALYSES_MAX = 8
+
+
+def _analysis(n: int, S: sp.csr_matrix) -> tuple:
+    """Ordering, permuted pattern and ``L``/``U`` patterns of the symmetric pattern ``S``
+    (sorted CSR), cached by pattern."""
+    key = (n, S.indptr.tobytes(), S.indices.tobytes())
+    hit = _ANALYSES.get(key)
+    if hit is not None:
+        return hit
+    # a symmetric fill-reducing ordering: SuperLU's minimum degree on W + W^T, taken
+    # from one factorization of a diagonally dominant probe with that pattern
+    probe = S.copy()
+    probe.data[:] = -1.0
+    probe.setdiag(float(np.diff(S.indptr).max()) + 1.0)
+    lu = splu(
+        probe.tocsc(),
+        permc_spec="MMD_AT_PLUS_A",
+        diag_pivot_thresh=0.0,
+        options={"SymmetricMode": True},
+    )
+    perm = np.argsort(lu.perm_c).astype(np.int64)  # M = W[perm][:, perm]
+    inv = np.argsort(perm).astype(np.int64)
+    M = S[perm][:, perm].tocsr()
+    M.sort_indices()
+    mp = M.indptr.astype(np.int64)
+    mi = M.indices.astype(np.int64)
+    keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(mp)) * n + mi
+    parent = _etree(n, mp, mi)
+    lp, li = _lower_pattern(n, mp, mi, parent)
+    up, ui = _upper_pattern(n, lp, li)
+    out = (perm, inv, mp, mi, keys, lp, li, up, ui)
+    for a in out:
+        a.flags.writeable = False
+    if len(_ANALYSES) >= _ANALYSES_MAX:
+        _ANALYSES.pop(next(iter(_ANALYSES)))
+    _ANALYSES[key] = out
+    return out
+
+
 class StaticLU:
     """LU factors of matrices with one sparsity pattern; the symbolic work is done once.
 
@@ -199,27 +242,8 @@ class StaticLU:
         S = (S + S.T + sp.identity(n, format="csr")).tocsr()
         S.sum_duplicates()
         S.sort_indices()
-        # a symmetric fill-reducing ordering: SuperLU's minimum degree on W + W^T, taken
-        # from one factorization of a diagonally dominant probe with that pattern
-        probe = S.copy()
-        probe.data[:] = -1.0
-        probe.setdiag(float(np.diff(S.indptr).max()) + 1.0)
-        lu = splu(
-            probe.tocsc(),
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.0,
-            options={"SymmetricMode": True},
-        )
-        self.perm = np.argsort(lu.perm_c).astype(np.int64)  # M = W[perm][:, perm]
-        self._inv = np.argsort(self.perm).astype(np.int64)
-        M = S[self.perm][:, self.perm].tocsr()
-        M.sort_indices()
-        self._mp = M.indptr.astype(np.int64)
-        self._mi = M.indices.astype(np.int64)
-        self._keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(self._mp)) * n + self._mi
-        parent = _etree(n, self._mp, self._mi)
-        self._lp, self._li = _lower_pattern(n, self._mp, self._mi, parent)
-        self._up, self._ui = _upper_pattern(n, self._lp, self._li)
+        (self.perm, self._inv, self._mp, self._mi, self._keys, self._lp, self._li, self._up,
+         self._ui) = _analysis(n, S)
         self._mx = np.zeros(self._mi.size)
         self._work = np.zeros(n)
         self._lx, self._ux = np.empty(0), np.empty(0)

@@ -145,3 +145,28 @@ def test_heavy_fill_is_left_to_superlu():
     assert heavy.factor(R + 10 * sp.identity(400))  # still correct when used anyway
     b = np.ones(400)
     np.testing.assert_allclose((R + 10 * sp.identity(400)) @ heavy.solve(b), b, atol=1e-10)
+
+
+def test_the_symbolic_analysis_is_shared_by_pattern():
+    """Two factorizations of one pattern share the (read-only) analysis and keep their own
+    numbers; another pattern gets its own analysis."""
+    from pdeflow.solvers import sparse_lu
+
+    A, B = _grid_matrix(9, 3), _grid_matrix(9, 4)
+    calls = []
+    real = sparse_lu.splu
+    sparse_lu._ANALYSES.clear()
+    try:
+        sparse_lu.splu = lambda *a, **k: calls.append(1) or real(*a, **k)
+        first, second = StaticLU(A), StaticLU(B)
+        assert len(calls) == 1  # the ordering probe ran once
+        assert first._lp is second._lp and not first._lp.flags.writeable
+        assert first._mx is not second._mx
+        assert first.factor(A) and second.factor(B)
+        b = np.random.default_rng(5).random(A.shape[0])
+        np.testing.assert_allclose(first.solve(b), spsolve(A.tocsc(), b), rtol=1e-10)
+        np.testing.assert_allclose(second.solve(b), spsolve(B.tocsc(), b), rtol=1e-10)
+        other = StaticLU(_grid_matrix(8, 3))
+        assert len(calls) == 2 and other._lp is not first._lp
+    finally:
+        sparse_lu.splu = real
