@@ -99,7 +99,7 @@ def sum_sections(slp, fused: set[int] | None = None) -> dict[int, tuple[list, li
         fused = _fused_products(slp)
     sums = {}
     for k, (op, _, args) in enumerate(slp.instrs):
-        if op == "add" and (len(args) > 2 or any(a in fused for a in args)):
+        if op == "add" and (len(args) != 2 or any(a in fused for a in args)):
             sections: tuple[list, list, list] = ([], [], [])
             for a in args:
                 sections[len(slp.instrs[a - nl][2]) - 1 if a in fused else 0].append(a)

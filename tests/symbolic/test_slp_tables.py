@@ -132,6 +132,26 @@ def test_bad_input_is_refused():
         compile_slp(slp, [X, Y], target="python", mode="tables")
 
 
+def test_sums_of_one_and_of_many_operands():
+    """A one-operand sum, a two-operand one and a long one (odd and even run lengths in
+    each section of the interpreter's sum loop) against the printed source."""
+    rng = np.random.default_rng(7)
+    ins: list = [("add", None, (0,))]  # value 2
+    for n in (2, 3, 4, 7, 8):
+        ins.append(("add", None, tuple(int(i) for i in rng.integers(0, 2, n))))
+    nl = 2
+    prods = []
+    for k in range(5):  # products read once by the last sum: fused pairs and triples
+        ins.append(("mul", None, (0, 1) if k % 2 else (0, 1, 1)))
+        prods.append(nl + len(ins) - 1)
+    ins.append(("add", None, (0, *prods, 1)))
+    slp = SLP((X, Y), tuple(ins), tuple([2, 3, 4, 5, 6, 7, nl + len(ins) - 1]))
+    tables = compile_slp(slp, [X, Y], mode="tables")
+    source = compile_slp(slp, [X, Y], target="python")
+    for y in rng.uniform(-2.0, 2.0, (5, 2)):
+        np.testing.assert_array_equal(tables(y), source(y))
+
+
 def test_two_programs_keep_their_own_values():
     f = compile_slp(SLP((X,), (("mul", None, (0, 0)),), (1,)), [X])
     g = compile_slp(SLP((X,), (("add", None, (0, 0)),), (1,)), [X])
