@@ -205,7 +205,7 @@ class SparseShiftedLU:
         r = np.concatenate([rows, np.arange(n)])
         c = np.concatenate([cols, np.arange(n)])
         self._rc = (r, c, cols.size)
-        self._layout_done = False
+        self._data = None  # the SuperLU path's layout, built by _layout() on first use
         self._static = None
         if n > DENSE_MAX:
             # numeric refactorization on a pattern analysed once (SuperLU above as the
@@ -240,7 +240,6 @@ class SparseShiftedLU:
         self._indptr = np.searchsorted(uniq // n, np.arange(n + 1)).astype(np.int32)
         self._indices = (uniq % n).astype(np.int32)
         self._data = np.zeros(uniq.size)
-        self._layout_done = True
 
     def factor(self, jdata, shift):
         """Factorize ``shift*I - J``; returns a ``solve(b)`` callable or None if singular.
@@ -264,7 +263,7 @@ class SparseShiftedLU:
             sd[self._static_d] += shift
             if self._static.factor(data=sd):
                 return self._static.solver()
-        if not self._layout_done:
+        if self._data is None:
             self._layout()
         d = self._data
         d.fill(0.0)

@@ -153,9 +153,7 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
                     head = [f"d{i} = {row[4 + i]}" for i in used]
                     head += [f"w{c} = {literal(float(wtable[hot, c]))}"
                              for c in range(len(st.coefs))]
-                    head += [f"for c_ in range({row[3]}):",
-                             f"    k0 = {row[0]} + c_ * {row[2]}",
-                             f"    for k in range(k0, k0 + {row[1]}):"]
+                    head += _periodic_loop(row[0], row[1], row[2], row[3])
                     loops.append((head, "        "))
                     table = np.delete(table, hot, axis=0)
                     wtable = np.delete(wtable, hot, axis=0)
@@ -168,14 +166,12 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
                             f"    stp = {r}[q, 2]"]
                     head += [f"    d{i} = {r}[q, {4 + i}]" for i in used]
                     head += [f"    w{c} = {rw}[q, {c}]" for c in range(len(st.coefs))]
-                    head += [f"    for c_ in range({r}[q, 3]):",
-                             f"        k0 = {r}[q, 0] + c_ * stp",
-                             "        for k in range(k0, k0 + ln):"]
+                    head += ["    " + h for h in _periodic_loop(f"{r}[q, 0]", "ln", "stp",
+                                                              f"{r}[q, 3]")]
                     loops.append((head, "            "))
                 for i in used:
                     pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
                     inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
-                pad = ""
             elif st.runs is not None:
                 r = st.runs_name
                 body.append(f"for q in {loop}({r}.shape[0]):")
@@ -200,7 +196,9 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
             inner += em.lines
             for dst, expr in zip(st.dsts, exprs, strict=True):
                 inner.append(f"{_dst(dst, 'k')} = {expr}")
-            for head, indent in loops if loops is not None else [([], pad)]:
+            if loops is None:  # the loop headers are in body already
+                loops = [([], pad)]
+            for head, indent in loops:
                 body += head
                 body += [indent + line for line in inner]
         elif isinstance(st, CsrStep) and _scatter_form(st, parallel):
@@ -280,6 +278,14 @@ def _array_literal(v) -> str:
     else:
         items, dtype = ", ".join(literal(x) for x in flat), "np.float64"
     return f"np.array([{items}], dtype={dtype}).reshape({tuple(int(d) for d in a.shape)})"
+
+
+def _periodic_loop(start, length, step, count) -> list[str]:
+    """Headers of the loops over ``count`` runs of ``length`` elements, ``step`` apart
+    (numbers or the names of variables that hold them)."""
+    return [f"for c_ in range({count}):",
+            f"    k0 = {start} + c_ * {step}",
+            f"    for k in range(k0, k0 + {length}):"]
 
 
 #: elements a run group needs for a loop with constant offsets of its own
