@@ -29,6 +29,7 @@ from pdeflow.symbolic.codegen.source import (
     csr_row_ids,
     cuda_source,
     every_const,
+    joined_rows_name,
     numba_source,
 )
 from pdeflow.symbolic.terms import Sym, Term, as_term
@@ -180,8 +181,12 @@ class CompiledFunction:
             values = dict(program.consts)
             values.update(all_index_consts(program))
             for st in program.steps:
-                for ip, _, _ in getattr(st, "names", []):
+                blocks = getattr(st, "names", [])
+                for ip, _, _ in blocks:
                     values[f"{ip}_rows"] = csr_row_ids(values[ip])
+                if target == "numpy" and len(blocks) > 1:
+                    values[joined_rows_name(st)] = np.concatenate(
+                        [values[f"{ip}_rows"] for ip, _, _ in blocks])
             self._consts = [values[n] for n in names]
             self._kernel = self._mod.kernel
             if target == "jax":
@@ -207,6 +212,28 @@ class CompiledFunction:
             f"n_p={self.n_p})"
         )
 
+    @property
+    def kernel(self):
+        """The Numba target's compiled kernel itself, unchecked:
+        ``kernel(out, y, p, t, *scratch_and_tables)``; with no scratch or table arguments
+        (:attr:`bare`), ``kernel(out, y, p, t)``.  ``out``, ``y`` and ``p`` must be
+        contiguous float64 arrays of shapes ``(n_out,)``, ``(n_in,)`` and ``(n_p,)``
+        (nothing is checked: use :meth:`bind` or :meth:`inplace` otherwise).
+
+        Raises
+        ------
+        ConfigError
+            For targets other than ``numba``.
+        """
+        if self.target != "numba":
+            raise ConfigError(f"kernel is the numba target's; this function's is {self.target!r}")
+        return self._kernel
+
+    @property
+    def bare(self) -> bool:
+        """Numba target: the kernel takes ``(out, y, p, t)`` only (no scratch, no tables)."""
+        return self.target == "numba" and not self._temps and not self._consts
+
     def bind(self, p=None):
         """``g(out, y, t=0.0)``: :meth:`inplace` with the parameters checked and bound once.
 
@@ -223,7 +250,7 @@ class CompiledFunction:
         ndarray, slow = np.ndarray, self.inplace
         # no scratch and no table arguments (small tables are frozen into the kernel):
         # nothing per thread to look up
-        bare = not self._temps and not self._consts
+        bare = self.bare
 
         def call(out, y, t=0.0):
             if (

@@ -186,7 +186,13 @@ def _stencil(node: Linear):
     offsets = np.unique(rel_s)
     if offsets.size <= MAX_STENCIL:
         n_src = node.args[0].size
-        cols = np.clip(stride * np.arange(m)[:, None] + offsets[None, :], 0, max(n_src - 1, 0))
+        cols = stride * np.arange(m)[:, None] + offsets[None, :]
+        # a missing neighbour beyond the source's ends (weight 0) reads the row's own
+        # position instead: the same shift along a boundary row, so the row stays one run
+        # (clipping to the ends would give every boundary element a shift of its own)
+        outside = (cols < 0) | (cols > n_src - 1)
+        home = np.clip(stride * np.arange(m), 0, max(n_src - 1, 0))
+        cols = np.where(outside, home[:, None], cols)
         w = np.zeros((m, offsets.size))
         slot = np.searchsorted(offsets, rel_s)
         cols[rows, slot] = b.indices

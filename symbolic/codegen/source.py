@@ -410,10 +410,15 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     for b in program.temps:
         body.append(f"{b.name} = None")
 
-    def write(dst: Buffer, rows: str, value: str):
+    def write(dst: Buffer, rows: str | None, value: str):
+        """``out`` at ``rows`` (None: all of ``dst``, written as a slice) = ``value``."""
         if dst.kind == "out":
-            scaled = f"{dst.stride}*{rows}" if dst.stride != 1 else rows
-            target = f"{dst.base} + {scaled}" if dst.base else scaled
+            if rows is None:
+                stop = dst.base + dst.stride * (dst.size - 1) + 1
+                target = f"{dst.base}:{stop}" + (f":{dst.stride}" if dst.stride != 1 else "")
+            else:
+                scaled = f"{dst.stride}*{rows}" if dst.stride != 1 else rows
+                target = f"{dst.base} + {scaled}" if dst.base else scaled
             if module == "jnp":
                 body.append(f"out = out.at[{target}].set({value})")
             else:
@@ -440,16 +445,20 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
                     if module != "torch"
                     else f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
                 )
-                if dst.kind == "out":
-                    write(dst, f"{_arange(module, st.size)}", full)
-                else:
-                    write(dst, "", full)
+                write(dst, None, full)
         elif isinstance(st, CsrStep):
-            terms = []
-            for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
-                rows_var = f"{ip}_rows"
-                terms.append(_segment_sum(module, s, src(s), ix, dv, rows_var, st.dst.size))
-            acc = " + ".join(terms) if terms else f"{_zeros(module, st.dst.size)}"
+            if module == "np" and len(st.names) > 1:
+                # one bincount over every block's entries (not one per block, then sums)
+                gathered = ", ".join(f"{dv} * {src(s)}[{ix}]"
+                                     for s, (_, ix, dv) in zip(st.sources, st.names, strict=True))
+                acc = (f"np.bincount({joined_rows_name(st)}, weights=np.concatenate(("
+                       f"{gathered})), minlength={st.dst.size})")
+            else:
+                terms = []
+                for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+                    rows_var = f"{ip}_rows"
+                    terms.append(_segment_sum(module, s, src(s), ix, dv, rows_var, st.dst.size))
+                acc = " + ".join(terms) if terms else f"{_zeros(module, st.dst.size)}"
             if st.offset_name:
                 acc = f"({acc}) + {st.offset_name}"
             if st.rows_name:
@@ -460,7 +469,7 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
                     body.append(f"{st.dst.name} = {acc}")
             else:
                 if st.dst.kind == "out":
-                    write(st.dst, _arange(module, st.dst.size), acc)
+                    write(st.dst, None, acc)
                 else:
                     body.append(f"{st.dst.name} = {acc}")
         elif isinstance(st, ScalarStep):
@@ -479,8 +488,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     extra = []
     for st in program.steps:
         if isinstance(st, CsrStep):
-            for ip, _, _ in st.names:
-                extra.append(f"{ip}_rows")
+            if module == "np" and len(st.names) > 1:
+                extra.append(joined_rows_name(st))
+            else:
+                for ip, _, _ in st.names:
+                    extra.append(f"{ip}_rows")
     sig = ", ".join(["y", "p", "t"] + list(consts) + extra)
     head = {
         "np": ["import math", "import numpy as np", ""],
@@ -497,6 +509,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     }[module]
     lines = head + [f"def kernel({sig}):"] + ["    " + b for b in body] + [""]
     return "\n".join(lines), list(consts) + extra
+
+
+def joined_rows_name(st: CsrStep) -> str:
+    """The numpy target's table of row ids of all of ``st``'s blocks, one after another."""
+    return f"{st.names[0][0]}_all_rows"
 
 
 def _arange(module: str, n: int) -> str:

@@ -26,6 +26,7 @@ from pdeflow.symbolic import (
     trace,
 )
 from pdeflow.symbolic.arrays import element_terms
+from pdeflow.symbolic.codegen.source import periodic_runs
 
 
 def bruss(t, y, p):
@@ -267,6 +268,39 @@ def test_code_size_does_not_grow_with_grid():
             f = compile(out, [ins["y"]], params=list(ins["p"]), target=target)
             sources.append(re.sub(r"\d+", "#", f.source))
         assert sources[0] == sources[1]
+
+
+def test_boundary_rows_stay_one_run_each():
+    """A stencil's missing neighbours beyond the grid's ends (reflecting boundaries) do
+    not split the boundary rows into one run per element: the number of runs is the same
+    on every grid, and the result stays exact."""
+    counts = []
+    for n in (24, 40):
+        y = np.random.default_rng(n).random((2, n, n))
+        out, ins = trace(rd_dense, 0.0, y, (0.4, 0.2), return_inputs=True)
+        f = compile(out, [ins["y"]], params=list(ins["p"]), target="numba")
+        steps = [s for s in f.program.steps if getattr(s, "runs", None) is not None]
+        assert steps, "the stencil should be read through run tables, not index arrays"
+        # groups of equally spaced runs: what the kernel loops over
+        counts.append(sum(periodic_runs(s.runs, s.coef_runs)[0].shape[0] for s in steps))
+        np.testing.assert_allclose(f(y.ravel(), np.array([0.4, 0.2]), 0.0),
+                                   rd_dense(0.0, y, (0.4, 0.2)).ravel(), rtol=1e-13)
+    assert counts[0] == counts[1], counts
+
+
+def test_kernel_is_the_unchecked_numba_kernel():
+    """``f.kernel(out, y, p, t)`` is what ``f`` runs; other targets have none."""
+    y = np.random.default_rng(5).random((2, 10, 10))
+    out, ins = trace(rd_dense, 0.0, y, (0.4, 0.2), return_inputs=True)
+    f = compile(out, [ins["y"]], params=list(ins["p"]), target="numba")
+    assert f.bare
+    res = np.empty(f.n_out)
+    f.kernel(res, y.ravel(), np.array([0.4, 0.2]), 0.0)
+    np.testing.assert_array_equal(res, f(y.ravel(), np.array([0.4, 0.2]), 0.0))
+    g = compile(out, [ins["y"]], params=list(ins["p"]), target="numpy")
+    assert not g.bare
+    with pytest.raises(ConfigError, match="numba target"):
+        g.kernel  # noqa: B018
 
 
 def test_scalar_system_straight_line_chunks():
