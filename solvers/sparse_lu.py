@@ -107,14 +107,14 @@ def _upper_pattern(n, lp, li):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _factor(n, mp, mi, mx, lp, li, lx, up, ui, ux, w, pivot_tol):  # pragma: no cover
+def _factor(n, mp, mi, mx, lp, li, lx, up, ui, ux, inv_diag, w, pivot_tol):  # pragma: no cover
     """Up-looking LU with diagonal pivots on the fixed pattern; -1, or the failing row.
+    ``inv_diag`` receives the reciprocals of ``U``'s diagonal.
 
     Every index is cast to ``uint64`` where it is used: Numba then skips its negative-index
     test on each load and store of the inner loops (2x faster on RD3).
     """
     u = np.uint64
-    inv_diag = np.empty(n)
     for i in range(n):
         for p in range(lp[i], lp[i + 1]):
             w[u(li[u(p)])] = 0.0
@@ -144,20 +144,37 @@ def _factor(n, mp, mi, mx, lp, li, lx, up, ui, ux, w, pivot_tol):  # pragma: no 
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve(n, lp, li, lx, up, ui, ux, perm, b, x):  # pragma: no cover - compiled
-    """``x = W^-1 b`` for ``M = W[perm][:, perm] = L U`` (``b``, ``x``: original order)."""
+def _solve(n, lp, li, lx, up, ui, ux, inv_diag, perm, b, x):  # pragma: no cover - compiled
+    """``x = W^-1 b`` for ``M = W[perm][:, perm] = L U`` (``b``, ``x``: original order).
+
+    Each row's dot product runs in two interleaved partial sums (two dependency chains
+    instead of one) and ``U``'s diagonal is applied as a product with its reciprocal (no
+    division on the critical path): RD3 N=32, 59 -> 50 us per solve.
+    """
     u = np.uint64
     y = np.empty(n)
     for i in range(n):
-        s = b[u(perm[i])]
-        for p in range(lp[i], lp[i + 1]):
-            s -= lx[u(p)] * y[u(li[u(p)])]
-        y[i] = s
+        s0 = b[u(perm[i])]
+        s1 = 0.0
+        p, end = lp[i], lp[i + 1]
+        while p + 1 < end:
+            s0 -= lx[u(p)] * y[u(li[u(p)])]
+            s1 -= lx[u(p + 1)] * y[u(li[u(p + 1)])]
+            p += 2
+        if p < end:
+            s0 -= lx[u(p)] * y[u(li[u(p)])]
+        y[i] = s0 + s1
     for i in range(n - 1, -1, -1):
-        s = y[i]
-        for p in range(up[i] + 1, up[i + 1]):
-            s -= ux[u(p)] * y[u(ui[u(p)])]
-        y[i] = s / ux[u(up[i])]
+        s0 = y[i]
+        s1 = 0.0
+        p, end = up[i] + 1, up[i + 1]
+        while p + 1 < end:
+            s0 -= ux[u(p)] * y[u(ui[u(p)])]
+            s1 -= ux[u(p + 1)] * y[u(ui[u(p + 1)])]
+            p += 2
+        if p < end:
+            s0 -= ux[u(p)] * y[u(ui[u(p)])]
+        y[i] = (s0 + s1) * inv_diag[i]
     for i in range(n):
         x[u(perm[i])] = y[i]
     return x
@@ -246,7 +263,7 @@ class StaticLU:
          self._ui) = _analysis(n, S)
         self._mx = np.zeros(self._mi.size)
         self._work = np.zeros(n)
-        self._lx, self._ux = np.empty(0), np.empty(0)
+        self._lx, self._ux, self._inv_diag = np.empty(0), np.empty(0), np.empty(0)
         self._cached_pattern: tuple | None = None
         self.factored = False
 
@@ -319,9 +336,10 @@ class StaticLU:
             raise ShapeError(f"data must have shape ({self._mi.size},), got {data.shape}")
         # fresh factor arrays: a solve() bound earlier (see solver()) keeps its own factors
         self._lx, self._ux = np.empty(self._li.size), np.empty(self._ui.size)
+        self._inv_diag = np.empty(self.n)
         failed = _factor(
             self.n, self._mp, self._mi, data, self._lp, self._li, self._lx, self._up,
-            self._ui, self._ux, self._work, self.pivot_tol,
+            self._ui, self._ux, self._inv_diag, self._work, self.pivot_tol,
         )  # fmt: skip
         self.factored = failed < 0
         return self.factored
@@ -335,15 +353,16 @@ class StaticLU:
         change it)."""
         if not self.factored:
             raise RuntimeError("StaticLU needs a successful factor() before solving")
-        n, lp, li, lx, up, ui, ux, perm = (
-            self.n, self._lp, self._li, self._lx, self._up, self._ui, self._ux, self.perm
+        n, lp, li, lx, up, ui, ux, dg, perm = (
+            self.n, self._lp, self._li, self._lx, self._up, self._ui, self._ux,
+            self._inv_diag, self.perm,
         )  # fmt: skip
 
         def solve(b: np.ndarray) -> np.ndarray:
             b = np.ascontiguousarray(b, dtype=np.float64)
             if b.shape != (n,):
                 raise ShapeError(f"b must have shape ({n},), got {b.shape}")
-            return _solve(n, lp, li, lx, up, ui, ux, perm, b, np.empty(n))
+            return _solve(n, lp, li, lx, up, ui, ux, dg, perm, b, np.empty(n))
 
         return solve
 
