@@ -91,6 +91,13 @@ def run_case(N, baseline=True, all_methods=True):
     res = {"N": N, "n_odes": 3 * N * N, "rtol": RTOL, "atol": ATOL}
     print(f"\n=== RD3 N={N} ({3 * N * N} ODEs), t in {TSPAN}, rtol={RTOL}, atol={ATOL}", flush=True)
 
+    nojit = None
+    if baseline:
+        # the same pipeline with the numpy target: generated numpy code, no JIT compile at
+        # all (built first, so it, not the numba pipeline, pays the process's warm-ups)
+        nojit = no_jit_pipeline(f, u0, p)
+        res["numpy_target"] = {k: v for k, v in nojit.items() if k != "y"}
+
     s = time.perf_counter()
     prob = ODEProblem.from_function(f, u0, TSPAN, p, target="numba")
     build = time.perf_counter() - s
@@ -136,6 +143,12 @@ def run_case(N, baseline=True, all_methods=True):
           flush=True)
 
     e2e = sum(tm.values())  # trace, codegen, compile, Jacobian codegen/compile, LU kernels
+    nojit_total = nojit["build_s"] + nojit["solve_s"]
+    res["numpy_target"].update({
+        "end_to_end_speedup": t_base / nojit_total,
+        "solve_speedup": t_base / nojit["solve_s"],
+        "err": rel_err(nojit["y"], ref),
+    })
     res.update({
         "baseline_s": t_base,
         "baseline_stats": {"nfev": base.nfev, "njev": base.njev, "nlu": base.nlu},
@@ -147,6 +160,25 @@ def run_case(N, baseline=True, all_methods=True):
         "err_pdeflow": rel_err(sol.y[-1], ref),
     })
     return res, prob, sol
+
+
+def no_jit_pipeline(f, u0, p):
+    """Trace, generate numpy code (no JIT), solve with rodas4: times and final state."""
+    s = time.perf_counter()
+    prob = ODEProblem.from_function(f, u0, TSPAN, p, target="numpy")
+    build = time.perf_counter() - s
+    tm = dict(prob.timings)
+    runs = []
+    for _ in range(SOLVE_REPEATS):
+        s = time.perf_counter()
+        sol = solve(prob, method="rodas4", rtol=RTOL, atol=ATOL, dense_output=False)
+        runs.append(time.perf_counter() - s)
+    out = {"timings_build": tm, "build_s": sum(tm.values()), "build_wall_s": build,
+           "solve_s": float(np.median(runs)), "stats": sol.stats, "y": sol.y[-1]}
+    print("numpy target (no JIT): " + ", ".join(f"{k} {v:.3f} s" for k, v in tm.items())
+          + f"; solve rodas4 {out['solve_s']:.3f} s (median of "
+          + ", ".join(f"{r:.3f}" for r in runs) + ")", flush=True)
+    return out
 
 
 def rhs_speed(N, prob):
@@ -162,7 +194,11 @@ def rhs_speed(N, prob):
     out = np.empty(prob.n)
     assert np.allclose(prob.rhs(0.0, y), f(0.0, u, p).reshape(-1))
     assert np.allclose(du.reshape(-1), f(0.0, u, p).reshape(-1))
-    kernel = prob.rhs_inplace  # the generated kernel, parameters bound, no allocation
+    fn = prob.rhs_compiled
+    assert fn.bare, "the RD3 kernel takes (out, y, p, t) only"
+    kernel = fn.kernel  # the generated kernel itself, called as the hand loop is: no checks
+    checked = prob.rhs_inplace  # the same behind bind()'s type/shape checks
+    pvec = prob.pvalues
 
     # one timed sample = `calls` calls: a single call of a few microseconds is of the order
     # of the timer's and the harness's own overhead
@@ -170,7 +206,12 @@ def rhs_speed(N, prob):
 
     def ours():
         for _ in range(calls):
-            kernel(out, y, 0.0)
+            kernel(out, y, pvec, 0.0)
+        return out
+
+    def ours_checked():
+        for _ in range(calls):
+            checked(out, y, 0.0)
         return out
 
     def hand_loop():
@@ -186,7 +227,8 @@ def rhs_speed(N, prob):
     def check(a, b):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
-    peers = {"hand numba loop": hand_loop, "numpy user code": numpy_user}
+    peers = {"hand numba loop": hand_loop, "numpy user code": numpy_user,
+             "pdeflow rhs_inplace (checked)": ours_checked}
     r = compare(
         f"RD3 RHS N={N}, {calls} calls per sample", ours, peers, repeats=40, warmup=2, check=check
     )
@@ -205,6 +247,8 @@ def main(argv=None):
     speed = rhs_speed(args.n, prob)
     res["rhs_vs_hand_numba_slowdown"] = 1.0 / speed.ratio("hand numba loop")
     res["rhs_vs_numpy_speedup"] = speed.ratio("numpy user code")
+    res["rhs_checked_vs_hand_numba_slowdown"] = (
+        speed.ratio("pdeflow rhs_inplace (checked)") / speed.ratio("hand numba loop"))
     big = None
     if not args.no_big:
         big, _, _ = run_case(args.big, baseline=False, all_methods=False)
@@ -213,9 +257,15 @@ def main(argv=None):
          f"{res['solve_speedup']:.1f}x"),
         ("trace+codegen+compile <= 5 s", res["compile_total_s"] <= 5,
          f"{res['compile_total_s']:.2f} s"),
-        ("end to end >= 20x", res["end_to_end_speedup"] >= 20, f"{res['end_to_end_speedup']:.1f}x"),
+        ("end to end >= 20x (numpy target: generated numpy code, no JIT compile)",
+         res["numpy_target"]["end_to_end_speedup"] >= 20,
+         f"{res['numpy_target']['end_to_end_speedup']:.1f}x"),
+        ("end to end >= 20x (numba target, its JIT compile included)",
+         res["end_to_end_speedup"] >= 20, f"{res['end_to_end_speedup']:.1f}x"),
         ("generated RHS <= 1.2x slower than hand Numba", res["rhs_vs_hand_numba_slowdown"] <= 1.2,
          f"{res['rhs_vs_hand_numba_slowdown']:.2f}x"),
+        ("(info) RHS through rhs_inplace's checks vs hand Numba",
+         None, f"{res['rhs_checked_vs_hand_numba_slowdown']:.2f}x slower"),
         ("generated RHS >= 10x faster than numpy user code", res["rhs_vs_numpy_speedup"] >= 10,
          f"{res['rhs_vs_numpy_speedup']:.1f}x"),
     ]
@@ -227,9 +277,10 @@ def main(argv=None):
                       f"{auto['seconds']:.2f} s, {auto['steps']} steps"))
     print(f"\n=== summary (N={args.n})")
     print(f"final-state rel. error vs reference: baseline {res['err_baseline']:.2e}, "
-          f"pdeflow ({res['fastest_stiff_method']}) {res['err_pdeflow']:.2e}")
+          f"pdeflow ({res['fastest_stiff_method']}) {res['err_pdeflow']:.2e}, "
+          f"pdeflow numpy target (rodas4) {res['numpy_target']['err']:.2e}")
     for name, ok, val in goals:
-        print(f"{'PASS' if ok else 'MISS'}  {name}: {val}")
+        print(f"{'INFO' if ok is None else 'PASS' if ok else 'MISS'}  {name}: {val}")
     write_results("rd3_autoparallel", {"case": res, "big": big, "rhs_speed": speed,
                                        "goals": [{"goal": g, "pass": ok, "value": v}
                                                  for g, ok, v in goals],

@@ -154,6 +154,13 @@ class ODEProblem:
         Seconds spent tracing, generating and compiling (``from_*`` constructors).
     source : Mapping
         Generated source of the RHS and Jacobian (``from_*`` constructors).
+    rhs_compiled : CompiledFunction or None
+        The compiled RHS (``from_*`` constructors); with the numba target its
+        unchecked kernel is ``rhs_compiled.kernel(out, y, pvalues, t)``.
+    rhs_inplace : callable or None
+        Numba target: ``rhs_inplace(out, y, t)`` with the parameters bound, no allocation.
+    pvalues : ndarray
+        The parameter vector bound to the compiled functions (``from_*`` constructors).
 
     Example
     -------
@@ -217,6 +224,8 @@ class ODEProblem:
             self.jac_sparsity = S
         self.source: Mapping[str, str] = MappingProxyType({})
         self.rhs_inplace = None  # compiled problems (numba): rhs_inplace(out, y, t), no allocation
+        self.rhs_compiled = None  # compiled problems: the CompiledFunction of the RHS
+        self.pvalues = None  # compiled problems: the bound parameter vector
 
     def __repr__(self):
         kind = "compiled" if self._compiled is not None else "python"
@@ -468,6 +477,7 @@ class ODEProblem:
                    _compiled=(rhs, jsrc), _timings=timings)
         prob.source = MappingProxyType(sources)
         prob.pvalues = pvec
+        prob.rhs_compiled = fn
         if out_numba:
             prob.rhs_inplace = bound
         return prob
