@@ -279,8 +279,10 @@ class ODEProblem:
         -------
         ODEProblem
             With ``timings`` ``{"trace", "codegen", "compile", "jac_codegen",
-            "jac_compile"}`` in seconds (``compile`` is Numba's JIT at the first call)
-            and ``source`` ``{"rhs", "jac"}``.
+            "jac_compile"}`` in seconds (``compile`` is Numba's JIT at the first call;
+            above 32 states also ``lu_load``, loading the library's compiled sparse LU and
+            stepper kernels, and ``lu_analysis``, the LU's ordering and symbolic
+            factorization) and ``source`` ``{"rhs", "jac"}``.
 
         Example
         -------
@@ -462,11 +464,13 @@ class ODEProblem:
 
             jsrc = JacobianSource(indptr, indices, jdata, autonomous)
             if jf.shape[0] > 32:  # stiff solves factor with StaticLU: load its kernels now
+                from .ode_kernels import warm_up as warm_up_stepper
                 from .ode_methods import SparseShiftedLU
                 from .sparse_lu import warm_up
 
                 s = time.perf_counter()
                 warm_up()
+                warm_up_stepper()
                 timings["lu_load"] = time.perf_counter() - s
                 # the ordering and symbolic factorization of shift*I - J (cached by pattern,
                 # so every solve of this problem starts from it)
@@ -838,6 +842,8 @@ def _rms(x):
 
 
 def _solve_own(problem, method, rtol, atol, t_eval, options):
+    from pdeflow.solvers.ode_kernels import scaled_rms  # Numba: imported when a solve starts
+
     stepper = STEPPERS[method]()
     t0, t1 = problem.tspan
     fun = problem._compiled[0] if problem._compiled is not None else problem.rhs
@@ -850,6 +856,8 @@ def _solve_own(problem, method, rtol, atol, t_eval, options):
     max_steps = int(options.get("max_steps", 100_000))
     max_step = float(options.get("max_step") or np.inf)
     keep_dense = options.get("dense_output", True)
+    atol_v = np.ascontiguousarray(np.broadcast_to(np.asarray(atol, dtype=float), y.shape))
+    rtol = float(rtol)
     h = options.get("first_step")
     if h is None:
         if not adaptive:
@@ -885,8 +893,7 @@ def _solve_own(problem, method, rtol, atol, t_eval, options):
             break
         res = stepper.step(state, t, y, h, stats)
         if res.ok:
-            sc = atol + rtol * np.maximum(np.abs(y), np.abs(res.y))
-            err = _rms(res.error / sc)
+            err = scaled_rms(res.error, y, res.y, atol_v, rtol)
         else:
             err = math.inf
         if not math.isfinite(err):

@@ -340,8 +340,10 @@ class Rodas4(AbstractStepper):
 
     def init(self, fun, jac, t0, y0, stats):
         """``jac`` is a :class:`JacobianSource`; the state caches work done at ``(t, y)``."""
+        from .ode_kernels import combine  # Numba: imported when a stiff solve starts
+
         return {"fun": fun, "jac": jac, "f0": None, "J": None, "ft": None,
-                "lu": SparseShiftedLU(jac.indptr, jac.indices, y0.size)}
+                "lu": SparseShiftedLU(jac.indptr, jac.indices, y0.size), "combine": combine}
 
     def _at(self, state, t, y, stats):
         fun, jac = state["fun"], state["jac"]
@@ -364,7 +366,7 @@ class Rodas4(AbstractStepper):
         return f0, J, ft
 
     def step(self, state, t, y, h, stats):
-        fun = state["fun"]
+        fun, combine = state["fun"], state["combine"]
         f0, J, ft = self._at(state, t, y, stats)
         retry = dict(state, f0=f0, J=J, ft=ft)
         solve = state["lu"].factor(J, 1.0 / (self.gamma * h))
@@ -372,20 +374,22 @@ class Rodas4(AbstractStepper):
         if solve is None:
             return StepResult(y, np.full(y.size, np.inf), None, retry, retry, ok=False)
         a, cc, d, c = _RODAS_A, _RODAS_C, self.d, self.c
-        # stages as rows of one array: each combination sum_j w_j k_j is one matrix-vector
-        # product (not a Python sum of scaled copies)
-        k = np.empty((6, y.size))
+        # stages as rows of one array; each combination base + scale * sum_j w_j k_j is
+        # one pass of a compiled kernel (not numpy temporaries)
+        n = y.size
+        k = np.empty((6, n))
         f = f0
         has_ft = not np.isscalar(ft)
+        inv_h = 1.0 / h
         for i in range(6):
-            rhs = f if i == 0 else f + (cc[i] @ k[:i]) / h
+            rhs = f if i == 0 else combine(np.empty(n), f, k, cc[i], i, inv_h)
             if i < 4 and has_ft:
                 rhs = rhs + (h * d[i]) * ft
             k[i] = solve(rhs)
             if i == 5:
                 break
             if i < 4:
-                yi = y + a[i + 1] @ k[: i + 1]
+                yi = combine(np.empty(n), y, k, a[i + 1], i + 1, 1.0)
             else:  # stage 6 argument: Y5 + k5
                 yi = yi + k[4]
             f = fun(t + c[i + 1] * h, yi)

@@ -264,3 +264,20 @@ def test_compiled_jacobian_concatenate_slices():
     prob = ODEProblem.from_function(f, u, (0.0, 1.0), (2.0, 1.0), target="numpy")
     expected = np.array([0, -4, -4, -4, 0]) - 3 * u**2
     assert np.allclose(np.diag(prob.jac(0.0, u).toarray()), expected)
+
+
+def test_stepper_kernels_match_numpy():
+    """The compiled stage combination and error norm compute what their numpy forms do."""
+    from pdeflow.solvers.ode_kernels import combine, scaled_rms
+
+    rng = np.random.default_rng(7)
+    k = rng.standard_normal((6, 50))
+    base, w = rng.standard_normal(50), rng.standard_normal(6)
+    for m in range(6):
+        got = combine(np.empty(50), base, k, w, m, 0.25)
+        np.testing.assert_allclose(got, base + 0.25 * (w[:m] @ k[:m]), rtol=1e-13, atol=1e-15)
+    err, y, y1 = rng.standard_normal((3, 50))
+    atol = np.full(50, 1e-3)
+    sc = atol + 1e-2 * np.maximum(np.abs(y), np.abs(y1))
+    want = np.sqrt(np.mean((err / sc) ** 2))
+    assert scaled_rms(err, y, y1, atol, 1e-2) == pytest.approx(want, rel=1e-13)
