@@ -516,12 +516,6 @@ def joined_rows_name(st: CsrStep) -> str:
     return f"{st.names[0][0]}_all_rows"
 
 
-def _arange(module: str, n: int) -> str:
-    if module == "torch":
-        return f"torch.arange({n}, device=y.device)"
-    return f"{module}.arange({n})"
-
-
 def _zeros(module: str, n: int) -> str:
     if module == "torch":
         return f"torch.zeros({n}, dtype=y.dtype, device=y.device)"
