@@ -259,7 +259,7 @@ def peers(mode: dict, log: list, only: set[str] | None) -> list:
         auto = pdeflow_seq(systems, params, "auto", rtol=tol)
         if spd:
             skr = pdeflow_seq(
-                systems, params, "skr-cg", preconditioner=AMG(), pc_refresh=8, k=8, rtol=tol
+                systems, params, "skr-cg", preconditioner=AMG(), pc_refresh=8, rtol=tol
             )
         else:
             skr = pdeflow_seq(

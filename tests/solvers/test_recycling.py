@@ -91,6 +91,41 @@ def test_recycled_cg_with_preconditioner(make_laplacian):
     assert its[-1] < its[0]
 
 
+def test_ritz_pencil_from_cg_recurrences_matches_inner_products(make_laplacian, monkeypatch):
+    """The projected pencil that recycled CG assembles from its recurrences (conjugate
+    directions, M^-1-orthogonal residuals) equals the one from explicit inner products."""
+    import importlib
+
+    from pdeflow.solvers import SOR
+    from pdeflow.solvers.backends import backend_for
+
+    cgmod = importlib.import_module("pdeflow.solvers.cg")  # the attribute is the function
+    seen = []
+    real = cgmod._ritz_update
+
+    def spy(bk, W, AW, BW, P, AP, Zs, alphas, pqs, rzs, k):
+        seen.append(tuple(None if a is None else np.array(a) for a in
+                          (W, AW, BW, P, AP, Zs, alphas, pqs, rzs)))
+        return real(bk, W, AW, BW, P, AP, Zs, alphas, pqs, rzs, k)
+
+    monkeypatch.setattr(cgmod, "_ritz_update", spy)
+    base = make_laplacian(24)
+    rec = None
+    for A, b in _sequence(base, 3, eps=0.01):
+        rec = cg(A, b, M=SOR(), recycle=rec, k=6, n_store=10).recycle
+    assert len(seen) >= 3 and any(s[0] is not None for s in seen)
+    bk = backend_for(base, None)
+    for W, AW, BW, P, AP, Zs, alphas, pqs, rzs in seen:
+        BP = (Zs[:-1] - Zs[1:]) / alphas[:, None]
+        Y = P if W is None else np.vstack([W, P])
+        AY = AP if W is None else np.vstack([AW, AP])
+        BY = BP if W is None else np.vstack([BW, BP])
+        F, G = cgmod._projected_pencil(bk, W, AW, BW, AP, Zs, 1.0 / alphas, pqs, rzs)
+        Fx, Gx = AY @ BY.T, AY @ Y.T
+        np.testing.assert_allclose(F, 0.5 * (Fx + Fx.T), atol=1e-7 * np.abs(Fx).max())
+        np.testing.assert_allclose(G, 0.5 * (Gx + Gx.T), atol=1e-7 * np.abs(Gx).max())
+
+
 def test_recycle_space_rejects_wrong_length(make_convection):
     A = make_convection(8)
     rec = RecycleSpace(np.ones((2, 5)), np.ones((2, 5)))
