@@ -115,7 +115,7 @@ class SolverSettings:
     warm_start: bool | None = None
     rtol: float = 1e-8
     restart: int = 40
-    k: int = 20
+    k: int | None = None  # recycled vectors; None: solve_sequence's default for the method
     max_iter: int = 10_000
 
     def __post_init__(self) -> None:
