@@ -112,14 +112,9 @@ def run_case(N, baseline=True, all_methods=True):
     methods = ["rodas4", "BDF", "Radau"] if all_methods else ["auto"]
     solves = {}
     for m in methods:
-        runs = []
-        for _ in range(SOLVE_REPEATS):  # the median of a few solves: one is ~0.1 s
-            s = time.perf_counter()
-            sol = solve(prob, method=m, rtol=RTOL, atol=ATOL, dense_output=False)
-            runs.append(time.perf_counter() - s)
-        solves[m] = (float(np.median(runs)), sol)
-        print(f"pdeflow solve {m:7s}: {solves[m][0]:.3f} s (median of "
-              f"{', '.join(f'{r:.3f}' for r in runs)})  {sol}", flush=True)
+        t, runs, sol = timed_solves(prob, m)
+        solves[m] = (t, sol)
+        print(f"pdeflow solve {m:7s}: {t:.3f} s (median of {runs})  {sol}", flush=True)
     best = min(solves, key=lambda k: solves[k][0])
     res["solves"] = {m: {"seconds": t, **sol.stats} for m, (t, sol) in solves.items()}
     res["fastest_stiff_method"] = best
@@ -168,17 +163,23 @@ def no_jit_pipeline(f, u0, p):
     prob = ODEProblem.from_function(f, u0, TSPAN, p, target="numpy")
     build = time.perf_counter() - s
     tm = dict(prob.timings)
+    t, runs, sol = timed_solves(prob, "rodas4")
+    out = {"timings_build": tm, "build_s": sum(tm.values()), "build_wall_s": build,
+           "solve_s": t, "stats": sol.stats, "y": sol.y[-1]}
+    print("numpy target (no JIT): " + ", ".join(f"{k} {v:.3f} s" for k, v in tm.items())
+          + f"; solve rodas4 {t:.3f} s (median of {runs})", flush=True)
+    return out
+
+
+def timed_solves(prob, method):
+    """Median seconds of ``SOLVE_REPEATS`` solves (one is ~0.1 s), the runs as text, and the
+    last solution."""
     runs = []
     for _ in range(SOLVE_REPEATS):
         s = time.perf_counter()
-        sol = solve(prob, method="rodas4", rtol=RTOL, atol=ATOL, dense_output=False)
+        sol = solve(prob, method=method, rtol=RTOL, atol=ATOL, dense_output=False)
         runs.append(time.perf_counter() - s)
-    out = {"timings_build": tm, "build_s": sum(tm.values()), "build_wall_s": build,
-           "solve_s": float(np.median(runs)), "stats": sol.stats, "y": sol.y[-1]}
-    print("numpy target (no JIT): " + ", ".join(f"{k} {v:.3f} s" for k, v in tm.items())
-          + f"; solve rodas4 {out['solve_s']:.3f} s (median of "
-          + ", ".join(f"{r:.3f}" for r in runs) + ")", flush=True)
-    return out
+    return float(np.median(runs)), ", ".join(f"{r:.3f}" for r in runs), sol
 
 
 def rhs_speed(N, prob):
