@@ -8,7 +8,7 @@ with scipy BDF on the numpy RHS with a finite-difference sparse Jacobian (``jac_
 
 Run::
 
-    .venv/bin/python benchmarks/bcr.py [--target numba|numpy] [--method auto]
+    .venv/bin/python benchmarks/bcr.py [--target numba|numpy] [--method auto] [--no-direct]
     .venv/bin/python benchmarks/bcr.py --no-scipy --optimize   # with the e-graph optimizer
 
 Data: ``$PDEFLOW_DATA/reaction_networks`` or ``/work/shared/data/reaction_networks``.
@@ -119,6 +119,9 @@ def main(argv=None):
     ap.add_argument("--target", default="numba")
     ap.add_argument("--method", default="auto")
     ap.add_argument("--no-scipy", action="store_true")
+    ap.add_argument("--direct", action=argparse.BooleanOptionalAction, default=True,
+                    help="also solve with linear_solver='direct' (a sparse LU per Newton "
+                    "matrix) when the default picked GMRES (~16 s more)")
     ap.add_argument(
         "--optimize",
         action="store_true",
@@ -168,10 +171,24 @@ def main(argv=None):
     t_solve = time.perf_counter() - s
     errs = observable_error(net, t_ref, cols, sol.y)
     worst = max(errs.values())
-    print(f"pdeflow solve ({sol.method}): {t_solve:.2f} s  {sol}", flush=True)
+    print(f"pdeflow solve ({sol.method}): {t_solve:.2f} s  {sol}\n  linear: "
+          f"{dict(sol.linear or {})}", flush=True)
+    res_direct = None
+    if args.direct and sol.linear and sol.linear["linear_solver"] == "gmres":
+        s = time.perf_counter()
+        dsol = solve(prob, method="BDF", rtol=RTOL, atol=ATOL, t_eval=t_ref,
+                     linear_solver="direct")
+        t_direct = time.perf_counter() - s
+        derr = max(observable_error(net, t_ref, cols, dsol.y).values())
+        print(f"same BDF with linear_solver='direct' ({dsol.linear['linear_solver']} per "
+              f"matrix): {t_direct:.2f} s {dsol}, worst observable error {derr:.1e}; "
+              f"GMRES + reused ILU {t_direct / t_solve:.2f}x faster", flush=True)
+        res_direct = {"solve_s": t_direct, "stats": dsol.stats, "obs_worst": derr,
+                      "gmres_speedup": t_direct / t_solve}
     print("observable max rel. error: " + ", ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     res = {"solve_s": t_solve, "stats": sol.stats, "method": sol.method, "obs_err": errs,
-           "timings": dict(prob.timings), "rhs": r_rhs, "jac": r_jac, "jac_nnz": J.nnz}
+           "timings": dict(prob.timings), "rhs": r_rhs, "jac": r_jac, "jac_nnz": J.nnz,
+           "direct": res_direct}
     if args.self_check:
         res["self_check"] = self_check(net, prob, t_ref, cols, sol)
     if args.optimize:
