@@ -49,7 +49,8 @@ def main() -> None:
         # Kaczmarz budget: 5e5 steps per Newton iteration and 60 iterations, so a hopeless
         # (ill-conditioned) solve fails fast instead of running for minutes.
         runs = {
-            "adasketch": lambda p=p: minimize(p, "adasketch", seed=0, raise_on_failure=False,
+            "adasketch": lambda p=p: minimize(p, "adasketch", sketch="kaczmarz", seed=0,
+                                              raise_on_failure=False,
                                               max_sketch_steps=500_000, max_iter=60),
             # CountSketch (each coordinate hashed to one of `size` sketch columns with a
             # random sign, a small projection per step): far fewer steps than Kaczmarz on

@@ -72,8 +72,8 @@ def main(sizes: list[int], trust_all: bool) -> None:
         # adasketch: Kaczmarz under a fixed budget, to measure steps / flops / KKT reached.
         budget = 2_000_000
         t = time.perf_counter()
-        sk = minimize(p, "adasketch", seed=0, max_iter=3, max_sketch_steps=budget,
-                      raise_on_failure=False)
+        sk = minimize(p, "adasketch", sketch="kaczmarz", seed=0, max_iter=3,
+                      max_sketch_steps=budget, raise_on_failure=False)
         sk_time = time.perf_counter() - t
         failed = sk.info.get("failed_iteration", {})
         newton_flops = newton.flops
