@@ -147,3 +147,36 @@ def test_petsc_gamg_update(systems, bk):
     res = cg(mat2, bk.scatter(b2), M=M2, rtol=1e-10, backend=bk)
     assert res.converged and res.iterations < 30
     assert np.linalg.norm(A2 @ res.x - b2) <= 1.01e-10 * np.linalg.norm(b2)
+
+
+def test_petsc_gamg_update_writes_new_values_into_its_own_matrix(systems, bk):
+    """Same pattern: the values go into the PC's private copy (GAMG keeps its interpolation);
+    a new pattern gets a new copy.  The callers' matrices are never written."""
+    import scipy.sparse as sp
+
+    from pdeflow.solvers import AMG
+
+    _, sys_ = systems
+    (A1, _), (A2, b2) = sys_[0], sys_[1]
+    A1_before = A1.copy()
+    M = AMG().build(A1, bk)
+    pmat = M.handle.getOperators()[1]
+    M2 = AMG().update(M, A2, bk)
+    assert M2.handle.getOperators()[1].handle == pmat.handle  # written in place
+    lo, hi = bk.row_range(A2.shape[0])
+    np.testing.assert_array_equal(pmat.getValuesCSR()[2], sp.csr_matrix(A2)[lo:hi].data)
+    assert (A1 != A1_before).nnz == 0
+    res = cg(A2, bk.scatter(b2), M=M2, rtol=1e-10, backend=bk)
+    assert res.converged and res.iterations < 30
+    # the hierarchy follows the values: a doubled matrix halves the preconditioner
+    r = bk.scatter(np.random.default_rng(0).standard_normal(A2.shape[0]))
+    z = M2(r)
+    M3 = AMG().update(M2, 2.0 * A2, bk)
+    np.testing.assert_allclose(M3(r), 0.5 * z, rtol=1e-8, atol=1e-12)
+    # another pattern: a fresh copy, still a working preconditioner
+    extra = np.full(A2.shape[0] - 3, -1e-3)
+    A4 = (A2 + sp.diags([extra, extra], [-3, 3])).tocsr()  # symmetric, one more band
+    M4 = AMG().update(M3, A4, bk)
+    assert M4.handle.getOperators()[1].handle != pmat.handle
+    res4 = cg(A4, bk.scatter(b2), M=M4, rtol=1e-10, backend=bk)
+    assert res4.converged
