@@ -315,6 +315,22 @@ def peers(mode: dict, log: list, only: set[str] | None) -> list:
     return rows
 
 
+def rounding_sensitivity(family, size, count, method, pc, serial_iterations) -> int:
+    """Largest per-system iteration change of a *serial* run whose right-hand sides are
+    perturbed at rounding level (1e-15 relative): the yardstick for the 2-rank difference,
+    whose reductions and split products round differently from the serial run's."""
+    params, systems = make_family(family, size=size).systems(count)
+    rng = np.random.default_rng(1)
+    perturbed = [(A, b * (1 + 1e-15 * rng.standard_normal(b.shape))) for A, b in systems]
+    with threadpool_limits(1):
+        res = solve_sequence(perturbed, method, params=params, pc_refresh=8, rtol=1e-8,
+                             preconditioner=None if pc == "none" else pc)
+    worst = int(np.abs(np.asarray(res.iterations) - serial_iterations).max())
+    print(f"  serial run with b perturbed by 1e-15 (relative): iterations change by up to "
+          f"{worst} (the 2-rank run's differences are of this rounding kind)", flush=True)
+    return worst
+
+
 def petsc_scaling(mode: dict) -> list:
     rows = []
     cases = [
@@ -380,6 +396,9 @@ def petsc_scaling(mode: dict) -> list:
             f"max |iterations(2) - iterations(1)| = {row['max_iteration_difference']}",
             flush=True,
         )
+        if row["max_iteration_difference"] > 2:
+            row["serial_rounding_sensitivity"] = rounding_sensitivity(
+                family, size, count, method, pc, it1)
     return rows
 
 
