@@ -880,6 +880,23 @@ def _static_lu_bdf():
                         return static.solver()
                 return splu(sp.csc_matrix(A)).solve
 
+            def scaled_krylov_steps():
+                """From now on, solve with the Krylov solver in the error weights of the Newton
+                iterate: ``solve_bdf_system`` evaluates ``fun`` there before each solve."""
+                fun, rtol, atol = self.fun, self.rtol, self.atol
+                # residual bound in error-weight units: 5% of the Newton tolerance (RMS),
+                # CVODE's default linear-solver factor
+                step_floor = 0.05 * self.newton_tol * math.sqrt(self.n)
+                newton_point = {"y": self.y}
+
+                def fun_at(t, y):
+                    newton_point["y"] = y
+                    return fun(t, y)
+
+                self.fun = fun_at
+                self.solve_lu = lambda LU, b: LU(
+                    b, atol + rtol * np.abs(newton_point["y"]), step_floor)
+
             def lu(A):
                 self.nlu += 1
                 if "lu" not in state:
@@ -891,30 +908,13 @@ def _static_lu_bdf():
                     report["linear_solver"] = "gmres" if use_krylov else (
                         "SuperLU" if heavy else "StaticLU")
                     report["counts"] = state["krylov"].stats if use_krylov else {}
+                    if use_krylov:
+                        scaled_krylov_steps()
                 krylov = state["krylov"]
                 return krylov.factor(A) if krylov is not None else direct(A)
 
             self.lu = lu
             self.solve_lu = lambda LU, b: LU(b)
-            if linear_solver == "direct":
-                return
-            fun, rtol, atol = self.fun, self.rtol, self.atol
-            # residual bound in error-weight units: 5% of the Newton tolerance (RMS), as
-            # CVODE's default linear-solver factor
-            step_floor = 0.05 * self.newton_tol * math.sqrt(self.n)
-            newton_point = {}
-
-            def fun_at(t, y):  # solve_bdf_system evaluates f at the Newton iterate first
-                newton_point["y"] = y
-                return fun(t, y)
-
-            def solve_scaled(LU, b):
-                if state.get("krylov") is None or "y" not in newton_point:
-                    return LU(b)
-                return LU(b, atol + rtol * np.abs(newton_point["y"]), step_floor)
-
-            self.fun = fun_at
-            self.solve_lu = solve_scaled
 
     return StaticLUBDF
 
