@@ -34,94 +34,17 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg  # noqa: F401  (sp.linalg.norm)
-from scipy.linalg import solve_triangular
+from scipy.sparse.linalg import norm as sparse_norm
 from scipy.sparse.linalg import spilu, splu
 
 from pdeflow.errors import ConfigError
 
-__all__ = ["KrylovNewtonSolver", "gmres_cycle"]
+from .arnoldi import arnoldi_cycle
+from .backends import Operator, ScipyBackend
 
+__all__ = ["KrylovNewtonSolver"]
 
-def gmres_cycle(
-    matvec: Callable[[np.ndarray], np.ndarray],
-    b: np.ndarray,
-    rtol: float,
-    max_iterations: int,
-    atol: float = 0.0,
-) -> tuple[np.ndarray, bool, int]:
-    """One cycle of GMRES for ``A x = b`` (no restart).
-
-    Stops at ``||b - A x|| <= max(rtol ||b||, atol)`` (2-norms); a ``b`` already below
-    ``atol`` gives ``x = 0`` after no iteration.
-
-    A preconditioner is composed into ``matvec`` and ``b`` by the caller
-    (:class:`KrylovNewtonSolver` preconditions from the left).  Gram-Schmidt runs twice over
-    the basis (CGS2, two BLAS products each); the Hessenberg matrix is reduced by Givens
-    rotations as it grows, so the residual norm is known at every iteration.
-
-    Arguments
-    ---------
-    matvec : callable, ``(n,) -> (n,)``
-        ``v -> A v``.
-    b : ndarray, shape (n,)
-    rtol, atol : float
-    max_iterations : int
-
-    Returns
-    -------
-    x : ndarray, shape (n,)
-    converged : bool
-    iterations : int
-    """
-    n = b.shape[0]
-    beta = float(np.linalg.norm(b))
-    if beta == 0.0 or beta <= atol:
-        return np.zeros(n), True, 0
-    if not np.isfinite(beta):
-        return np.full(n, np.nan), False, 0
-    m = max_iterations
-    V = np.empty((m + 1, n))
-    R = np.zeros((m + 1, m))  # the Hessenberg matrix, rotated to upper triangular
-    cs, sn = np.zeros(m), np.zeros(m)
-    g = np.zeros(m + 1)
-    g[0] = beta
-    V[0] = b / beta
-    target = max(rtol * beta, atol)
-    k, converged = 0, False
-    for j in range(m):
-        w = matvec(V[j])
-        basis = V[: j + 1]
-        h = basis @ w
-        w -= h @ basis
-        h2 = basis @ w
-        w -= h2 @ basis
-        h += h2
-        hn = float(np.linalg.norm(w))
-        for i in range(j):  # earlier rotations on the new column
-            hi, hi1 = h[i], h[i + 1]
-            h[i], h[i + 1] = cs[i] * hi + sn[i] * hi1, -sn[i] * hi + cs[i] * hi1
-        rho = math.hypot(h[j], hn)
-        if rho == 0.0 or not math.isfinite(rho):
-            break
-        cs[j], sn[j] = h[j] / rho, hn / rho
-        h[j] = rho
-        R[: j + 1, j] = h
-        g[j + 1] = -sn[j] * g[j]
-        g[j] *= cs[j]
-        k = j + 1
-        if abs(g[j + 1]) <= target:
-            converged = True
-            break
-        if hn == 0.0:  # lucky breakdown: the solution lies in the basis
-            converged = True
-            break
-        V[j + 1] = w / hn
-    if k == 0:
-        return np.full(n, np.nan), False, 0
-    y = solve_triangular(R[:k, :k], g[:k])
-    x = y @ V[:k]
-    return x, converged and bool(np.all(np.isfinite(x))), k
+_SERIAL = ScipyBackend()
 
 
 class KrylovNewtonSolver:
@@ -135,7 +58,7 @@ class KrylovNewtonSolver:
         measured (BCR, the repressilator, Robertson); 1e-3 saves ~10% of the BCR solve but
         cost Robertson 741 steps instead of 664.
     max_iterations : int
-        GMRES iterations per solve (one cycle, :func:`gmres_cycle`) before the retry.
+        GMRES iterations per solve (one cycle, no restart) before the retry.
     refresh_after : int
         Rebuild the ILU at the next new matrix once a solve needed more iterations.
     max_drift : float
@@ -196,7 +119,7 @@ class KrylovNewtonSolver:
         old = self._pc_matrix
         if old is None or old.shape != A.shape:
             return math.inf
-        return float(sp.linalg.norm(A - old) / max(sp.linalg.norm(A), np.finfo(float).tiny))
+        return float(sparse_norm(A - old) / max(sparse_norm(A), np.finfo(float).tiny))
 
     def _refresh(self, A: sp.csr_matrix) -> None:
         self.stats["ilu"] += 1
@@ -210,19 +133,36 @@ class KrylovNewtonSolver:
 
     def _gmres(self, A: sp.csr_matrix, b: np.ndarray, scale: np.ndarray | None,
                atol: float) -> tuple[np.ndarray, bool, int]:
-        """GMRES on ``D^-1 A M^-1 D u = D^-1 b``, ``x = M^-1 D u`` (``D = diag(scale)``)."""
+        """One GMRES cycle (:func:`~pdeflow.solvers.arnoldi.arnoldi_cycle`) on
+        ``D^-1 A M^-1 D u = D^-1 b``, ``x = M^-1 D u`` (``D = diag(scale)``, or ``I``)."""
         precond = self._precond
+        n = b.shape[0]
         if scale is None:
-            u, ok, its = gmres_cycle(lambda v: A.dot(precond(v)), b, self.rtol,
-                                     self.max_iterations, atol)
-            return precond(u), ok, its
-        u, ok, its = gmres_cycle(lambda v: A.dot(precond(scale * v)) / scale, b / scale,
-                                 self.rtol, self.max_iterations, atol)
-        return precond(scale * u), ok, its
+            apply_M, product, rhs = precond, A.dot, b
+        else:
+            def apply_M(v: np.ndarray) -> np.ndarray:
+                return precond(scale * v)
+
+            def product(z: np.ndarray) -> np.ndarray:
+                return A.dot(z) / scale
+
+            rhs = b / scale
+        beta = float(np.linalg.norm(rhs))
+        if beta == 0.0 or beta <= atol:  # the step is below the floor already
+            return np.zeros(n), True, 0
+        target = max(self.rtol * beta, atol)
+        basis = np.empty((self.max_iterations + 1, n))
+        cycle = arnoldi_cycle(_SERIAL, Operator(None, n, n, product, None), apply_M, basis, 0,
+                              rhs, beta, self.max_iterations, target, None)
+        reached = cycle.breakdown or bool(cycle.residuals and cycle.residuals[-1] <= target)
+        x = apply_M(cycle.y @ basis[: cycle.steps])
+        return x, cycle.finite and reached and bool(np.isfinite(x).all()), cycle.steps
 
     def _solve(self, A: sp.csr_matrix, b: np.ndarray, scale: np.ndarray | None,
                atol: float) -> np.ndarray:
         self.stats["solves"] += 1
+        if not np.isfinite(b).all():  # nothing to solve: the Newton iteration rejects it
+            return np.full(b.shape[0], np.nan)
         x, ok, its = self._gmres(A, b, scale, atol)
         self.stats["krylov_iterations"] += its
         if not ok:  # a stale preconditioner: rebuild it from this matrix and try again

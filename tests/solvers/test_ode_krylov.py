@@ -10,7 +10,7 @@ from scipy.sparse.linalg import spsolve
 
 from pdeflow.errors import ConfigError
 from pdeflow.solvers.ode import ODEProblem, solve
-from pdeflow.solvers.ode_krylov import KrylovNewtonSolver, gmres_cycle
+from pdeflow.solvers.ode_krylov import KrylovNewtonSolver
 
 
 def _nonsymmetric(n, seed=0):
@@ -19,32 +19,38 @@ def _nonsymmetric(n, seed=0):
     return (A + sp.diags(np.full(n, 6.0) + rng.random(n))).tocsr()
 
 
-def test_gmres_cycle_stops_on_the_residual():
+def _weak(**kw):
+    """A poor preconditioner (ILU dropping most entries), so GMRES has to iterate."""
+    return KrylovNewtonSolver(drop_tol=0.5, fill_factor=1.0, **kw)
+
+
+def test_gmres_stops_on_the_true_residual_and_on_the_floor():
     A = _nonsymmetric(300)
     b = np.random.default_rng(1).standard_normal(300)
     for rtol in (1e-3, 1e-8):
-        x, ok, its = gmres_cycle(A.dot, b, rtol, 80)
-        assert ok and 1 <= its <= 80
+        solver = _weak(rtol=rtol, max_iterations=80)
+        x = solver.factor(A)(b)
+        assert 1 < solver.stats["krylov_iterations"] <= 80 and solver.stats["retries"] == 0
         assert np.linalg.norm(b - A @ x) <= 1.01 * rtol * np.linalg.norm(b)
-    x, ok, its = gmres_cycle(A.dot, b, 1e-12, 2)  # too few iterations
-    assert not ok and its == 2
-    assert np.linalg.norm(b - A @ x) > 1e-12 * np.linalg.norm(b)
-    # an absolute floor: stops as soon as the residual is below it
-    x, ok, its = gmres_cycle(A.dot, b, 1e-12, 80, atol=1e-2 * np.linalg.norm(b))
-    assert ok and np.linalg.norm(b - A @ x) <= 1e-2 * np.linalg.norm(b)
-    assert its < gmres_cycle(A.dot, b, 1e-12, 80)[2]
+    full = _weak(rtol=1e-12, max_iterations=80)
+    full.factor(A)(b)
+    floored = _weak(rtol=1e-12, max_iterations=80)
+    x = floored.factor(A)(b, None, 1e-2 * np.linalg.norm(b))  # an absolute floor
+    assert np.linalg.norm(b - A @ x) <= 1e-2 * np.linalg.norm(b)
+    assert floored.stats["krylov_iterations"] < full.stats["krylov_iterations"]
 
 
-def test_gmres_cycle_zero_small_and_nonfinite_right_hand_sides():
+def test_zero_small_and_nonfinite_right_hand_sides():
     A = _nonsymmetric(50)
-    x, ok, its = gmres_cycle(A.dot, np.zeros(50), 1e-6, 10)
-    assert ok and its == 0 and not np.any(x)
-    x, ok, its = gmres_cycle(A.dot, np.full(50, 1e-9), 1e-6, 10, atol=1e-6)
-    assert ok and its == 0 and not np.any(x)  # already below the floor
+    solver = _weak()
+    solve = solver.factor(A)
+    assert not np.any(solve(np.zeros(50)))
+    assert not np.any(solve(np.full(50, 1e-9), None, 1e-6))  # already below the floor
+    assert solver.stats["krylov_iterations"] == 0
     b = np.ones(50)
     b[3] = np.nan
-    x, ok, _ = gmres_cycle(A.dot, b, 1e-6, 10)
-    assert not ok
+    assert np.isnan(solve(b)).all()  # passed back for the Newton iteration to reject
+    assert solver.stats["lu_fallbacks"] == 0
 
 
 def test_scaled_solves_bound_the_residual_in_error_weights():
