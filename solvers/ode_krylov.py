@@ -88,6 +88,7 @@ class KrylovNewtonSolver:
         self.max_iterations = int(max_iterations)
         self.max_drift = float(max_drift)
         self._pc_matrix: sp.csr_matrix | None = None
+        self._basis = np.empty((0, 0))  # the Krylov basis, reused by every solve
         self.refresh_after = int(refresh_after)
         self.drop_tol = float(drop_tol)
         self.fill_factor = float(fill_factor)
@@ -151,7 +152,9 @@ class KrylovNewtonSolver:
         if beta == 0.0 or beta <= atol:  # the step is below the floor already
             return np.zeros(n), True, 0
         target = max(self.rtol * beta, atol)
-        basis = np.empty((self.max_iterations + 1, n))
+        if self._basis.shape != (self.max_iterations + 1, n):
+            self._basis = np.empty((self.max_iterations + 1, n))
+        basis = self._basis
         cycle = arnoldi_cycle(_SERIAL, Operator(None, n, n, product, None), apply_M, basis, 0,
                               rhs, beta, self.max_iterations, target, None)
         reached = cycle.breakdown or bool(cycle.residuals and cycle.residuals[-1] <= target)
