@@ -845,7 +845,7 @@ def _static_lu_bdf():
       incomplete LU reused across matrices, residual in the error weights of the Newton
       iterate, which ``fun`` is wrapped to record);
     * ``"auto"``: ``"gmres"`` where StaticLU finds the fill heavy (the BCR network: 15.6 s
-      direct, 5.8 s gmres, same steps), else ``"direct"`` (RD3).
+      direct, 5.8-6.4 s gmres, same steps), else ``"direct"`` (RD3).
 
     ``linear_stats`` (a dict) receives the solver used (``"linear_solver"``) and, live,
     the Krylov solver's counts (``"counts"``).

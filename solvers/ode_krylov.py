@@ -22,9 +22,9 @@ SuperLU ordering, 25-31 ms per factorization) that refactorization dominates the
   :attr:`KrylovNewtonSolver.stats`, never silent).
 
 Measured on BCR (``benchmarks/bcr.py``, rtol = atol = 1e-8, scipy's BDF step control),
-same process: the same 2,964 steps and 9.3k Newton solves took 16.0 s with a SuperLU
-factorization per matrix and ~5 s with this solver (~100 ILUs for 581 matrices, ~3 GMRES
-iterations per solve).
+same process: the same 2,964 steps and 9.3k Newton solves took 15.6 s with a SuperLU
+factorization per matrix and 5.8-6.4 s with this solver (104 ILUs for 581 matrices, 3.2
+GMRES iterations per solve).
 """
 
 from __future__ import annotations
