@@ -178,24 +178,12 @@ def test_bad_linear_solver_options():
         solve(dense_jac, method="BDF", linear_solver="gmres")
 
 
-def _repressilator():
-    import os
-    from pathlib import Path
-
-    from pdeflow.symbolic.reactions import load_bngl_net
-
-    env = os.environ.get("PDEFLOW_DATA")
-    base = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
-    path = base / "reaction_networks" / "Repressilator.net"
-    if not path.is_file():
-        pytest.skip(f"reaction network data not found: {path}")
-    return load_bngl_net(path)
-
-
-def test_bdf_gmres_keeps_the_direct_step_sequence_on_a_badly_scaled_network():
+def test_bdf_gmres_keeps_the_direct_step_sequence_on_a_badly_scaled_network(reaction_data):
     """Repressilator species span ~10 orders of magnitude: a 2-norm GMRES test took 97k
     steps to t=8000 here; the error-weighted one takes the direct solver's ~550."""
-    net = _repressilator()
+    from pdeflow.symbolic.reactions import load_bngl_net
+
+    net = load_bngl_net(reaction_data("Repressilator.net"))
     prob = ODEProblem.from_reaction_network(net, (0.0, 8000.0), target="numpy")
     d = solve(prob, method="BDF", rtol=1e-8, atol=1e-8, linear_solver="direct")
     g = solve(prob, method="BDF", rtol=1e-8, atol=1e-8, linear_solver="gmres")

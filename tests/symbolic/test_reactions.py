@@ -6,7 +6,6 @@ The networks live in ``shared/data/reaction_networks`` next to the checkout (ove
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,31 +23,13 @@ from pdeflow.symbolic.reactions import (
 )
 
 
-def _data_dir() -> Path:
-    env = os.environ.get("PDEFLOW_DATA")
-    if env:
-        p = Path(env)
-        return p / "reaction_networks" if (p / "reaction_networks").is_dir() else p
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "reaction_networks"
-
-
-DATA = _data_dir()
-
-
-def _path(name: str) -> Path:
-    p = DATA / name
-    if not p.is_file():
-        pytest.skip(f"reaction network data not found: {p}")
-    return p
-
-
 @pytest.fixture(scope="module")
-def nets() -> dict[str, ReactionNetwork]:
+def nets(reaction_data) -> dict[str, ReactionNetwork]:
     cache: dict[str, ReactionNetwork] = {}
 
     def get(name):
         if name not in cache:
-            cache[name] = load_bngl_net(_path(f"{name}.net"))
+            cache[name] = load_bngl_net(reaction_data(f"{name}.net"))
         return cache[name]
 
     return get
@@ -93,14 +74,14 @@ def _worst_rel(net, Y, cols, mask=None) -> dict[str, float]:
 
 
 # Parsing ----------------------------------------------------------------------------------
-def test_bcr_counts_and_initial_observables(nets):
+def test_bcr_counts_and_initial_observables(nets, reaction_data):
     net = nets("bcr")
     assert (len(net.species), len(net.reactions)) == (1122, 24388)
     assert len(net.parameters) == 128
     assert net.parameters["kp12a"] == pytest.approx(3 * 1e-7 / 5.0, rel=1e-15)
     assert net.parameters["_rateLaw9"] == 2 * net.parameters["p24"]
     assert net.stoichiometry.shape == (1122, 24388)
-    times, cols = load_gdat(_path("bcr.gdat"))
+    times, cols = load_gdat(reaction_data("bcr.gdat"))
     assert list(net.observables) == list(cols)
     got = net.observable_values(net.y0)
     for name, col in cols.items():
@@ -205,20 +186,20 @@ TOL = dict(rtol=1e-8, atol=1e-10)
     ("name", "method"),
     [("birth-death", "LSODA"), ("birth-death", "BDF"), ("Repressilator", "LSODA")],
 )
-def test_trajectory_matches_gdat(nets, name, method):
+def test_trajectory_matches_gdat(nets, reaction_data, name, method):
     net = nets(name)
-    t, cols = load_gdat(_path(f"{name}.gdat"))
+    t, cols = load_gdat(reaction_data(f"{name}.gdat"))
     sol = solve_ivp(net.rhs_numpy, (t[0], t[-1]), net.y0, method=method, t_eval=t, **TOL)
     assert sol.success
     worst = _worst_rel(net, sol.y, cols)
     assert max(worst.values()) <= 1e-3, worst  # measured: below 2e-7
 
 
-def test_michment_trajectory_matches_gdat(nets):
+def test_michment_trajectory_matches_gdat(nets, reaction_data):
     """michment.gdat is a two-phase protocol: S0=100, E0=10 from t=0 to 10, then 100 more
     S(a~0,c~R) is added; the .net file stores the state right after that addition."""
     net = nets("michment")
-    t, cols = load_gdat(_path("michment.gdat"))
+    t, cols = load_gdat(reaction_data("michment.gdat"))
     start = np.zeros(5)
     start[0], start[1] = net.parameters["S0"], net.parameters["E0"]
     first, second = t <= 10.0, t > 10.0
