@@ -900,10 +900,12 @@ def _static_lu_bdf():
             def lu(A):
                 self.nlu += 1
                 if "lu" not in state:
-                    static = StaticLU(A)
-                    heavy = not static.worthwhile  # heavy fill: SuperLU's supernodes win
-                    state["lu"] = False if heavy else static
-                    use_krylov = linear_solver == "gmres" or (linear_solver == "auto" and heavy)
+                    # StaticLU's analysis decides between the direct solvers and, for
+                    # "auto", whether to go Krylov; an explicit "gmres" needs none of it
+                    static = None if linear_solver == "gmres" else StaticLU(A)
+                    heavy = static is not None and not static.worthwhile  # SuperLU wins
+                    state["lu"] = static if static is not None and not heavy else False
+                    use_krylov = static is None or (linear_solver == "auto" and heavy)
                     state["krylov"] = KrylovNewtonSolver() if use_krylov else None
                     report["linear_solver"] = "gmres" if use_krylov else (
                         "SuperLU" if heavy else "StaticLU")

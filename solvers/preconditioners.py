@@ -528,8 +528,8 @@ def _same_sparsity(a: Any, b: Any) -> bool:
     if not (sp.issparse(a) and sp.issparse(b)) or a.shape != b.shape:
         return False
     a, b = sp.csr_matrix(a), sp.csr_matrix(b)
-    return (a.nnz == b.nnz and a.has_sorted_indices == b.has_sorted_indices
-            and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices))
+    return (a.nnz == b.nnz and np.array_equal(a.indptr, b.indptr)
+            and np.array_equal(a.indices, b.indices))
 
 
 _NAMES: dict[str, type[AbstractPreconditioner]] = {
