@@ -189,7 +189,8 @@ class _Strategy:
         if self.pc is not None:
             if st.pc is None or st.pc_age >= self.pc_refresh:
                 t0 = time.perf_counter()
-                st.pc = self.pc.build(op, bk)
+                # a full set-up; a factorization keeps its ordering from the last one
+                st.pc = self.pc.build(op, bk) if st.pc is None else self.pc.rebuild(st.pc, op, bk)
                 st.pc_time += time.perf_counter() - t0  # full set-ups only
                 st.pc_age = 0
             elif st.pc.operator is not op.source:

@@ -202,6 +202,47 @@ def test_lu_of_a_neighbour_preconditions_in_few_iterations(spd):
     assert np.linalg.norm(A2 @ res.x - b) <= 1.01e-10 * np.linalg.norm(b)
 
 
+def test_lu_rebuild_refactors_its_ldl_in_place_for_a_new_matrix():
+    from pdeflow.solvers import LU, HelmholtzIndefinite, SparseLDL
+
+    (A1, _), (A2, b2) = HelmholtzIndefinite(size=24, seed=3).systems(2)[1]
+    M1 = LU().build(A1)
+    assert isinstance(M1.apply, SparseLDL)  # symmetric, positive diagonal, accurate
+    M2 = LU().rebuild(M1, A2)
+    assert M2.apply is M1.apply and M2.operator is A2  # same analysis, new values
+    x = M2(b2)
+    assert np.linalg.norm(A2 @ x - b2) <= 1e-10 * np.linalg.norm(b2)
+
+
+def test_lu_falls_back_to_pivoting_when_ldl_is_inaccurate():
+    from pdeflow.solvers import LU, SparseLDL, factorize
+
+    # positive diagonal, but the tiny pivots need pivoting: LDL^T alone loses ~8 digits
+    eps = 1e-9
+    A = sp.csr_matrix(np.array([[eps, 1.0, 0.0], [1.0, eps, 1.0], [0.0, 1.0, eps]]))
+    b = np.array([1.0, 2.0, 3.0])
+    ldl = factorize(A)
+    assert isinstance(ldl, SparseLDL)
+    assert np.linalg.norm(A @ ldl(b) - b) > 1e-9 * np.linalg.norm(b)
+    M = LU().build(A)
+    assert not isinstance(M.apply, SparseLDL)
+    assert np.linalg.norm(A @ M(b) - b) <= 1e-14 * np.linalg.norm(b)
+
+
+def test_sequence_rebuilds_a_factorization_every_pc_refresh_systems():
+    from pdeflow.solvers import LU, HelmholtzIndefinite, solve_sequence
+
+    params, systems = HelmholtzIndefinite(size=24, seed=5).systems(6)
+    res = solve_sequence(
+        systems, "skr", params=params, preconditioner=LU(), pc_refresh=2, k=4, rtol=1e-9
+    )
+    its = [res.reports[i].iterations for i in res.order]  # in the order solved
+    assert its[0::2] == [1, 1, 1]  # the own factorization: one iteration
+    assert min(its[1::2]) > 1  # a neighbour's factorization
+    for (A, b), x in zip(systems, res.solutions, strict=True):
+        assert np.linalg.norm(A @ x - b) <= 1.01e-9 * np.linalg.norm(b)
+
+
 def test_amg_update_keeps_quality_on_a_new_matrix():
     from pdeflow.solvers import Darcy
 
