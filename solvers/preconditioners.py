@@ -28,6 +28,7 @@ from pdeflow.errors import ConfigError, ConvergenceError
 
 from .backends import AbstractBackend, Operator, backend_for
 from .galerkin import plan_galerkin
+from .ilu0 import ilu0
 
 __all__ = [
     "AbstractPreconditioner",
@@ -435,7 +436,8 @@ def _extend(A: sp.csr_matrix, lo: int, hi: int, overlap: int) -> np.ndarray:
 class ASM(AbstractPreconditioner):
     """Restricted additive Schwarz over contiguous row blocks with ``overlap`` layers.
 
-    Each block is solved by ``sub`` (``"ilu"``: ILU(0)-like ``spilu``; ``"lu"``: exact).
+    Each block is solved by ``sub`` (``"ilu"``: ILU(0) on the block's pattern in natural
+    order, as PETSc's sub-PC, :func:`~pdeflow.solvers.ilu0.ilu0`; ``"lu"``: exact).
     On PETSc, one block per rank (``pc_asm_overlap``, sub-PC ILU/LU), as in PETSc's defaults.
 
     Parameters
@@ -514,12 +516,8 @@ def _schwarz(
     parts = []
     for lo, hi in _blocks(n, n_blocks):
         ext = _extend(A, lo, hi, overlap)
-        Ab = A[ext][:, ext].tocsc()
-        solve = (
-            spla.splu(Ab).solve
-            if sub == "lu"
-            else spla.spilu(Ab, drop_tol=0.0, fill_factor=1.0).solve
-        )
+        Ab = A[ext][:, ext]
+        solve = spla.splu(Ab.tocsc()).solve if sub == "lu" else ilu0(Ab)
         own = np.flatnonzero((ext >= lo) & (ext < hi))
         parts.append((ext, own, ext[own], solve))
 

@@ -60,6 +60,22 @@ def test_petsc_preconditioners(systems, bk, pc):
     assert np.linalg.norm(A @ res.x - b) <= 1.01e-10 * np.linalg.norm(b)
 
 
+@pytest.mark.parametrize("pc", ["asm", "bjacobi"])
+def test_one_block_schwarz_equals_petsc_on_one_rank(systems, bk, pc):
+    # PETSc's ASM/BJacobi on one rank is one block with an ILU(0) sub-PC: the scipy spec
+    # with n_blocks=1 factors the same matrix the same way
+    from pdeflow.solvers import make_preconditioner
+
+    params, sys_ = systems
+    A, b = sys_[2]
+    spec = type(make_preconditioner(pc))(n_blocks=1)
+    ref = gmres(A, b, M=spec, rtol=1e-10)
+    res = gmres(bk.from_csr(A), bk.scatter(b), M=pc, rtol=1e-10, backend=bk)
+    assert res.iterations == ref.iterations
+    floor = 1e-12 * ref.residuals[0]  # the last residuals sit at rounding level
+    np.testing.assert_allclose(res.residuals, ref.residuals, rtol=1e-6, atol=floor)
+
+
 def test_petsc_sequence_matches_scipy(systems, bk):
     params, sys_ = systems
     ref = solve_sequence(sys_, "skr", params=params, rtol=1e-9)
