@@ -143,3 +143,61 @@ def test_gcrodr_with_reused_preconditioner(make_convection):
     first = gcrodr(A, b, M=M, restart=20, k=5)
     second = gcrodr(A2, b, M=M, restart=20, k=5, recycle=first.recycle)
     assert np.linalg.norm(A2 @ second.x - b) <= 1e-8 * np.linalg.norm(b) * 1.01
+
+
+def _sequence_iterations(systems, order, update_every, monkeypatch=None, calls=None):
+    import sys
+
+    if monkeypatch is not None:
+        mod = sys.modules[gcrodr.__module__]
+        original = mod._harmonic_update
+
+        def counted(*args, **kwargs):
+            calls.append(1)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(mod, "_harmonic_update", counted)
+    rec, x, its = None, None, []
+    for i in order:
+        A, b = systems[i]
+        res = gcrodr(A, b, x0=x, recycle=rec, restart=30, k=15, rtol=1e-8,
+                     update_every=update_every, max_iter=4000, raise_on_failure=False)  # fmt: skip
+        if update_every != 2:  # skipping every other update may not converge at all
+            assert np.linalg.norm(A @ res.x - b) <= 1.01e-8 * np.linalg.norm(b)
+        rec, x = res.recycle, res.x
+        its.append(res.iterations)
+    if monkeypatch is not None:
+        monkeypatch.undo()
+    return sum(its)
+
+
+def test_auto_updates_skip_cycles_on_a_definite_sequence(monkeypatch):
+    from pdeflow.solvers import Darcy, skr_order
+
+    params, systems = Darcy(size=32, seed=1).systems(5)
+    order = skr_order(params)
+    every, auto = [], []
+    its_every = _sequence_iterations(systems, order, 1, monkeypatch, every)
+    its_auto = _sequence_iterations(systems, order, "auto", monkeypatch, auto)
+    assert len(auto) < 0.75 * len(every)  # SPD: harmonic Ritz values positive, updates skipped
+    assert its_auto <= 1.1 * its_every
+
+
+def test_auto_updates_every_cycle_on_an_indefinite_sequence():
+    from pdeflow.solvers import HelmholtzIndefinite, skr_order
+
+    params, systems = HelmholtzIndefinite(size=16, seed=2).systems(4)
+    order = skr_order(params)
+    its_every = _sequence_iterations(systems, order, 1)
+    its_auto = _sequence_iterations(systems, order, "auto")
+    its_second = _sequence_iterations(systems, order, 2)
+    assert its_second > 1.3 * its_every  # skipping updates hurts here ...
+    assert its_auto <= 1.05 * its_every  # ... and "auto" does not skip them
+
+
+def test_update_every_rejects_other_words(make_convection):
+    from pdeflow.errors import ConfigError
+
+    A = make_convection(8)
+    with pytest.raises(ConfigError, match="update_every"):
+        gcrodr(A, np.ones(A.shape[0]), update_every="sometimes")
