@@ -95,12 +95,8 @@ class AbstractPreconditioner(abc.ABC):
                 apply, handle = _build_petsc(self, op, bk)
             else:
                 apply, handle = self._setup_scipy(op.csr)
-        except (RuntimeError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
-            raise ConvergenceError(
-                f"The {self.name!r} preconditioner failed to set up (DIVERGED_PC_FAILED): {exc}. "
-                "Try a more robust preconditioner (AMG, ILU with a smaller drop_tol, ASM with "
-                "sub='lu') or none."
-            ) from exc
+        except _SETUP_ERRORS as exc:
+            raise _setup_failed(self.name, exc) from exc
         return BuiltPreconditioner(self.name, apply, op.source, time.perf_counter() - t0, handle)
 
     def update(
@@ -138,6 +134,17 @@ class AbstractPreconditioner(abc.ABC):
     @abc.abstractmethod
     def petsc_options(self, n_ranks: int) -> dict[str, Any]:
         """PETSc options (without prefix) that select this preconditioner; includes ``pc_type``."""
+
+
+_SETUP_ERRORS = (RuntimeError, np.linalg.LinAlgError, ZeroDivisionError)
+
+
+def _setup_failed(name: str, exc: Exception) -> ConvergenceError:
+    return ConvergenceError(
+        f"The {name!r} preconditioner failed to set up (DIVERGED_PC_FAILED): {exc}. "
+        "Try a more robust preconditioner (AMG, ILU with a smaller drop_tol, ASM with "
+        "sub='lu') or none."
+    )
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -368,7 +375,10 @@ class LU(AbstractPreconditioner):
         if bk.name != "scipy" or op.csr is None:
             return self.build(A, backend)
         t0 = time.perf_counter()
-        apply = self._factor(op.csr, built.apply)
+        try:
+            apply = self._factor(op.csr, built.apply)
+        except _SETUP_ERRORS as exc:
+            raise _setup_failed(self.name, exc) from exc
         return BuiltPreconditioner(self.name, apply, op.source, time.perf_counter() - t0)
 
     @staticmethod

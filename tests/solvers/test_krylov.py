@@ -255,3 +255,13 @@ def test_amg_update_keeps_quality_on_a_new_matrix():
     updated = cg(A2, b2, M=updated_pc, rtol=1e-10)
     assert updated.iterations <= fresh.iterations + 1 < frozen.iterations
     assert np.linalg.norm(A2 @ updated.x - b2) <= 1.01e-10 * np.linalg.norm(b2)
+
+
+def test_lu_rebuild_reports_a_singular_matrix_as_a_pc_failure():
+    from pdeflow.solvers import LU
+
+    A = sp.csr_matrix(np.diag([1.0, 2.0, 3.0]))
+    built = LU().build(A)
+    singular = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
+    with pytest.raises(ConvergenceError, match="DIVERGED_PC_FAILED"):
+        LU().rebuild(built, singular)
