@@ -74,17 +74,21 @@ def _product_values(a_ptr, a_idx, a_val, b_ptr, b_val, c_ptr, off):  # pragma: n
 def _structural_product(A: sp.csr_matrix, B: sp.csr_matrix) -> sp.csr_matrix:
     """The structural pattern of ``A B``: every entry that any values could fill, even
     those whose sum cancels for the current ones (scipy drops exact zeros)."""
-    ones = lambda M: sp.csr_matrix(  # noqa: E731
-        (np.ones(M.nnz), M.indices, M.indptr), shape=M.shape
-    )
-    C = (ones(A) @ ones(B)).tocsr()
+    C = (_ones(A) @ _ones(B)).tocsr()
     C.sort_indices()
     return C
 
 
+def _ones(M: sp.csr_matrix) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(M.nnz), M.indices, M.indptr), shape=M.shape)
+
+
 def _csr(M) -> sp.csr_matrix:
+    """CSR with sorted indices; a copy only if the input's indices are not sorted."""
     C = sp.csr_matrix(M)
-    C.sort_indices()
+    if not C.has_sorted_indices:
+        C = C.copy()
+        C.sort_indices()
     return C
 
 
@@ -140,6 +144,7 @@ class GalerkinPlan:
         )
 
     def __call__(self, A: sp.csr_matrix) -> list[sp.csr_matrix]:
+        A = _csr(A)
         if not self.matches(A):
             raise ValueError("The matrix does not have the sparsity pattern of this plan.")
         out = []

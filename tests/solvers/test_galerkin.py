@@ -105,3 +105,22 @@ def test_amg_update_replans_for_a_new_pattern():
     assert updated._pdeflow_galerkin_plan.matches(A_new)
     res = cg(A_new, b2, M=updated.aspreconditioner().matvec, rtol=1e-10)
     assert res.converged
+
+
+def test_plan_takes_unsorted_matrices_without_sorting_them_in_place():
+    fam = Darcy(size=12, seed=6)
+    (A1, _), (A2, _) = fam.systems(2)[1]
+    _, P, R = _hierarchy(A1)
+    perm = np.random.default_rng(0).permutation  # shuffle each row's entries
+    rows = []
+    for i in range(A2.shape[0]):
+        lo, hi = A2.indptr[i], A2.indptr[i + 1]
+        rows.append(lo + perm(hi - lo))
+    order = np.concatenate(rows)
+    shuffled = sp.csr_matrix((A2.data[order], A2.indices[order], A2.indptr), shape=A2.shape)
+    assert not shuffled.has_sorted_indices
+    before = shuffled.indices.copy()
+    coarse = plan_galerkin(shuffled, P, R)(shuffled)
+    np.testing.assert_array_equal(shuffled.indices, before)
+    for Ac, ref in zip(coarse, _scipy_coarse(A2, P, R), strict=True):
+        assert abs(Ac - ref).max() <= 1e-13 * abs(ref).max()
