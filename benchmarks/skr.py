@@ -416,8 +416,8 @@ def petsc_scaling(mode: dict) -> list:
 
 
 def warm_up_kernels() -> None:
-    """Compile (or load from Numba's cache) pdeflow's kernels before anything is timed: the
-    ILU(0) blocks of ASM, the Galerkin plan of the AMG update, the LDL^T refactorization."""
+    """Compile (or load from Numba's cache) pdeflow's kernels before anything is timed (the
+    ILU(0) blocks of ASM, the Galerkin plan of the AMG update), and import the LDL^T solver."""
     params, systems = make_family("darcy", size=24).systems(2)
     (A, b), (A2, _) = systems
     ASM().build(A)(b)

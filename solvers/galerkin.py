@@ -4,11 +4,13 @@ Along a sequence of PDE samples the fine matrix keeps its sparsity pattern and o
 values change; an AMG hierarchy that keeps its interpolation ``P`` (and ``R``) therefore has
 coarse operators with fixed patterns too.  scipy's sparse product redoes its symbolic pass
 (and drops cancelled entries) on every call; a :class:`GalerkinPlan` computes the patterns of
-``A P`` and ``R (A P)`` once per level and then fills in values only, with a Numba
-row-by-row product (Gustavson's, the output positions looked up in a per-row map).
+``A P`` and ``R (A P)`` once per level, with the position of every multiply-add's target
+within its output row (one byte each where rows are short), and then fills in values only
+with a Numba row-by-row product that streams those positions.
 
-Measured on 3-D Darcy 64³ (262,144 unknowns, pyamg smoothed aggregation, four levels):
-see :func:`plan_galerkin`.
+Measured on 3-D Darcy 64³ (262,144 unknowns, pyamg smoothed aggregation, four levels): a
+numeric update takes 63-65 ms against 104-109 ms for scipy's products; the plan costs about
+two scipy products and holds 22 MB of targets.
 """
 
 from __future__ import annotations
