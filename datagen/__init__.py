@@ -12,7 +12,11 @@ Entry points
 :func:`open_dataset`
     A lazy torch ``Dataset`` over a generated file.
 :mod:`families`
-    The registry of problem families (``families.names()``, ``families.get(name, ...)``).
+    The registry of problem families (``families.names()``, ``families.get(name, ...)``);
+    ``pdeflow families`` lists their options.
+:class:`FieldSpec`
+    How a family declares one stored field (name, per-sample shape, role, axis names,
+    description); a new family returns them from ``fields()``.
 
 Example
 -------
@@ -26,6 +30,7 @@ from __future__ import annotations
 from pdeflow._lazy import lazy_exports
 
 from . import families, samplers
+from .families import FieldSpec
 
 # eager: a lazy attribute named like its submodule would be replaced by the module object
 # as soon as anything imports ``pdeflow.datagen.stream`` directly
@@ -39,6 +44,7 @@ __all__ = [
     "open_dataset",
     "families",
     "samplers",
+    "FieldSpec",
     "GenerateConfig",
     "GenerateReport",
     "verify",

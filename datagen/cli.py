@@ -8,10 +8,13 @@ Usage::
     pdeflow generate darcy --n 64 --out d.h5 --scheduler tcp://127.0.0.1:8786
     pdeflow dataset info darcy.h5
     pdeflow dataset verify darcy.h5                                 # exit 1 if a check fails
-    pdeflow dataset families                                        # what can be generated
+    pdeflow families [darcy]                                        # options, defaults, fields
+    pdeflow generate darcy --print-config                           # settings, no --n/--out needed
 
 Settings resolve as defaults < config file (``--config`` here, else the global
-``pdeflow --config``) < flags; unknown or invalid fields are errors that name the field.
+``pdeflow --config``) < flags; unknown or invalid fields are errors that name the field.  The
+file holds the fields at its top level or in a ``[generate]`` table (TOML; ``generate:`` in
+YAML), so one file can configure several commands.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import typer
 
 from pdeflow.errors import DataError
 
-__all__ = ["generate_command", "dataset_app"]
+__all__ = ["generate_command", "dataset_app", "families_command"]
 
 dataset_app = typer.Typer(
     name="dataset",
@@ -33,6 +36,13 @@ dataset_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _dflt(field: str) -> str:
+    """A generate setting's default, as ``--help`` shows it."""
+    from .config import GenerateConfig
+
+    return str(GenerateConfig.model_fields[field].default)
 
 
 def _root_state(ctx: typer.Context) -> Any:
@@ -59,43 +69,86 @@ def _options(pairs: list[str] | None) -> dict[str, Any] | None:
 
 def generate_command(
     ctx: typer.Context,
-    family: Annotated[str | None, typer.Argument(help="Problem family, e.g. darcy.")] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Number of samples.")] = None,
-    resolution: Annotated[int | None, typer.Option(help="Grid points per axis.")] = None,
-    solver: Annotated[
-        str | None, typer.Option(help="auto, skr, skr-cg, gmres, cg or direct.")
+    family: Annotated[
+        str | None,
+        typer.Argument(help="Problem family, e.g. darcy (see 'pdeflow families').",
+                       show_default=False),
     ] = None,
-    preconditioner: Annotated[str | None, typer.Option(help="amg, ilu, jacobi, ...")] = None,
-    rtol: Annotated[float | None, typer.Option(help="Relative residual tolerance.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
+    n: Annotated[
+        int | None, typer.Option("--n", help="Number of samples.", show_default="required")
+    ] = None,
+    resolution: Annotated[
+        int | None,
+        typer.Option(help="Grid points per axis.", show_default="the family's, see 'families'"),
+    ] = None,
+    solver: Annotated[
+        str | None,
+        typer.Option(help="auto, skr, skr-cg, gmres, cg or direct.", show_default=_dflt("solver")),
+    ] = None,
+    preconditioner: Annotated[
+        str | None, typer.Option(help="amg, ilu, jacobi, ...", show_default="auto")
+    ] = None,
+    rtol: Annotated[
+        float | None,
+        typer.Option(help="Relative residual tolerance.", show_default=_dflt("rtol")),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Local worker processes.", show_default=_dflt("workers"))
+    ] = None,
     scheduler: Annotated[
-        str | None, typer.Option(help="Existing Dask scheduler, tcp://host:port.")
+        str | None,
+        typer.Option(help="Existing Dask scheduler, tcp://host:port.",
+                     show_default="none: start local workers"),
     ] = None,
     executor: Annotated[
-        str | None, typer.Option(help="auto/dask (Dask LocalCluster) or processes (local pool).")
+        str | None,
+        typer.Option(help="auto/dask (Dask LocalCluster) or processes (local pool).",
+                     show_default=_dflt("executor")),
     ] = None,
     chunk_size: Annotated[
-        int | None, typer.Option(help="Largest number of samples per task; the last ones shrink.")
+        int | None,
+        typer.Option(help="Largest number of samples per task; the last ones shrink.",
+                     show_default="auto"),
     ] = None,
-    order: Annotated[str | None, typer.Option(help="SKR ordering: auto, greedy, none...")] = None,
-    seed: Annotated[int | None, typer.Option(help="Dataset seed.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output HDF5 file.")] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(help="SKR ordering: auto, greedy, none...", show_default=_dflt("order")),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Dataset seed.", show_default=_dflt("seed"))
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output HDF5 file.", show_default="required")
+    ] = None,
     resume: Annotated[
         bool | None, typer.Option("--resume", help="Complete an existing partial file.")
     ] = None,
     overwrite: Annotated[
         bool | None, typer.Option("--overwrite", help="Replace an existing file.")
     ] = None,
-    dtype: Annotated[str | None, typer.Option(help="float32 or float64.")] = None,
-    compression: Annotated[str | None, typer.Option(help="lzf, gzip or none.")] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="float32 or float64.", show_default=_dflt("dtype"))
+    ] = None,
+    compression: Annotated[
+        str | None,
+        typer.Option(help="lzf, gzip or none.", show_default=_dflt("compression")),
+    ] = None,
     option: Annotated[
-        list[str] | None, typer.Option("--option", "-o", help="Family option KEY=VALUE.")
+        list[str] | None,
+        typer.Option("--option", "-o", help="Family option KEY=VALUE (see 'pdeflow families').",
+                     show_default="the family's"),
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML/TOML/JSON settings file.")
+        Path | None,
+        typer.Option("--config", "-c",
+                     help="YAML/TOML/JSON settings file: flat, or a \\[generate] table.",
+                     show_default=False),
     ] = None,
     print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved settings and exit.")
+        bool,
+        typer.Option("--print-config",
+                     help="Print the resolved settings, the family's option defaults "
+                          "included, and exit (needs no --n/--out)."),
     ] = False,
 ) -> None:
     """Generate a dataset of solved PDE samples into an HDF5 file (resumable)."""
@@ -126,10 +179,14 @@ def generate_command(
     opts = _options(option)
     if opts:
         flags.update({f"options.{k}": v for k, v in opts.items()})
-    cfg = GenerateConfig.merge(file=file, overrides=flags, overrides_name="command-line flags")
     if print_config or getattr(state, "print_config", False):
-        typer.echo(cfg.to_yaml(), nl=False)
+        from .catalog import generate_settings_yaml
+
+        typer.echo(generate_settings_yaml(file=file, overrides=flags), nl=False)
         raise typer.Exit(0)
+    cfg = GenerateConfig.merge(
+        file=file, overrides=flags, overrides_name="command-line flags", table="generate"
+    )
     report = generate(cfg)
     typer.echo(report.summary())
 
@@ -166,11 +223,19 @@ def verify_command(
 
 
 @dataset_app.command("families")
-def families_command() -> None:
-    """List the problem families and their fields."""
+def families_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Families to describe (default: all).", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the problem families: their fields, and their options with defaults and docs."""
     from . import families
+    from .catalog import describe_family, format_family
 
-    for name in families.names():
-        fam = families.get(name)
-        fields = ", ".join(f"{f.name}{list(f.shape)} ({f.role})" for f in fam.fields().values())
-        typer.echo(f"{name:15s} {fields}")
+    described = [describe_family(name) for name in (names or families.names())]
+    if as_json:
+        typer.echo(json.dumps([d.to_dict() for d in described], indent=2))
+        return
+    typer.echo("\n\n".join(format_family(d) for d in described))

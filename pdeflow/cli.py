@@ -6,7 +6,8 @@ Every command is thin: parse flags, build a validated config with :func:`resolve
 Global options (before the command name)::
 
     pdeflow --version
-    pdeflow --config run.yaml COMMAND ...     # the file holds COMMAND's config fields
+    pdeflow --config run.yaml COMMAND ...     # the file holds COMMAND's config fields,
+                                              # flat or in a [COMMAND] table (TOML)
     pdeflow --print-config COMMAND ...        # show the resolved config and exit
 
 Errors are one line on stderr (``error: ...``), never a traceback; set
@@ -106,12 +107,20 @@ def resolve_config[C: PdeflowConfig](ctx: typer.Context, model: type[C], **flags
     """
     state = ctx.find_object(CliState) or CliState()
     config = model.merge(
-        file=state.config_file, overrides=flags, overrides_name="command-line flags"
+        file=state.config_file,
+        overrides=flags,
+        overrides_name="command-line flags",
+        table=_command_table(ctx),
     )
     if state.print_config:
         typer.echo(config.to_yaml(), nl=False)
         raise typer.Exit(0)
     return config
+
+
+def _command_table(ctx: typer.Context) -> tuple[str, ...]:
+    """``("train", "fno")`` for ``pdeflow train fno``: the config file's table for it."""
+    return tuple(ctx.command_path.split()[1:])
 
 
 def _show_version(value: bool) -> None:
@@ -224,18 +233,26 @@ def _one_line(text: str) -> str:
 
 
 def _mount_subcommands() -> None:
-    """Subcommands owned by other subpackages: ``pdeflow generate``, ``pdeflow dataset ...``,
+    """Subcommands owned by other subpackages: ``pdeflow generate``, ``pdeflow families``,
+    ``pdeflow dataset ...``,
     ``pdeflow train ...`` and ``pdeflow evaluate``."""
-    from pdeflow.datagen.cli import dataset_app, generate_command
+    from pdeflow.datagen.cli import dataset_app, families_command, generate_command
     from pdeflow.operators.cli import evaluate, train_app
 
     app.command("generate")(generate_command)
+    app.command("families")(families_command)
     app.add_typer(dataset_app, name="dataset")
     app.add_typer(train_app, name="train")
     app.command("evaluate")(evaluate)
 
 
 _mount_subcommands()
+
+
+def _debug() -> bool:
+    """``PDEFLOW_DEBUG`` set to anything but empty, 0, false, no or off."""
+    value = os.environ.get("PDEFLOW_DEBUG", "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
 
 
 def _error(message: str) -> None:
@@ -276,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error("interrupted")
         return EXIT_INTERRUPTED
     except PdeflowError as exc:
-        if os.environ.get("PDEFLOW_DEBUG"):
+        if _debug():
             traceback.print_exc()
         _error(str(exc) or type(exc).__name__)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pdeflow.errors import ConfigError
 
-__all__ = ["PdeflowConfig", "load_mapping", "format_validation_error"]
+__all__ = ["PdeflowConfig", "load_mapping", "select_table", "format_validation_error"]
 
 _YAML_SUFFIXES = {".yaml", ".yml"}
 _TOML_SUFFIXES = {".toml"}
@@ -94,13 +94,16 @@ class PdeflowConfig(BaseModel):
         overrides: Mapping[str, Any] | None = None,
         *,
         overrides_name: str = "overrides",
+        table: str | Sequence[str] | None = None,
     ) -> Self:
         """Build a config from defaults, then a file, then explicit overrides.
 
         Parameters
         ----------
         file
-            Optional configuration file (see :meth:`from_file`).
+            Optional configuration file (see :meth:`from_file`).  With ``table``, it may
+            instead hold the fields in a table named after the command (see
+            :func:`select_table`).
         overrides
             Values that win over the file, e.g. command-line flags.  Keys may be dotted
             (``"solver.tol"``) to set one field of a nested model; nested mappings are
@@ -108,6 +111,9 @@ class PdeflowConfig(BaseModel):
             ignored, so unset CLI flags can be passed through as they are.
         overrides_name
             How error messages name the overrides (the CLI says "command-line flags").
+        table
+            The command's name (``"generate"``) or path (``("train", "fno")``): a file
+            with a ``[generate]`` table (``generate:`` in YAML) is read from that table.
 
         Returns
         -------
@@ -120,6 +126,8 @@ class PdeflowConfig(BaseModel):
             One line naming the source (file, overrides or defaults) and the bad field.
         """
         file_data: dict[str, Any] = load_mapping(file) if file is not None else {}
+        if file is not None and table is not None:
+            file_data = select_table(file_data, table, where=f"config file {file}")
         given = {k: v for k, v in (overrides or {}).items() if v is not None}
         override_data = _expand_dotted(given)
         data = _deep_merge(file_data, override_data)
@@ -207,6 +215,64 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
             f"got {type(data).__name__}"
         )
     return data
+
+
+def select_table(
+    data: Mapping[str, Any], table: str | Sequence[str], *, where: str = "config"
+) -> dict[str, Any]:
+    """The fields of one command from a file that may hold several commands' tables.
+
+    A file whose top level has a table named after the command (``[generate]`` in TOML,
+    ``generate:`` in YAML; ``[train.fno]`` for a subcommand) is read from that table; the
+    other tables are left to their commands.  A file without it is taken as it is, a flat
+    mapping of field names to values.
+
+    Parameters
+    ----------
+    data
+        The file's top-level mapping.
+    table
+        Command name, or the names of a command path (``("train", "fno")``).
+    where
+        How errors name the file.
+
+    Returns
+    -------
+    dict
+        The command's fields.
+
+    Raises
+    ------
+    ConfigError
+        The table is not a mapping, or plain values sit beside it at the top level (they
+        would be ignored).
+
+    Examples
+    --------
+    >>> select_table({"generate": {"n": 4}, "train": {"epochs": 2}}, "generate")
+    {'n': 4}
+    >>> select_table({"n": 4}, "generate")
+    {'n': 4}
+    """
+    path = (table,) if isinstance(table, str) else tuple(table)
+    node: Any = data
+    for depth, name in enumerate(path):
+        if not isinstance(node, Mapping) or name not in node:
+            return dict(node)  # the deepest table given holds the fields
+        strays = sorted(k for k, v in node.items() if k != name and not isinstance(v, Mapping))
+        if strays:
+            label = ".".join(path[: depth + 1])
+            raise ConfigError(
+                f"{where}: fields {strays} sit outside the [{label}] table and would be "
+                f"ignored; move them into [{label}]"
+            )
+        node = node[name]
+        if not isinstance(node, Mapping):
+            label = ".".join(path[: depth + 1])
+            raise ConfigError(
+                f"{where}: '{label}' must be a table of settings, got {type(node).__name__}"
+            )
+    return dict(node)
 
 
 def _unknown_suffix(path: Path) -> str:
