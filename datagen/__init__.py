@@ -14,6 +14,8 @@ Entry points
 :mod:`families`
     The registry of problem families (``families.names()``, ``families.get(name, ...)``);
     ``pdeflow families`` lists their options.
+:func:`export_dataset`, :func:`show_sample`
+    A dataset as netCDF or Zarr (xarray); a PNG of one sample's fields.
 :class:`FieldSpec`
     How a family declares one stored field (name, per-sample shape, role, axis names,
     description); a new family returns them from ``fields()``.
@@ -49,6 +51,8 @@ __all__ = [
     "GenerateReport",
     "verify",
     "info",
+    "export_dataset",
+    "show_sample",
 ]
 
 # heavy modules (dask, h5py, torch) load on first use
@@ -59,6 +63,8 @@ _LAZY = {
     "open_dataset": ".dataset",
     "verify": ".storage",
     "info": ".storage",
+    "export_dataset": ".export",
+    "show_sample": ".show",
 }
 
 

@@ -8,6 +8,8 @@ Usage::
     pdeflow generate darcy --n 64 --out d.h5 --scheduler tcp://127.0.0.1:8786
     pdeflow dataset info darcy.h5
     pdeflow dataset verify darcy.h5                                 # exit 1 if a check fails
+    pdeflow dataset export darcy.h5 --format zarr --out darcy.zarr  # or netcdf (.nc)
+    pdeflow dataset show darcy.h5 --sample 3 --out s3.png           # a picture of sample 3
     pdeflow families [darcy]                                        # options, defaults, fields
     pdeflow generate darcy --print-config                           # settings, no --n/--out needed
 
@@ -27,7 +29,8 @@ import typer
 
 from pdeflow.errors import DataError
 
-__all__ = ["generate_command", "dataset_app", "families_command"]
+__all__ = ["generate_command", "dataset_app", "families_command", "export_command",
+           "show_command"]
 
 dataset_app = typer.Typer(
     name="dataset",
@@ -220,6 +223,43 @@ def verify_command(
     for problem in rep.problems:
         typer.echo(f"problem: {problem}")
     raise DataError(f"{path}: {len(rep.problems)} problem(s) found")
+
+
+@dataset_app.command("export")
+def export_command(
+    path: Annotated[Path, typer.Argument(help="Dataset file.", show_default=False)],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="netcdf (h5netcdf) or zarr.")
+    ] = "netcdf",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output file (netcdf) or folder (zarr).",
+                     show_default="FILE with .nc or .zarr"),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier export at --out.")
+    ] = False,
+) -> None:
+    """Export a dataset through xarray: named dims, coords, attrs, per-sample status."""
+    from .export import export_dataset
+
+    target = export_dataset(path, out, format, overwrite=overwrite)  # type: ignore[arg-type]
+    typer.echo(f"wrote {target} ({format})")
+
+
+@dataset_app.command("show")
+def show_command(
+    path: Annotated[Path, typer.Argument(help="Dataset file.", show_default=False)],
+    sample: Annotated[int, typer.Option("--sample", "-i", help="Sample index.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="PNG to write.", show_default="FILE-sample<i>.png next to FILE"),
+    ] = None,
+) -> None:
+    """Write a PNG of one sample's fields (one panel per field / time slice)."""
+    from .show import show_sample
+
+    typer.echo(f"wrote {show_sample(path, sample, out)}")
 
 
 @dataset_app.command("families")
