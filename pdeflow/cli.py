@@ -234,8 +234,7 @@ def _one_line(text: str) -> str:
 
 def _mount_subcommands() -> None:
     """Subcommands owned by other subpackages: ``pdeflow generate``, ``pdeflow families``,
-    ``pdeflow dataset ...``,
-    ``pdeflow train ...`` and ``pdeflow evaluate``."""
+    ``pdeflow dataset ...``, ``pdeflow train ...`` and ``pdeflow evaluate``."""
     from pdeflow.datagen.cli import dataset_app, families_command, generate_command
     from pdeflow.operators.cli import evaluate, train_app
 

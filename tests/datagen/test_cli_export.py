@@ -175,3 +175,13 @@ def test_show_writes_a_png_and_refuses_missing_samples(heat_file, tmp_path, caps
     assert main(["dataset", "show", str(heat_file), "--sample", "9"]) == 2
     assert capsys.readouterr().err.startswith("error: Sample 9 is out of range")
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("name", ["pdeflow.datagen.export", "pdeflow.datagen.show",
+                                  "pdeflow.datagen.catalog"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
