@@ -164,9 +164,10 @@ def load_model(
         checkpoint, unknown version, model class or arguments.
     """
     doc = read_checkpoint(path, map_location)
+    model = build_model(doc)  # a broken file says so first
     if not normalized:
         check_unnormalized(doc, path)
-    return build_model(doc)
+    return model
 
 
 def check_unnormalized(doc: Mapping[str, Any], path: str | Path) -> None:
