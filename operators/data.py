@@ -16,9 +16,9 @@ Channel layout
 Arrays on disk or from a source may keep their channels first (``(C, *S)`` per sample), last
 (``(*S, C)``, the numpy/TensorFlow habit) or not at all (``S``).  ``channel_axis="first"``,
 ``"last"`` or ``None`` says which; the fields are always handed out channels first.  A grid
-axis of size 1 is refused with a :class:`~pdeflow.errors.DataError` that names the shape,
-the layout it was read with and the option that reads it right: a ``(N, 64, 1)`` array read
-without a channel axis would otherwise be a 64 x 1 two-dimensional field.
+axis of fewer than 4 points is refused with a :class:`~pdeflow.errors.DataError` that names
+the shape, the layout it was read with and the option that reads it right: a ``(N, 64, 1)``
+array read without a channel axis would otherwise be a 64 x 1 two-dimensional field.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
 
 ChannelAxis = Literal["first", "last"] | None
 _AXES = ("first", "last", None)
+MIN_GRID_POINTS = 4  # fewer points along an axis hold at most one Fourier mode: not a grid
 
 
 class OnlineSource(Protocol):
@@ -85,12 +86,12 @@ def check_grid(
     shape: tuple[int, ...], channel_axis: ChannelAxis, name: str, where: str = "sample"
 ) -> tuple[int, ...]:
     """The grid ``S`` of one sample of ``shape`` read with ``channel_axis``; refuse a grid axis
-    of size 1 (a misread channel axis).
+    of fewer than :data:`MIN_GRID_POINTS` points (most likely a misread channel axis).
 
     Raises
     ------
     DataError
-        A grid axis has fewer than 2 points; the message names the shape, the layout it was
+        A grid axis has fewer than 4 points; the message names the shape, the layout it was
         read with and the ``channel_axis`` that would read it right.
 
     Example
@@ -101,8 +102,8 @@ def check_grid(
     Traceback (most recent call last):
     ...
     pdeflow.errors.DataError: sample: field 'a' has samples of shape (64, 1), read with no
-    channel axis as a 2-D grid of 64 x 1 points; a grid axis of size 1 is not a grid. If its
-    last axis holds channels, pass channel_axis='last' (CLI: --channel-axis last)
+    channel axis as a 2-D grid of 64 x 1 points; a grid axis of fewer than 4 points is not a
+    grid. If its last axis holds channels, pass channel_axis='last' (CLI: --channel-axis last)
     """
     shape = tuple(int(n) for n in shape)
     if channel_axis == "first":
@@ -111,23 +112,24 @@ def check_grid(
         grid = shape[:-1]
     else:
         grid = shape
-    if all(n >= 2 for n in grid):
+    if all(n >= MIN_GRID_POINTS for n in grid):
         return grid
-    if len(shape) >= 2 and shape[-1] < 2 and channel_axis != "last":
+    small = f"fewer than {MIN_GRID_POINTS} points"
+    if len(shape) >= 2 and shape[-1] < MIN_GRID_POINTS and channel_axis != "last":
         hint = (
             "If its last axis holds channels, pass channel_axis='last' (CLI: --channel-axis last)"
         )
-    elif len(shape) >= 2 and shape[0] < 2 and channel_axis != "first":
+    elif len(shape) >= 2 and shape[0] < MIN_GRID_POINTS and channel_axis != "first":
         hint = (
             "If its first axis holds channels, pass channel_axis='first' "
             "(CLI: --channel-axis first)"
         )
     else:
-        hint = "Drop the axes of size 1 from the data (np.squeeze) or give more grid points"
+        hint = f"Drop such axes from the data or give them at least {MIN_GRID_POINTS} points"
     dims = " x ".join(str(n) for n in grid) or "no"
     raise DataError(
         f"{where}: field {name!r} has samples of shape {shape}, read with {_layout(channel_axis)} "
-        f"as a {len(grid)}-D grid of {dims} points; a grid axis of size 1 is not a grid. {hint}"
+        f"as a {len(grid)}-D grid of {dims} points; a grid axis of {small} is not a grid. {hint}"
     )
 
 
@@ -162,7 +164,7 @@ def to_field(
     Raises
     ------
     DataError
-        Wrong number of axes, a grid axis of size 1 (see :func:`check_grid`), or non-finite
+        Wrong number of axes, a grid axis of fewer than 4 points (:func:`check_grid`), or non-finite
         values.
 
     Example
@@ -254,8 +256,9 @@ class H5FieldDataset(Dataset):
         An invalid ``stride`` or ``channel_axis``.
     DataError
         Missing file or dataset (the message lists the datasets found), mismatched sample
-        counts, a grid axis of size 1 (a channel axis read as a grid axis: the message names
-        the shape and the ``channel_axis`` to pass), non-finite values in a sample.
+        counts, a grid axis of fewer than 4 points (a channel axis read as a grid axis: the
+        message names the shape and the ``channel_axis`` to pass), non-finite values in a
+        sample.
 
     Example
     -------

@@ -152,8 +152,18 @@ def build_fno(cfg: FNOTrainConfig, sample: dict) -> FNO:
     x, y = sample["x"], sample["y"]
     grid = tuple(x.shape[1:])
     modes = cfg.model.modes or [min(12, n // 2) for n in grid]
+    shown = " x ".join(str(n) for n in grid)
     if len(modes) != len(grid):
-        raise ConfigError(f"'model.modes' has {len(modes)} entries but the data is {len(grid)}-D")
+        raise ConfigError(
+            f"'model.modes' has {len(modes)} entries but the data is {len(grid)}-D (a {shown} "
+            "grid; a channel axis read as a grid axis? see channel_axis / --channel-axis)"
+        )
+    if any(m > n // 2 for m, n in zip(modes, grid, strict=True)):
+        raise ConfigError(
+            f"'model.modes' {tuple(modes)} needs at least 2 x modes points per axis, but the "
+            f"data's grid is {shown} (lower the modes, or if an axis holds channels, set "
+            "channel_axis / --channel-axis)"
+        )
     m = cfg.model
     return FNO(
         x.shape[0],

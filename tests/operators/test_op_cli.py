@@ -99,3 +99,11 @@ def test_channels_last_data_on_the_command_line(tmp_path, monkeypatch):
     assert isinstance(res.exception, ConfigError) and "channel_axis" in str(res.exception)
     res = runner.invoke(train_app, ["fno", "--online", "darcy1d", "--channel-axis", "last"])
     assert isinstance(res.exception, ConfigError) and "online" in str(res.exception)
+
+
+def test_modes_the_grid_cannot_hold(tmp_path, monkeypatch):
+    monkeypatch.setenv("PDEFLOW_PROGRESS", "off")
+    data = write_h5(tmp_path / "d.h5", darcy1d_source(resolution=16), 6, seed=0)
+    res = runner.invoke(train_app, ["fno", "--data", str(data), "--modes", "12", "--dry-run"])
+    assert isinstance(res.exception, ConfigError), res.output
+    assert "(12,)" in str(res.exception) and "grid is 16" in str(res.exception)

@@ -132,3 +132,14 @@ def test_stream_channel_axis():
         next(iter(StreamDataset(source, samples_per_epoch=2)))
     ds = StreamDataset(source, samples_per_epoch=2, channel_axis="last")
     assert next(iter(ds))["x"].shape == (1, 16)
+
+
+def test_a_few_channels_last_are_not_a_grid(tmp_path):
+    """(N, 32, 3): three channels, not a 32 x 3 grid (which would hold one Fourier mode)."""
+    path, _ = _channels_last_h5(tmp_path / "last3.h5", channels=3)
+    with h5py.File(path, "a") as f:
+        del f["u"]
+        f["u"] = np.zeros((6, 32, 3), np.float32)
+    with pytest.raises(DataError, match=r"32 x 3 points; a grid axis of fewer than 4 points"):
+        H5FieldDataset(path)
+    assert H5FieldDataset(path, channel_axis="last")[0]["x"].shape == (3, 32)
