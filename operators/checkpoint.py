@@ -34,6 +34,7 @@ __all__ = [
     "build_model",
     "load_model",
     "load_normalizers",
+    "check_unnormalized",
 ]
 
 FORMAT = "pdeflow.operators.checkpoint"
@@ -145,9 +146,47 @@ def build_model(doc: Mapping[str, Any]) -> nn.Module:
     return model
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model stored in the checkpoint at ``path``."""
-    return build_model(read_checkpoint(path, map_location))
+def load_model(
+    path: str | Path, map_location: str | torch.device = "cpu", *, normalized: bool = False
+) -> nn.Module:
+    """Rebuild the bare model stored in the checkpoint at ``path``.
+
+    A model trained with normalizers works in normalized units, so by default this refuses
+    such a checkpoint: load it with :class:`~pdeflow.operators.Predictor` (physical units in
+    and out), or pass ``normalized=True`` to get the bare module knowingly (fine-tuning,
+    export; its inputs must be encoded and its outputs decoded with the checkpoint's
+    normalizers, see :func:`load_normalizers`).
+
+    Raises
+    ------
+    ConfigError
+        The checkpoint holds normalizers and ``normalized`` is False; not a pdeflow
+        checkpoint, unknown version, model class or arguments.
+    """
+    doc = read_checkpoint(path, map_location)
+    model = build_model(doc)  # a broken file says so first
+    if not normalized:
+        check_unnormalized(doc, path)
+    return model
+
+
+def check_unnormalized(doc: Mapping[str, Any], path: str | Path) -> None:
+    """Refuse to hand out the bare model of a checkpoint trained with normalizers.
+
+    Raises
+    ------
+    ConfigError
+        The checkpoint holds an input or output normalizer (the message says what to use).
+    """
+    names = [k for k, v in (doc.get("normalizers") or {}).items() if v is not None]
+    if names:
+        which = " and ".join({"x": "input", "y": "output"}.get(k, k) for k in sorted(names))
+        raise ConfigError(
+            f"checkpoint {path} was trained with {which} normalizers, so its bare model "
+            f"predicts in normalized units; load it with Predictor.from_checkpoint({str(path)!r}) "
+            "(pdeflow.operators) to predict in physical units, or pass normalized=True for the "
+            "bare model"
+        )
 
 
 def load_normalizers(doc: Mapping[str, Any]) -> dict[str, UnitGaussianNormalizer | None]:

@@ -66,6 +66,10 @@ def fno(
     ] = None,
     x_key: Annotated[str | None, typer.Option(help="Input dataset name.")] = None,
     y_key: Annotated[str | None, typer.Option(help="Target dataset name.")] = None,
+    channel_axis: Annotated[
+        str | None,
+        typer.Option(help="Channel axis of the HDF5 fields: first, last or none (default)."),
+    ] = None,
     val_data: Annotated[Path | None, typer.Option(help="HDF5 validation file.")] = None,
     in_memory: Annotated[
         bool | None, typer.Option("--in-memory", help="Read the HDF5 samples into memory once.")
@@ -98,6 +102,7 @@ def fno(
         "online": online,
         "x_key": x_key,
         "y_key": y_key,
+        "channel_axis": channel_axis,
         "val_data": None if val_data is None else str(val_data),
         "in_memory": in_memory,
         "samples_per_epoch": samples_per_epoch,
@@ -130,6 +135,9 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="HDF5 file to evaluate on.")],
     x_key: Annotated[str, typer.Option(help="Input dataset name.")] = "a",
     y_key: Annotated[str, typer.Option(help="Target dataset name.")] = "u",
+    channel_axis: Annotated[
+        str, typer.Option(help="Channel axis of the HDF5 fields: first, last or none.")
+    ] = "none",
     strides: Annotated[str, typer.Option(help="Resolutions as strides, e.g. 1,2.")] = "1",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
@@ -142,6 +150,7 @@ def evaluate(
         data,
         x_key=x_key,
         y_key=y_key,
+        channel_axis=channel_axis,
         strides=_ints(strides, "--strides") or [1],
         batch_size=batch_size,
         device=device,

@@ -10,6 +10,15 @@ An online source is any callable ``source(seed) -> Iterable[Mapping[str, ndarray
 yields dicts with at least the keys ``"x"`` and ``"y"``; the same seed must give the same
 samples.  :class:`StreamDataset` wraps it for training, :meth:`StreamDataset.take` draws a
 fixed validation set from it.  Arrays shaped ``S`` (no channel axis) get one channel.
+
+Channel layout
+--------------
+Arrays on disk or from a source may keep their channels first (``(C, *S)`` per sample), last
+(``(*S, C)``, the numpy/TensorFlow habit) or not at all (``S``).  ``channel_axis="first"``,
+``"last"`` or ``None`` says which; the fields are always handed out channels first.  A grid
+axis of fewer than 4 points is refused with a :class:`~pdeflow.errors.DataError` that names
+the shape, the layout it was read with and the option that reads it right: a ``(N, 64, 1)``
+array read without a channel axis would otherwise be a 64 x 1 two-dimensional field.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -27,12 +36,19 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from pdeflow.errors import ConfigError, DataError
 
 __all__ = [
+    "ChannelAxis",
     "OnlineSource",
     "H5FieldDataset",
     "TensorFieldDataset",
     "StreamDataset",
+    "channel_axis_option",
+    "check_grid",
     "to_field",
 ]
+
+ChannelAxis = Literal["first", "last"] | None
+_AXES = ("first", "last", None)
+MIN_GRID_POINTS = 4  # fewer points along an axis hold at most one Fourier mode: not a grid
 
 
 class OnlineSource(Protocol):
@@ -41,27 +57,140 @@ class OnlineSource(Protocol):
     def __call__(self, seed: int) -> Iterable[Mapping[str, Any]]: ...
 
 
-def to_field(
-    value: Any, spatial_ndim: int | None, name: str, where: str = "sample"
-) -> torch.Tensor:
-    """One field as a float32 tensor ``(C, *S)``.
+def channel_axis_option(value: Any) -> ChannelAxis:
+    """Check a channel-axis option: ``"first"``, ``"last"`` or ``None`` (also ``"none"``).
 
-    ``spatial_ndim=None`` means every axis is spatial (one channel is added); otherwise an
-    array with ``spatial_ndim + 1`` axes already has its channel axis first.
+    ``True`` and ``False`` (the older boolean option) mean ``"first"`` and ``None``.
+
+    Raises
+    ------
+    ConfigError
+        Any other value.
+    """
+    if value is True:
+        return "first"
+    if value is False or value is None or value == "none":
+        return None
+    if value in _AXES:
+        return value
+    raise ConfigError(
+        f"The 'channel_axis' parameter must be 'first', 'last' or None. Got {value!r}."
+    )
+
+
+def _layout(channel_axis: ChannelAxis) -> str:
+    return "no channel axis" if channel_axis is None else f"channel_axis={channel_axis!r}"
+
+
+def check_grid(
+    shape: tuple[int, ...], channel_axis: ChannelAxis, name: str, where: str = "sample"
+) -> tuple[int, ...]:
+    """The grid ``S`` of one sample of ``shape`` read with ``channel_axis``; refuse a grid axis
+    of fewer than :data:`MIN_GRID_POINTS` points (most likely a misread channel axis).
 
     Raises
     ------
     DataError
-        Wrong number of axes, or non-finite values.
+        A grid axis has fewer than 4 points; the message names the shape, the layout it was
+        read with and the ``channel_axis`` that would read it right.
+
+    Example
+    -------
+    >>> check_grid((64, 1), "last", "a")
+    (64,)
+    >>> check_grid((64, 1), None, "a")  # doctest: +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    pdeflow.errors.DataError: sample: field 'a' has samples of shape (64, 1), read with no
+    channel axis as a 2-D grid of 64 x 1 points; a grid axis of fewer than 4 points is not a
+    grid. If its last axis holds channels, pass channel_axis='last' (CLI: --channel-axis last)
+    """
+    shape = tuple(int(n) for n in shape)
+    if channel_axis == "first":
+        grid = shape[1:]
+    elif channel_axis == "last":
+        grid = shape[:-1]
+    else:
+        grid = shape
+    if all(n >= MIN_GRID_POINTS for n in grid):
+        return grid
+    small = f"fewer than {MIN_GRID_POINTS} points"
+    if len(shape) >= 2 and shape[-1] < MIN_GRID_POINTS and channel_axis != "last":
+        hint = (
+            "If its last axis holds channels, pass channel_axis='last' (CLI: --channel-axis last)"
+        )
+    elif len(shape) >= 2 and shape[0] < MIN_GRID_POINTS and channel_axis != "first":
+        hint = (
+            "If its first axis holds channels, pass channel_axis='first' "
+            "(CLI: --channel-axis first)"
+        )
+    else:
+        hint = f"Drop such axes from the data or give them at least {MIN_GRID_POINTS} points"
+    dims = " x ".join(str(n) for n in grid) or "no"
+    raise DataError(
+        f"{where}: field {name!r} has samples of shape {shape}, read with {_layout(channel_axis)} "
+        f"as a {len(grid)}-D grid of {dims} points; a grid axis of {small} is not a grid. {hint}"
+    )
+
+
+def to_field(
+    value: Any,
+    spatial_ndim: int | None,
+    name: str,
+    where: str = "sample",
+    channel_axis: ChannelAxis | Literal["auto"] = "auto",
+) -> torch.Tensor:
+    """One field as a float32 tensor ``(C, *S)`` (channels first).
+
+    Parameters
+    ----------
+    value : array_like
+        One sample of the field.
+    spatial_ndim : int or None
+        Number of grid axes, when known.  An array with exactly ``spatial_ndim`` axes has no
+        channel axis (it gets one channel), whatever ``channel_axis`` says.
+    name, where : str
+        For error messages.
+    channel_axis : {"auto", "first", "last", None}
+        Where the channels are: ``"first"`` ``(C, *S)``, ``"last"`` ``(*S, C)``, ``None``
+        no channel axis (every axis is spatial).  ``"auto"``: ``"first"`` for an array of
+        ``spatial_ndim + 1`` axes, else ``None``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(C, *S)``, float32.
+
+    Raises
+    ------
+    DataError
+        Wrong number of axes, a grid axis of fewer than 4 points (:func:`check_grid`), or non-finite
+        values.
+
+    Example
+    -------
+    >>> to_field(np.zeros((64, 3)), None, "x", channel_axis="last").shape
+    torch.Size([3, 64])
     """
     t = torch.as_tensor(np.asarray(value), dtype=torch.float32)
-    if spatial_ndim is None or t.ndim == spatial_ndim:
-        t = t.unsqueeze(0)
-    elif t.ndim != spatial_ndim + 1:
+    axis = channel_axis
+    if axis == "auto":
+        axis = "first" if spatial_ndim is not None and t.ndim == spatial_ndim + 1 else None
+    else:
+        axis = channel_axis_option(axis)
+    if spatial_ndim is not None and t.ndim == spatial_ndim:
+        axis = None
+    expected = None if spatial_ndim is None else spatial_ndim + (axis is not None)
+    if (expected is not None and t.ndim != expected) or (axis is not None and t.ndim < 2):
         raise DataError(
             f"{where}: field {name!r} has shape {tuple(t.shape)}; expected {spatial_ndim} spatial "
-            f"axes, optionally after one channel axis"
+            f"axes, optionally with one channel axis ({_layout(axis)})"
         )
+    check_grid(tuple(t.shape), axis, name, where)
+    if axis is None:
+        t = t.unsqueeze(0)
+    elif axis == "last":
+        t = t.movedim(-1, 0)
     if not torch.isfinite(t).all():
         raise DataError(f"{where}: field {name!r} holds non-finite values (NaN or inf)")
     return t
@@ -103,9 +232,11 @@ class TensorFieldDataset(Dataset):
 class H5FieldDataset(Dataset):
     """Samples read lazily from an HDF5 file with one dataset per field.
 
-    Each field is a dataset shaped ``(n_samples, *S)`` or, with ``channel_axis=True``,
-    ``(n_samples, C, *S)``.  The file is opened on first access in each process (each
-    DataLoader worker opens its own handle); an open handle is never pickled.
+    Each field is a dataset shaped ``(n_samples, *S)`` (``channel_axis=None``, the default),
+    ``(n_samples, C, *S)`` (``"first"``) or ``(n_samples, *S, C)`` (``"last"``); samples are
+    handed out channels first, ``(C, *S)``.  :attr:`layout` says how the file was read.
+    The file is opened on first access in each process (each DataLoader worker opens its own
+    handle); an open handle is never pickled.
 
     Arguments
     ---------
@@ -116,14 +247,18 @@ class H5FieldDataset(Dataset):
         Use only these samples (e.g. a train/validation split).
     stride : int
         Read every ``stride``-th grid point on each axis (a coarser resolution).
-    channel_axis : bool
-        Whether the datasets have a channel axis after the sample axis.
+    channel_axis : {"first", "last", None}
+        Where each sample's channel axis is (``True``/``False`` mean ``"first"``/``None``).
 
     Raises
     ------
+    ConfigError
+        An invalid ``stride`` or ``channel_axis``.
     DataError
         Missing file or dataset (the message lists the datasets found), mismatched sample
-        counts, non-finite values in a sample.
+        counts, a grid axis of fewer than 4 points (a channel axis read as a grid axis: the
+        message names the shape and the ``channel_axis`` to pass), non-finite values in a
+        sample.
 
     Example
     -------
@@ -140,7 +275,7 @@ class H5FieldDataset(Dataset):
         *,
         indices: Iterable[int] | None = None,
         stride: int = 1,
-        channel_axis: bool = False,
+        channel_axis: ChannelAxis | bool = None,
     ) -> None:
         import h5py
 
@@ -149,7 +284,7 @@ class H5FieldDataset(Dataset):
         if not isinstance(stride, int) or stride < 1:
             raise ConfigError(f"The 'stride' parameter must be an int >= 1. Got {stride!r}.")
         self.stride = stride
-        self.channel_axis = bool(channel_axis)
+        self.channel_axis = channel_axis_option(channel_axis)
         if not self.path.is_file():
             raise DataError(f"HDF5 file {self.path} not found")
         try:
@@ -173,6 +308,17 @@ class H5FieldDataset(Dataset):
             raise DataError(f"HDF5 file {self.path} cannot be read: {exc}") from None
         if nx != ny:
             raise DataError(f"HDF5 file {self.path}: {x_key!r} has {nx} samples, {y_key!r} {ny}")
+        self._axes = {name: self._field_axis(name) for name in ("x", "y")}
+        grids = {
+            name: check_grid(self._shapes[name], self._axes[name], key, f"HDF5 file {self.path}")
+            for name, key in (("x", x_key), ("y", y_key))
+        }
+        if len(grids["x"]) != len(grids["y"]):
+            raise DataError(
+                f"HDF5 file {self.path}: {x_key!r} samples {self._shapes['x']} and {y_key!r} "
+                f"samples {self._shapes['y']} read with {_layout(self.channel_axis)} have "
+                f"{len(grids['x'])}-D and {len(grids['y'])}-D grids; check channel_axis"
+            )
         self.indices = np.arange(nx) if indices is None else np.asarray(list(indices), dtype=int)
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= nx):
             raise DataError(f"HDF5 file {self.path}: indices outside [0, {nx})")
@@ -181,7 +327,29 @@ class H5FieldDataset(Dataset):
 
     @property
     def spatial_ndim(self) -> int:
-        return len(self._shapes["x"]) - (1 if self.channel_axis else 0)
+        return len(self._shapes["x"]) - (self.channel_axis is not None)
+
+    def _field_axis(self, name: str) -> ChannelAxis:
+        """The channel axis of field ``name``: a field with exactly the input's grid axes has
+        none (one channel)."""
+        if self.channel_axis is not None and len(self._shapes[name]) == self.spatial_ndim:
+            return None
+        return self.channel_axis
+
+    @property
+    def layout(self) -> dict[str, str]:
+        """How each field is read, e.g. ``{"x": "a (N, 64, 1): 1 channel(s) on a 64 grid
+        (channel_axis='last')", ...}``."""
+        out = {}
+        for name, key in (("x", self.x_key), ("y", self.y_key)):
+            shape, axis = self._shapes[name], self._axes[name]
+            grid = check_grid(shape, axis, key)
+            channels = {"first": shape[:1], "last": shape[-1:]}.get(axis, (1,))
+            out[name] = (
+                f"{key} (N, {', '.join(str(n) for n in shape)}): {channels[0]} channel(s) on a "
+                f"{' x '.join(str(n) for n in grid)} grid ({_layout(axis)})"
+            )
+        return out
 
     def __len__(self) -> int:
         return int(self.indices.size)
@@ -206,11 +374,16 @@ class H5FieldDataset(Dataset):
         out = {}
         for name, key in (("x", self.x_key), ("y", self.y_key)):
             arr = f[key][j]
-            sl = tuple(slice(None, None, self.stride) for _ in range(arr.ndim))
-            if self.channel_axis:
-                sl = (slice(None),) + sl[1:]
+            axis = self._axes[name]
+            sl = [slice(None, None, self.stride)] * arr.ndim
+            if axis is not None:
+                sl[0 if axis == "first" else -1] = slice(None)
             out[name] = to_field(
-                arr[sl], self.spatial_ndim, key, where=f"{self.path.name} sample {j}"
+                arr[tuple(sl)],
+                self.spatial_ndim,
+                key,
+                where=f"{self.path.name} sample {j}",
+                channel_axis=axis,
             )
         return out
 
@@ -269,6 +442,8 @@ class StreamDataset(IterableDataset):
     seed : int
     spatial_ndim : int or None
         See :func:`to_field`.
+    channel_axis : {"auto", "first", "last", None}
+        Where the source's arrays keep their channels, see :func:`to_field`.
 
     Example
     -------
@@ -286,6 +461,7 @@ class StreamDataset(IterableDataset):
         buffer_size: int = 64,
         seed: int = 0,
         spatial_ndim: int | None = None,
+        channel_axis: ChannelAxis | Literal["auto"] = "auto",
     ) -> None:
         if not callable(source):
             raise ConfigError("StreamDataset needs a callable source(seed) -> iterable of dicts")
@@ -299,6 +475,9 @@ class StreamDataset(IterableDataset):
         self.buffer_size = int(buffer_size)
         self.seed = int(seed)
         self.spatial_ndim = spatial_ndim
+        self.channel_axis = (
+            channel_axis if channel_axis == "auto" else channel_axis_option(channel_axis)
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -315,7 +494,13 @@ class StreamDataset(IterableDataset):
                 + (f" with keys {sorted(sample)}" if isinstance(sample, Mapping) else "")
             )
         return {
-            name: to_field(sample[name], self.spatial_ndim, name, where=f"online sample {k}")
+            name: to_field(
+                sample[name],
+                self.spatial_ndim,
+                name,
+                where=f"online sample {k}",
+                channel_axis=self.channel_axis,
+            )
             for name in ("x", "y")
         }
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch.utils.data import Dataset
 
 from pdeflow.config import PdeflowConfig
 from pdeflow.errors import ConfigError
 
 from .checkpoint import build_model, load_normalizers, read_checkpoint
-from .data import H5FieldDataset, StreamDataset, split_indices
+from .data import ChannelAxis, H5FieldDataset, StreamDataset, channel_axis_option, split_indices
 from .models import FNO
 from .toy_data import FAMILIES, make_source
 from .trainer import Trainer, TrainerConfig, seed_everything
@@ -49,6 +49,11 @@ class FNOTrainConfig(PdeflowConfig):
     online: str | None = Field(None, description="online source family (e.g. darcy1d)")
     x_key: str = "a"
     y_key: str = "u"
+    channel_axis: ChannelAxis = Field(
+        None,
+        description="channel axis of the HDF5 fields: first (N, C, *S), last (N, *S, C), "
+        "or none (N, *S)",
+    )
     val_data: str | None = Field(None, description="separate HDF5 validation file")
     val_fraction: float = Field(0.1, ge=0, lt=1)
     in_memory: bool = Field(
@@ -63,10 +68,19 @@ class FNOTrainConfig(PdeflowConfig):
     model: FNOSettings = FNOSettings()
     trainer: TrainerConfig = TrainerConfig()
 
+    @field_validator("channel_axis", mode="before")
+    @classmethod
+    def _axis(cls, v: Any) -> Any:
+        return None if v == "none" else v
+
     @model_validator(mode="after")
     def _one_source(self) -> FNOTrainConfig:
         if (self.data is None) == (self.online is None):
             raise ValueError("give exactly one of 'data' (an HDF5 file) or 'online' (a family)")
+        if self.online is not None and self.channel_axis is not None:
+            raise ValueError(
+                "'channel_axis' applies to HDF5 data ('data'); an online family knows its layout"
+            )
         if any(s < 1 for s in self.eval_strides):
             raise ValueError("'eval_strides' must hold ints >= 1")
         return self
@@ -109,16 +123,17 @@ def _datasets(cfg: FNOTrainConfig) -> tuple[Dataset, Dataset]:
             seed=cfg.trainer.seed,
         )
         return stream, stream.take(cfg.n_val)
-    full = H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key)
+    axis = cfg.channel_axis
+    full = H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, channel_axis=axis)
     if cfg.val_data is not None:
-        pair = full, H5FieldDataset(cfg.val_data, cfg.x_key, cfg.y_key)
+        pair = full, H5FieldDataset(cfg.val_data, cfg.x_key, cfg.y_key, channel_axis=axis)
     elif cfg.val_fraction == 0:
         raise ConfigError("offline training needs 'val_data' or a 'val_fraction' > 0")
     else:
         tr, va = split_indices(len(full), cfg.val_fraction, seed=cfg.trainer.seed)
         pair = (
-            H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=tr),
-            H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=va),
+            H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=tr, channel_axis=axis),
+            H5FieldDataset(cfg.data, cfg.x_key, cfg.y_key, indices=va, channel_axis=axis),
         )
     if cfg.in_memory:
         return pair[0].materialize(), pair[1].materialize()
@@ -137,8 +152,18 @@ def build_fno(cfg: FNOTrainConfig, sample: dict) -> FNO:
     x, y = sample["x"], sample["y"]
     grid = tuple(x.shape[1:])
     modes = cfg.model.modes or [min(12, n // 2) for n in grid]
+    shown = " x ".join(str(n) for n in grid)
     if len(modes) != len(grid):
-        raise ConfigError(f"'model.modes' has {len(modes)} entries but the data is {len(grid)}-D")
+        raise ConfigError(
+            f"'model.modes' has {len(modes)} entries but the data is {len(grid)}-D (a {shown} "
+            "grid; a channel axis read as a grid axis? see channel_axis / --channel-axis)"
+        )
+    if any(m > n // 2 for m, n in zip(modes, grid, strict=True)):
+        raise ConfigError(
+            f"'model.modes' {tuple(modes)} needs at least 2 x modes points per axis, but the "
+            f"data's grid is {shown} (lower the modes, or if an axis holds channels, set "
+            "channel_axis / --channel-axis)"
+        )
     m = cfg.model
     return FNO(
         x.shape[0],
@@ -171,6 +196,9 @@ def train_fno(cfg: FNOTrainConfig, *, dry_run: bool = False, loggers=()) -> dict
         model = build_fno(cfg, sample)
         trainer = Trainer(model, cfg.trainer, loggers=loggers)
     result: dict[str, Any] = {"model": trainer.model.constructor_args, "checkpoint": None}
+    layout = getattr(train, "layout", None)
+    if layout is not None:
+        result["layout"] = layout  # how the HDF5 fields were read
     if dry_run:
         result.update(metrics={}, history=[], dry_run=True)
         return result
@@ -192,14 +220,20 @@ def evaluate_checkpoint(
     strides: list[int] | tuple[int, ...] = (1,),
     batch_size: int = 16,
     device: str = "auto",
+    channel_axis: ChannelAxis | str = None,
 ) -> dict[str, float]:
-    """Relative L2 and H1 errors of a checkpoint on an HDF5 file, at one or more strides."""
+    """Relative L2 and H1 errors of a checkpoint on an HDF5 file, at one or more strides.
+
+    The errors are in physical units: the checkpoint's normalizers are applied, as
+    :class:`~pdeflow.operators.Predictor` does.  ``channel_axis`` is the layout of the file's
+    fields (see :class:`~pdeflow.operators.H5FieldDataset`).
+    """
     doc = read_checkpoint(checkpoint)
     model = build_model(doc)
     norms = load_normalizers(doc)
     cfg = TrainerConfig(batch_size=batch_size, device=device, progress="off", normalize=False)
     trainer = Trainer(model, cfg, x_normalizer=norms["x"], y_normalizer=norms["y"])
-    ds = H5FieldDataset(data, x_key, y_key)
+    ds = H5FieldDataset(data, x_key, y_key, channel_axis=channel_axis_option(channel_axis))
     sets = {
         ("data" if s == 1 else f"data_stride{s}"): (ds if s == 1 else ds.subsampled(s))
         for s in strides

@@ -188,17 +188,31 @@ class FNO(nn.Module):
 
     # ---------------------------------------------------------------- checkpoints
     @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> FNO:
-        """Rebuild a model (weights included) from a checkpoint written by the trainer.
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        map_location: str | torch.device = "cpu",
+        *,
+        normalized: bool = False,
+    ) -> FNO:
+        """Rebuild the bare model (weights included) from a checkpoint written by the trainer.
+
+        To predict in physical units use
+        ``pdeflow.operators.Predictor.from_checkpoint(path)``, which applies the normalizers
+        the model was trained with.  The bare FNO of a model trained with normalizers (the
+        trainer's default) maps *normalized* inputs to *normalized* outputs, so this refuses
+        such a checkpoint unless ``normalized=True`` says that this is what you want
+        (fine-tuning, export).
 
         Raises
         ------
         ConfigError
-            Not an FNO checkpoint, unknown version, or unknown constructor arguments.
+            The checkpoint holds normalizers and ``normalized`` is False; not an FNO
+            checkpoint, unknown version, or unknown constructor arguments.
         """
         from ..checkpoint import load_model
 
-        model = load_model(path, map_location=map_location)
+        model = load_model(path, map_location=map_location, normalized=normalized)
         if not isinstance(model, cls):
             raise ConfigError(f"checkpoint {path} holds a {type(model).__name__}, not an FNO")
         return model

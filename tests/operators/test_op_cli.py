@@ -61,3 +61,49 @@ def test_train_online(flags, monkeypatch):
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["model"]["modes"] == [4]
+
+
+def test_channels_last_data_on_the_command_line(tmp_path, monkeypatch):
+    """(N, 32, 1) arrays: refused with the option named, then trained and evaluated with it."""
+    import h5py
+    import numpy as np
+
+    from pdeflow.errors import DataError
+
+    monkeypatch.setenv("PDEFLOW_PROGRESS", "off")
+    plain = write_h5(tmp_path / "plain.h5", darcy1d_source(resolution=32), 10, seed=0)
+    data = tmp_path / "last.h5"
+    with h5py.File(plain) as src, h5py.File(data, "w") as dst:
+        for key in ("a", "u"):
+            dst[key] = np.asarray(src[key])[..., None]  # channels last
+    args = ["fno", "--data", str(data), "--device", "cpu", *TINY]
+    res = runner.invoke(train_app, args)
+    assert isinstance(res.exception, DataError), res.output
+    assert "(32, 1)" in str(res.exception) and "--channel-axis last" in str(res.exception)
+    out = tmp_path / "run"
+    res = runner.invoke(train_app, [*args, "--channel-axis", "last", "--out-dir", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.output)
+    assert result["model"]["modes"] == [4] and result["model"]["in_channels"] == 1
+    assert result["layout"]["x"] == "a (N, 32, 1): 1 channel(s) on a 32 grid (channel_axis='last')"
+    # the same samples stored without a channel axis train to the same model
+    res = runner.invoke(train_app, ["fno", "--data", str(plain), "--device", "cpu", *TINY])
+    assert json.loads(res.output)["metrics"] == result["metrics"]
+    app = typer.Typer()
+    app.command()(evaluate)
+    res = runner.invoke(app, [str(out / "last.pt"), "--data", str(data), "--channel-axis", "last"])
+    assert res.exit_code == 0, res.output
+    res_plain = runner.invoke(app, [str(out / "last.pt"), "--data", str(plain)])
+    assert json.loads(res.output) == json.loads(res_plain.output)
+    res = runner.invoke(train_app, [*args, "--channel-axis", "middle"])
+    assert isinstance(res.exception, ConfigError) and "channel_axis" in str(res.exception)
+    res = runner.invoke(train_app, ["fno", "--online", "darcy1d", "--channel-axis", "last"])
+    assert isinstance(res.exception, ConfigError) and "online" in str(res.exception)
+
+
+def test_modes_the_grid_cannot_hold(tmp_path, monkeypatch):
+    monkeypatch.setenv("PDEFLOW_PROGRESS", "off")
+    data = write_h5(tmp_path / "d.h5", darcy1d_source(resolution=16), 6, seed=0)
+    res = runner.invoke(train_app, ["fno", "--data", str(data), "--modes", "12", "--dry-run"])
+    assert isinstance(res.exception, ConfigError), res.output
+    assert "(12,)" in str(res.exception) and "grid is 16" in str(res.exception)

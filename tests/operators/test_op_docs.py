@@ -19,6 +19,7 @@ MODULES = [
     "pdeflow.operators.toy_data",
     "pdeflow.operators.trainer",
     "pdeflow.operators.recipes",
+    "pdeflow.operators.predictor",
 ]
 
 
