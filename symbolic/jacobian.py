@@ -160,12 +160,25 @@ class _Variables:
         if isinstance(vars_, SymArray | ArraySym | Sym):
             vars_ = [vars_]
         self.array_offset: dict = {}
+        self.array_cols: dict = {}  # ArraySym -> column of each of its elements (permuted vars)
         self.scalar_col: dict = {}
         self.blocks: list = []
         col = 0
         for v in vars_:
             if isinstance(v, SymArray):
                 v = v.term
+            perm = permuted_input(v) if isinstance(v, Linear) else None
+            if perm is not None:
+                src, order = perm
+                if src in self.array_offset:
+                    raise ValueError(f"variable array {src.name!r} given twice")
+                cols = np.empty(src.size, dtype=np.int64)
+                cols[order] = col + np.arange(src.size, dtype=np.int64)
+                self.array_offset[src] = col
+                self.array_cols[src] = cols
+                self.blocks.append(v)
+                col += src.size
+                continue
             if isinstance(v, ArraySym):
                 if v in self.array_offset:
                     raise ValueError(f"variable array {v.name!r} given twice")
@@ -182,10 +195,47 @@ class _Variables:
                 del owner
             else:
                 raise TypeError(
-                    "Jacobian variables must be symbolic arrays (from trace/array) or symbols, "
-                    f"got {type(v).__name__}"
+                    "Jacobian variables must be symbolic arrays (from trace/array), reshapes or "
+                    "permutations of them (ravel, transpose), or symbols; got "
+                    f"{_describe_var(v)}"
                 )
         self.n = col
+
+    def columns(self, a: ArraySym) -> np.ndarray | None:
+        """The Jacobian column of each element of input ``a`` (``None``: not a variable)."""
+        cols = self.array_cols.get(a)
+        if cols is not None:
+            return cols
+        off = self.array_offset.get(a)
+        return None if off is None else np.arange(off, off + a.size, dtype=np.int64)
+
+
+def permuted_input(node) -> tuple[ArraySym, np.ndarray] | None:
+    """``(source, order)`` if ``node`` only reorders the elements of one input array.
+
+    ``node.ravel()[j]`` is ``source.ravel()[order[j]]``: a reshape, ravel, transpose,
+    flip or roll of a traced input (each element exactly once, unscaled), else ``None``.
+    """
+    if type(node) is ArraySym:
+        return node, np.arange(node.size, dtype=np.int64)
+    if type(node) is not Linear or len(node.args) != 1 or node.offset is not None:
+        return None
+    src, b = node.args[0], node.blocks[0]
+    if type(src) is not ArraySym or node.size != src.size or b.nnz != node.size:
+        return None
+    if not np.array_equal(b.indptr, np.arange(node.size + 1)) or not np.all(b.data == 1.0):
+        return None
+    order = np.asarray(b.indices, dtype=np.int64)
+    if np.unique(order).size != order.size:
+        return None
+    return src, order
+
+
+def _describe_var(v) -> str:
+    if isinstance(v, Linear | Map):
+        return (f"a computed {type(v).__name__} array of shape {v.shape} (not a pure "
+                "reordering of one input's elements)")
+    return type(v).__name__
 
 
 def _outputs_as_arrays(outputs) -> list[ArrayTerm]:
@@ -219,15 +269,12 @@ def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
         tn = type(node)
         m = node.size
         if tn is ArraySym:
-            off = vs.array_offset.get(node)
-            if off is None:
+            cols = vs.columns(node)
+            if cols is None:
                 memo[node] = None
             else:
                 memo[node] = _SymSparse(
-                    (m, n),
-                    np.arange(m + 1, dtype=np.int64),
-                    np.arange(off, off + m, dtype=np.int64),
-                    array_const(np.ones(m)),
+                    (m, n), np.arange(m + 1, dtype=np.int64), cols, array_const(np.ones(m))
                 )
         elif tn is ArrayConst:
             memo[node] = None
@@ -493,14 +540,11 @@ def _array_sparsity(root: ArrayTerm, vs: _Variables) -> sp.csr_matrix | None:
         tn = type(node)
         m = node.size
         if tn is ArraySym:
-            off = vs.array_offset.get(node)
+            cols = vs.columns(node)
             memo[node] = (
                 None
-                if off is None
-                else sp.csr_matrix(
-                    (np.ones(m, dtype=bool), np.arange(off, off + m), np.arange(m + 1)),
-                    shape=(m, n),
-                )
+                if cols is None
+                else sp.csr_matrix((np.ones(m, dtype=bool), cols, np.arange(m + 1)), shape=(m, n))
             )
         elif tn is ArrayConst:
             memo[node] = None

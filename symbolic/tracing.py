@@ -865,7 +865,42 @@ def _symbolic_arg(name: str, value):
     return value
 
 
-def trace(f, *args, return_inputs: bool = False, **kwargs):
+#: argument names never bound as numbers by ``static_params=True`` (the time variable)
+TIME_NAMES = frozenset({"t", "time"})
+
+
+def _is_static_number(value) -> bool:
+    """A number, or a tuple/list/dict of numbers (a parameter set)."""
+    if isinstance(value, bool | np.bool_):
+        return True
+    if isinstance(value, numbers.Real | numbers.Complex) and not isinstance(value, Term):
+        return True
+    if isinstance(value, tuple | list):
+        return all(_is_static_number(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_static_number(v) for v in value.values())
+    return False
+
+
+def _static_names(static_params, names) -> frozenset:
+    """Argument names that ``static_params`` binds as numbers."""
+    if static_params is False or static_params is None:
+        return frozenset()
+    if static_params is True:
+        return frozenset(names) - TIME_NAMES
+    if isinstance(static_params, str):
+        static_params = (static_params,)
+    chosen = frozenset(static_params)
+    unknown = chosen - frozenset(names)
+    if unknown:
+        raise TracingError(
+            f"static_params names {sorted(unknown)} are not arguments of the traced function "
+            f"(arguments: {list(names)})"
+        )
+    return chosen
+
+
+def trace(f, *args, return_inputs: bool = False, static_params=False, **kwargs):
     """Run ``f`` on symbolic stand-ins of its arguments and return its symbolic outputs.
 
     Arguments become symbols named after ``f``'s parameters: a numeric array
@@ -888,6 +923,13 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
         Example arguments (numbers or arrays) or symbolic ones.
     return_inputs : bool
         Also return a dict of the symbolic inputs by parameter name.
+    static_params : bool or iterable of str
+        Bind parameters as numbers at trace time instead of symbols, so that user
+        code may call ``float(p[0])``, ``math.exp(p[0])`` or branch on them.
+        ``True`` binds every argument that is a number or a tuple/list/dict of
+        numbers, except one named ``t`` or ``time``; a list of argument names
+        binds exactly those (arrays included, as constants).  Bound values are
+        baked into the trace: compile once per parameter set.
 
     Returns
     -------
@@ -911,6 +953,14 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
     >>> du = trace(rhs, 0.0, np.zeros(4), (1.0,))
     >>> str(du[0])
     'p_0*(-2*u[0] + u[1] + u[3])'
+
+    With ``static_params=True`` the parameters stay numbers, so scalar math works:
+
+    >>> import math
+    >>> def decay(t, u, p):
+    ...     return -math.exp(p[0]) * u
+    >>> str(trace(decay, 0.0, np.zeros(2), (0.0,), static_params=True)[0])
+    '-u[0]'
     """
     try:
         sig = inspect.signature(f)
@@ -921,14 +971,22 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
                 f"trace: arguments do not match {getattr(f, '__name__', f)}: {e}"
             ) from e
         names = [f"arg{i}" for i in range(len(args))]
-        sym_args = [_symbolic_arg(n, a) for n, a in zip(names, args, strict=True)]
-        sym_kwargs = {k: _symbolic_arg(k, v) for k, v in kwargs.items()}
+        static = _static_names(static_params, [*names, *kwargs])
+
+        def symb(n, v):
+            return v if _binds_static(static_params, static, n, v) else _symbolic_arg(n, v)
+
+        sym_args = [symb(n, a) for n, a in zip(names, args, strict=True)]
+        sym_kwargs = {k: symb(k, v) for k, v in kwargs.items()}
         inputs = dict(zip(names, sym_args, strict=True)) | sym_kwargs
     else:
         inputs = {}
+        static = _static_names(static_params, list(bound.arguments))
         for name, value in bound.arguments.items():
             param = sig.parameters[name]
-            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            if _binds_static(static_params, static, name, value):
+                inputs[name] = value
+            elif param.kind is inspect.Parameter.VAR_POSITIONAL:
                 inputs[name] = tuple(_symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value))
             elif param.kind is inspect.Parameter.VAR_KEYWORD:
                 inputs[name] = {k: _symbolic_arg(k, v) for k, v in value.items()}
@@ -966,6 +1024,13 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
         result = written[0] if len(written) == 1 else tuple(written)
     result = _normalize_outputs(result)
     return (result, inputs) if return_inputs else result
+
+
+def _binds_static(static_params, static: frozenset, name: str, value) -> bool:
+    """Whether argument ``name`` is bound as its numeric value."""
+    if name not in static:
+        return False
+    return static_params is not True or _is_static_number(value)
 
 
 def _count_unassigned(term: ArrayTerm, start: ArraySym) -> int:

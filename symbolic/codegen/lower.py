@@ -36,6 +36,7 @@ from pdeflow.symbolic.arrays import (
     Linear,
     Map,
     array_nodes,
+    element_terms,
     placeholders_in,
     substitute_placeholders,
 )
@@ -348,8 +349,15 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
         else:
             raise CompilationError(f"parameters must be symbols or symbolic arrays, got {s!r}")
     n_out = sum(r.size for r in roots)
-    allowed = {s for s, _ in scalar_params} | ({time} if time is not None else set())
+    # element symbols of a parameter array (k[2], from k.item(2)) read their slot of p
     nodes = array_nodes(roots)
+    if p_offsets and any(
+        type(nd) is Map and nd.template.free_symbols - {s for s, _ in scalar_params}
+        for nd in nodes
+    ):
+        for s, off in p_offsets.items():
+            scalar_params.extend((e, off + j) for j, e in enumerate(element_terms(s).ravel()))
+    allowed = {s for s, _ in scalar_params} | ({time} if time is not None else set())
     for nd in nodes:
         if type(nd) is ArraySym and nd not in offsets and nd not in p_offsets:
             raise CompilationError(
