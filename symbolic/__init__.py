@@ -73,11 +73,12 @@ __all__ = [
 
 from pdeflow.symbolic.calculus import diff, gradient, hessian, hvp  # noqa: E402
 from pdeflow.symbolic.evaluate import evaluate, substitute  # noqa: E402
-from pdeflow.symbolic.jacobian import SparseJacobian, jacobian, sparsity  # noqa: E402
+from pdeflow.symbolic.jacobian import SparseJacobian, jacobian, jvp, sparsity  # noqa: E402
+from pdeflow.symbolic.spectral import ComplexSymArray  # noqa: E402
 
 __all__ += [
-    "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "sparsity",
-    "SparseJacobian",
+    "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "jvp",
+    "sparsity", "SparseJacobian", "ComplexSymArray",
 ]
 
 from pdeflow.symbolic.codegen import compile, compile_jacobian  # noqa: E402, A004

@@ -184,9 +184,25 @@ def _elementwise_call(fn, inputs) -> SymArray | Term:
     return SymArray(elementwise(template, [broadcast(a, shape) for a in arrays], shape))
 
 
+#: complex traced array types (registered by :mod:`pdeflow.symbolic.spectral`)
+_COMPLEX_TYPES: tuple = ()
+
+
+def register_complex_type(cls, handlers: dict) -> None:
+    """Let ``cls`` (complex traced arrays) take part in mixed operations with SymArray,
+    and route the numpy functions in ``handlers`` (``np.fft``) from real traced arrays."""
+    global _COMPLEX_TYPES
+    _COMPLEX_TYPES = (*_COMPLEX_TYPES, cls)
+    _HANDLED.update(handlers)
+
+
+def _defer_to_complex(inputs) -> bool:
+    return bool(_COMPLEX_TYPES) and any(isinstance(x, _COMPLEX_TYPES) for x in inputs)
+
+
 def scalar_array_ufunc(ufunc, method, inputs, kwargs):
     """``__array_ufunc__`` of scalar terms (a term meeting numpy scalars or arrays)."""
-    if any(isinstance(x, SymArray) for x in inputs):
+    if any(isinstance(x, SymArray) for x in inputs) or _defer_to_complex(inputs):
         return NotImplemented
     if method != "__call__" or kwargs.get("out") is not None:
         raise UnsupportedError(f"ufunc method {ufunc.__name__}.{method} on a symbolic scalar")
@@ -266,7 +282,7 @@ def _convert_data_args(space: _IndexSpace, func, args, kwargs):
     return new_args, new_kwargs
 
 
-def _select(func, args, kwargs) -> SymArray:
+def select(func, args, kwargs) -> SymArray:
     space = _IndexSpace()
     new_args, new_kwargs = _convert_data_args(space, func, args, kwargs)
     return space.result(func(*new_args, **new_kwargs))
@@ -453,6 +469,107 @@ def _diff(a, n=1, axis=-1, prepend=None, append=None):
     return r
 
 
+def _along_axis(x: ArrayTerm, M, axis: int, out_shape) -> ArrayTerm:
+    """The constant matrix ``M`` (m, n) applied along ``axis`` of ``x`` (a Linear node)."""
+    pre = int(np.prod(x.shape[:axis], dtype=np.int64))
+    post = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    blk = sp.kron(
+        sp.identity(pre, format="csr"),
+        sp.kron(sp.csr_matrix(M), sp.identity(post, format="csr")),
+        format="csr",
+    )
+    return linear(out_shape, [(x, blk)])
+
+
+def _const_spacing(h, name: str):
+    if isinstance(h, SymArray | Term) or (
+        isinstance(h, np.ndarray | list | tuple) and _has_symbolic(list(np.ravel(h)))
+    ):
+        raise UnsupportedError(f"{name} with traced (symbolic) spacing; pass numeric spacing")
+    return h
+
+
+def _gradient(f, *varargs, axis=None, edge_order=1):
+    """``np.gradient``: per axis, numpy's own difference matrix applied along that axis."""
+    x = _array_of(f)
+    nd = x.ndim
+    axes = tuple(range(nd)) if axis is None else (
+        (axis,) if isinstance(axis, numbers.Integral) else tuple(axis))
+    axes = tuple(int(a) % nd for a in axes)
+    if not varargs:
+        spacing = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacing = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacing = list(varargs)
+    else:
+        raise TypeError("invalid number of arguments")
+    out = []
+    for ax, h in zip(axes, spacing, strict=True):
+        n = x.shape[ax]
+        # np.gradient is linear: applied to the identity it returns its own matrix
+        D = np.gradient(np.eye(n), _const_spacing(h, "np.gradient"), axis=0,
+                        edge_order=edge_order)
+        out.append(SymArray(_along_axis(x, D, ax, x.shape)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _cumsum(a, axis=None, dtype=None, out=None):
+    if out is not None:
+        raise UnsupportedError("np.cumsum with out= when traced")
+    x = _array_of(a)
+    if axis is None:
+        x = gather([x], np.arange(1, x.size + 1))
+        axis = 0
+    axis = int(axis) % max(x.ndim, 1)
+    n = x.shape[axis]
+    return SymArray(_along_axis(x, sp.tril(np.ones((n, n)), format="csr"), axis, x.shape))
+
+
+#: basis vectors per block when einsum's matrix is built from the identity
+_EINSUM_BLOCK = 256
+
+
+def _einsum(subscripts, *operands, out=None, **kwargs):
+    """``np.einsum`` with one traced operand and constant others: one linear node."""
+    if out is not None:
+        raise UnsupportedError("np.einsum with out= when traced")
+    if not isinstance(subscripts, str):
+        raise UnsupportedError("np.einsum's sublist form when traced; use a subscripts string")
+    sym = [i for i, o in enumerate(operands) if isinstance(o, SymArray | Term)]
+    if len(sym) != 1:
+        raise UnsupportedError(
+            "np.einsum with several traced operands when traced (it would be nonlinear); "
+            "write the products with * and .sum(axis=...)"
+        )
+    (j,) = sym
+    x = _array_of(operands[j])
+    spec = subscripts.replace(" ", "")
+    ins, _, outs = spec.partition("->")
+    in_terms = ins.split(",")
+    if len(in_terms) != len(operands):
+        raise ValueError("more operands provided to einstein sum function than specified")
+    if "->" not in spec:  # numpy's implicit output: letters used once, sorted
+        letters = [c for c in ins if c.isalpha()]
+        outs = ("..." if "..." in ins else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1))
+    free = next(c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba"
+                if c not in spec)
+    in_terms[j] = in_terms[j] + free
+    new_spec = ",".join(in_terms) + "->" + outs + free
+    consts = [np.asarray(o, dtype=float) if i != j else None for i, o in enumerate(operands)]
+    blocks = []
+    for start in range(0, x.size, _EINSUM_BLOCK):
+        k = min(_EINSUM_BLOCK, x.size - start)
+        basis = np.zeros((x.size, k))
+        basis[start + np.arange(k), np.arange(k)] = 1.0
+        ops = [basis.reshape((*x.shape, k)) if c is None else c for c in consts]
+        res = np.einsum(new_spec, *ops)
+        blocks.append(sp.csr_matrix(res.reshape(-1, k)))
+    out_shape = res.shape[:-1]
+    return SymArray(linear(out_shape, [(x, sp.hstack(blocks, format="csr"))]))
+
+
 def _shape(a) -> tuple[int, ...]:
     """``np.shape`` that does not dispatch back to ``SymArray.__array_function__``."""
     return a.shape if isinstance(a, SymArray) else np.shape(a)
@@ -514,7 +631,7 @@ _SELECT = [f for f in _SELECT if f is not None]
 
 def _selector(func):
     """A handler applying the structural numpy function ``func`` to index arrays."""
-    return lambda *a, **k: _select(func, a, k)
+    return lambda *a, **k: select(func, a, k)
 
 
 _HANDLED = {f: _selector(f) for f in _SELECT}
@@ -532,6 +649,9 @@ _HANDLED.update(
         np.full_like: _full_like,
         np.clip: _clip,
         np.diff: _diff,
+        np.gradient: _gradient,
+        np.cumsum: _cumsum,
+        np.einsum: _einsum,
         np.shape: _shape,
         np.ndim: lambda a: len(_shape(a)),
         np.size: lambda a, axis=None: (
@@ -693,6 +813,8 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     # numpy protocols ---------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if _defer_to_complex(inputs):
+            return NotImplemented
         out = kwargs.pop("out", None)
         if method == "__call__":
             if ufunc is np.matmul:
@@ -723,6 +845,8 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
         return res
 
     def __array_function__(self, func, types, args, kwargs):
+        if _COMPLEX_TYPES and any(issubclass(t, _COMPLEX_TYPES) for t in types):
+            return NotImplemented
         handler = _HANDLED.get(func)
         if handler is None:
             name = getattr(func, "__module__", "numpy").replace("numpy", "np", 1)
@@ -822,6 +946,9 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     def dot(self, other):
         return _dot(self, other)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _cumsum(self, axis=axis, out=out)
 
     def clip(self, a_min=None, a_max=None):
         return _clip(self, a_min, a_max)
@@ -1071,3 +1198,5 @@ def _normalize_outputs(result):
 
 
 __all__ = ["SymArray", "array", "trace"]
+
+from pdeflow.symbolic import spectral  # noqa: E402, F401  (registers np.fft, complex arrays)

@@ -12,11 +12,13 @@ import re
 
 import numpy as np
 
+from pdeflow.errors import CompilationError
 from pdeflow.symbolic.codegen.emit import Emitter, literal
 from pdeflow.symbolic.codegen.lower import (
     COEF_BASE,
     Buffer,
     CsrStep,
+    FFTStep,
     MapStep,
     Program,
     ScalarStep,
@@ -126,6 +128,7 @@ def _signature(program: Program, consts: dict) -> list[str]:
 
 def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     """Numba module source; ``kernel(out, y, p, t, *temps, *consts)``."""
+    no_fft(program, "numba")
     consts = const_arrays(program)
     extra: dict = {}
     loop = "prange" if parallel else "range"
@@ -472,6 +475,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
                     write(st.dst, None, acc)
                 else:
                     body.append(f"{st.dst.name} = {acc}")
+        elif isinstance(st, FFTStep):
+            body += _fft_lines(st, module)
+            for part, dst in sorted(st.dsts.items()):
+                val = f"fz.{'real' if part == 're' else 'imag'}.reshape(-1)"
+                write(dst, None, val)
         elif isinstance(st, ScalarStep):
             em = Emitter(_leaf_factory(program, None, lambda j: f"y[{j}]"), "array", module=module)
             exprs = em.emit(st.exprs)
@@ -509,6 +517,37 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     }[module]
     lines = head + [f"def kernel({sig}):"] + ["    " + b for b in body] + [""]
     return "\n".join(lines), list(consts) + extra
+
+
+def _view(b: Buffer) -> str:
+    """The flat elements of buffer ``b`` (a slice of ``y``/``p``/``out``, or a whole array)."""
+    if b.kind in ("tmp", "const"):
+        return b.name
+    stop = b.base + b.stride * (b.size - 1) + 1
+    return f"{b.name}[{b.base}:{stop}" + (f":{b.stride}]" if b.stride != 1 else "]")
+
+
+def _fft_lines(st: FFTStep, module: str) -> list[str]:
+    """``fz = <module>.fft.<kind>(...)`` for one FFT step."""
+    shape = tuple(int(d) for d in st.in_shape)
+    parts = [f"{_view(b)}.reshape({shape})" for b in st.sources]
+    if len(parts) == 2:
+        x = (f"torch.complex({parts[0]}, {parts[1]})" if module == "torch"
+             else f"({parts[0]} + 1j * {parts[1]})")
+    else:
+        x = parts[0]
+    axes = "dim" if module == "torch" else "axes"
+    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {axes}={tuple(st.axes)}, "
+            f"norm={st.norm!r})"]
+
+
+def no_fft(program: Program, target: str) -> None:
+    """Refuse a loop target for a program with FFTs (they run as library calls)."""
+    if any(isinstance(st, FFTStep) for st in program.steps):
+        raise CompilationError(
+            f"the traced code uses FFTs, which the {target!r} target does not compile; use "
+            "target='numpy', 'jax' or 'torch' (their FFT libraries run the transforms)"
+        )
 
 
 def joined_rows_name(st: CsrStep) -> str:
@@ -568,6 +607,7 @@ def cuda_source(program: Program):
 
     The plan is ``[(kernel name, n threads, arg names, n blocks or None)]``.
     """
+    no_fft(program, "cuda")
     lines = ["import math", "import numpy as np", "from numba import cuda", ""]
     extra_consts: dict = {}
     plan = []
