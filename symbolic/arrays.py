@@ -209,7 +209,7 @@ def fft_apply(node: FFT, values) -> np.ndarray:
 
 
 #: largest dense FFT matrix (entries) :func:`fft_matrix` builds
-FFT_DENSE_MAX = 1 << 24
+FFT_DENSE_MAX = 1 << 16
 
 
 def fft_matrix(node: FFT, i: int) -> sp.csr_matrix:
@@ -227,7 +227,7 @@ def fft_matrix(node: FFT, i: int) -> sp.csr_matrix:
             "build; use jvp(...) for Jacobian-vector products through FFTs"
         )
     cols = []
-    step = max(1, FFT_DENSE_MAX // max(1, 8 * node.size))
+    step = max(1, (1 << 20) // max(1, node.size))
     for start in range(0, n_in, step):
         k = min(step, n_in - start)
         basis = np.zeros((k, n_in))

@@ -235,23 +235,7 @@ class ComplexSymArray(np.lib.mixins.NDArrayOperatorsMixin):
         )
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method != "__call__" or kwargs.get("out") is not None:
-            raise UnsupportedError(
-                f"ufunc np.{ufunc.__name__}.{method} on a traced complex array"
-            )
-        if ufunc is np.absolute:
-            (x,) = inputs
-            re, im = _parts(x)
-            return np.sqrt(_add(_mul(re, re), _mul(im, im)))
-        parts = [_parts(x) for x in inputs]
-        if ufunc in _BINARY and len(parts) == 2:
-            return _complex(*_BINARY[ufunc](*parts))
-        if ufunc in _UNARY and len(parts) == 1:
-            return _complex(*_UNARY[ufunc](parts[0]))
-        raise UnsupportedError(
-            f"numpy ufunc np.{ufunc.__name__} is not supported on traced complex arrays "
-            "(supported: +, -, *, /, negative, conjugate, square, exp, abs)"
-        )
+        return complex_ufunc(ufunc, method, *inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         handler = COMPLEX_HANDLED.get(func) or FFT_HANDLED.get(func)
@@ -261,6 +245,44 @@ class ComplexSymArray(np.lib.mixins.NDArrayOperatorsMixin):
                 "Supported: " + ", ".join(sorted(_names(COMPLEX_HANDLED) + _names(FFT_HANDLED)))
             )
         return handler(*args, **kwargs)
+
+
+def _c_pow(a, e):
+    """``a ** e`` for an integer exponent (repeated products; negative: a reciprocal)."""
+    if not _is_integer(e):
+        raise UnsupportedError("powers of traced complex arrays take integer exponents")
+    n = int(e)
+    result, base = (1.0, 0.0), a
+    for bit in bin(abs(n))[2:]:
+        result = _c_mul(result, result)
+        if bit == "1":
+            result = _c_mul(result, base)
+    return _c_div((1.0, 0.0), result) if n < 0 else result
+
+
+def _is_integer(e) -> bool:
+    return isinstance(e, numbers.Real) and not isinstance(e, Term) and float(e).is_integer()
+
+
+def complex_ufunc(ufunc, method, *inputs, **kwargs):
+    """``__array_ufunc__`` where an operand is complex (traced or not) and one is traced."""
+    if method != "__call__" or kwargs.get("out") is not None:
+        raise UnsupportedError(f"ufunc np.{ufunc.__name__}.{method} on a traced complex array")
+    if ufunc is np.absolute:
+        (x,) = inputs
+        re, im = _parts(x)
+        return np.sqrt(_add(_mul(re, re), _mul(im, im)))
+    if ufunc in (np.power, np.float_power) and len(inputs) == 2:
+        return _complex(*_c_pow(_parts(inputs[0]), inputs[1]))
+    parts = [_parts(x) for x in inputs]
+    if ufunc in _BINARY and len(parts) == 2:
+        return _complex(*_BINARY[ufunc](*parts))
+    if ufunc in _UNARY and len(parts) == 1:
+        return _complex(*_UNARY[ufunc](parts[0]))
+    raise UnsupportedError(
+        f"numpy ufunc np.{ufunc.__name__} is not supported on traced complex arrays "
+        "(supported: +, -, *, /, integer powers, negative, conjugate, square, exp, abs)"
+    )
 
 
 def _names(handlers) -> list[str]:
@@ -385,6 +407,6 @@ for _f in (np.fft.fftshift, np.fft.ifftshift):
                                                                                 {"axes": axes})
     ))(_f)
 
-register_complex_type(ComplexSymArray, FFT_HANDLED)
+register_complex_type(ComplexSymArray, FFT_HANDLED, complex_ufunc)
 
 __all__ = ["ComplexSymArray", "FFT_HANDLED"]

@@ -188,16 +188,28 @@ def _elementwise_call(fn, inputs) -> SymArray | Term:
 _COMPLEX_TYPES: tuple = ()
 
 
-def register_complex_type(cls, handlers: dict) -> None:
+_COMPLEX_UFUNC = None
+
+
+def register_complex_type(cls, handlers: dict, ufunc_handler) -> None:
     """Let ``cls`` (complex traced arrays) take part in mixed operations with SymArray,
-    and route the numpy functions in ``handlers`` (``np.fft``) from real traced arrays."""
-    global _COMPLEX_TYPES
+    route the numpy functions in ``handlers`` (``np.fft``) from real traced arrays, and
+    ufuncs of traced arrays with complex numbers to ``ufunc_handler``."""
+    global _COMPLEX_TYPES, _COMPLEX_UFUNC
     _COMPLEX_TYPES = (*_COMPLEX_TYPES, cls)
+    _COMPLEX_UFUNC = ufunc_handler
     _HANDLED.update(handlers)
 
 
 def _defer_to_complex(inputs) -> bool:
     return bool(_COMPLEX_TYPES) and any(isinstance(x, _COMPLEX_TYPES) for x in inputs)
+
+
+def _is_complex_value(x) -> bool:
+    """A complex number or complex numeric array (not a traced one)."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind == "c"
+    return isinstance(x, complex | np.complexfloating)
 
 
 def scalar_array_ufunc(ufunc, method, inputs, kwargs):
@@ -523,7 +535,7 @@ def _cumsum(a, axis=None, dtype=None, out=None):
         axis = 0
     axis = int(axis) % max(x.ndim, 1)
     n = x.shape[axis]
-    return SymArray(_along_axis(x, sp.tril(np.ones((n, n)), format="csr"), axis, x.shape))
+    return SymArray(_along_axis(x, sp.csr_matrix(np.tril(np.ones((n, n)))), axis, x.shape))
 
 
 #: basis vectors per block when einsum's matrix is built from the identity
@@ -815,6 +827,8 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if _defer_to_complex(inputs):
             return NotImplemented
+        if _COMPLEX_UFUNC is not None and any(_is_complex_value(x) for x in inputs):
+            return _COMPLEX_UFUNC(ufunc, method, *inputs, **kwargs)
         out = kwargs.pop("out", None)
         if method == "__call__":
             if ufunc is np.matmul:
