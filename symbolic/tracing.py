@@ -1212,5 +1212,3 @@ def _normalize_outputs(result):
 
 
 __all__ = ["SymArray", "array", "trace"]
-
-from pdeflow.symbolic import spectral  # noqa: E402, F401  (registers np.fft, complex arrays)

@@ -12,6 +12,7 @@ MODULES = [
     "pdeflow.symbolic.terms",
     "pdeflow.symbolic.interface",
     "pdeflow.symbolic.tracing",
+    "pdeflow.symbolic.spectral",
     "pdeflow.symbolic.calculus",
     "pdeflow.symbolic.evaluate",
     "pdeflow.symbolic.jacobian",
