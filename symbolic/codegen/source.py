@@ -23,6 +23,7 @@ from pdeflow.symbolic.codegen.lower import (
     Program,
     ScalarStep,
 )
+from pdeflow.symbolic.arrays import placeholders_in
 from pdeflow.symbolic.terms import Placeholder, Sym
 
 #: statements per generated function for straight-line (irregular) code
@@ -436,18 +437,19 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
         body.append(f"# step {n}: {type(st).__name__}")
         if isinstance(st, MapStep):
             for i, s in enumerate(st.sources):
-                body.append(f"x{i} = {src(s)}[{st.index_names[i]}]")
+                body.append(f"x{i} = {src(s)}[{_index_or_slice(st.index[i], st.index_names[i])}]")
             for c, nm in enumerate(st.coef_names):
                 body.append(f"w{c} = {nm}")
             em = Emitter(_leaf_factory(program, _slot), "array", module=module)
             exprs = em.emit(st.templates)
             body += em.lines
-            for dst, expr in zip(st.dsts, exprs, strict=True):
-                full = (
-                    f"{module}.broadcast_to({expr}, ({st.size},))"
-                    if module != "torch"
-                    else f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
-                )
+            for dst, tmpl, expr in zip(st.dsts, st.templates, exprs, strict=True):
+                if placeholders_in(tmpl):
+                    full = expr  # reads a load or a weight array: already of the step's size
+                elif module != "torch":
+                    full = f"{module}.broadcast_to({expr}, ({st.size},))"
+                else:
+                    full = f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
                 write(dst, None, full)
         elif isinstance(st, CsrStep):
             if module == "np" and len(st.names) > 1:
@@ -519,6 +521,19 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     return "\n".join(lines), list(consts) + extra
 
 
+def _index_or_slice(pos: np.ndarray, name: str) -> str:
+    """A slice for positions in arithmetic progression (no gather copy), else the index
+    array's name."""
+    if pos.size == 0:
+        return name
+    start = int(pos[0])
+    step = int(pos[1] - pos[0]) if pos.size > 1 else 1
+    if step < 1 or not np.array_equal(pos, start + step * np.arange(pos.size)):
+        return name
+    stop = start + step * (pos.size - 1) + 1
+    return f"{start}:{stop}" + (f":{step}" if step != 1 else "")
+
+
 def _view(b: Buffer) -> str:
     """The flat elements of buffer ``b`` (a slice of ``y``/``p``/``out``, or a whole array)."""
     if b.kind in ("tmp", "const"):
@@ -536,6 +551,10 @@ def _fft_lines(st: FFTStep, module: str) -> list[str]:
              else f"({parts[0]} + 1j * {parts[1]})")
     else:
         x = parts[0]
+    if len(st.axes) == 1:  # the 1-D functions: less argument handling per call than the n-D
+        axis = "dim" if module == "torch" else "axis"
+        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={st.axes[0]}, "
+                f"norm={st.norm!r})"]
     axes = "dim" if module == "torch" else "axes"
     return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {axes}={tuple(st.axes)}, "
             f"norm={st.norm!r})"]
