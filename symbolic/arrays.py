@@ -223,8 +223,9 @@ def fft_matrix(node: FFT, i: int) -> sp.csr_matrix:
     n_in = node.args[0].size
     if node.size * n_in > FFT_DENSE_MAX:
         raise ShapeError(
-            f"the Jacobian of an FFT node ({node.size} x {n_in}) is dense and too large to "
-            "build; use jvp(...) for Jacobian-vector products through FFTs"
+            f"an FFT node ({node.size} outputs x {n_in} inputs) is a dense linear map, too "
+            "large to expand into a Jacobian or scalar terms; use jvp(...) for "
+            "Jacobian-vector products through FFTs, and evaluate/compile for values"
         )
     cols = []
     step = max(1, (1 << 20) // max(1, node.size))

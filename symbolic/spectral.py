@@ -93,8 +93,8 @@ def _shape_of(x) -> tuple[int, ...]:
 
 def _as_sym(x, shape) -> SymArray:
     """``x`` as a traced array of ``shape`` (constants become constant nodes)."""
-    if isinstance(x, SymArray):
-        return x if x.shape == shape else np.broadcast_to(x, shape)
+    if isinstance(x, SymArray):  # a new object: assigning into the result leaves x alone
+        return SymArray(x.term) if x.shape == shape else np.broadcast_to(x, shape)
     if isinstance(x, Term):
         return SymArray(array_const(np.zeros(shape))) + x
     return SymArray(array_const(np.broadcast_to(np.asarray(x, dtype=float), shape)))
@@ -297,6 +297,17 @@ def _imag(a):
     return a.im if isinstance(a, ComplexSymArray) else np.zeros_like(a)
 
 
+def _complex_like(fill: float):
+    def f(a, dtype=None, order=None, subok=None, shape=None, **kw):
+        shp = a.shape if shape is None else tuple(np.atleast_1d(shape))
+        zeros = SymArray(array_const(np.zeros(shp)))
+        if dtype is not None and np.dtype(dtype).kind != "c":
+            return SymArray(array_const(np.full(shp, fill)))
+        return ComplexSymArray(SymArray(array_const(np.full(shp, fill))), zeros)
+
+    return f
+
+
 def _on_parts(func):
     """A structural numpy function applied to both parts (roll, flip, fftshift...)."""
 
@@ -318,7 +329,9 @@ def _sum_parts(func):
 COMPLEX_HANDLED = {
     np.real: _real,
     np.imag: _imag,
-    np.conjugate: lambda a: a.conj(),
+    np.zeros_like: _complex_like(0.0),
+    np.ones_like: _complex_like(1.0),
+    np.empty_like: _complex_like(0.0),
     np.copy: lambda a, **kw: a.copy(),
     np.shape: lambda a: a.shape,
     np.ndim: lambda a: a.ndim,
@@ -407,6 +420,9 @@ for _f in (np.fft.fftshift, np.fft.ifftshift):
                                                                                 {"axes": axes})
     ))(_f)
 
-register_complex_type(ComplexSymArray, FFT_HANDLED, complex_ufunc)
+#: numpy functions of real traced arrays that this module answers (besides np.fft)
+REAL_HANDLED = {np.real: _real, np.imag: _imag}
+
+register_complex_type(ComplexSymArray, {**FFT_HANDLED, **REAL_HANDLED}, complex_ufunc)
 
 __all__ = ["ComplexSymArray", "FFT_HANDLED"]

@@ -60,6 +60,7 @@ _UFUNCS = {
     np.float_power: lambda a, b: power(a, b),
     np.negative: lambda a: mul(NEG_ONE, a),
     np.positive: lambda a: a,
+    np.conjugate: lambda a: a,  # real arrays
     np.square: lambda a: power(a, num(2)),
     np.sqrt: F.sqrt,
     np.cbrt: lambda a: power(a, num(Fraction(1, 3))),

@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from pdeflow.errors import CompilationError
+from pdeflow.symbolic.arrays import placeholders_in
 from pdeflow.symbolic.codegen.emit import Emitter, literal
 from pdeflow.symbolic.codegen.lower import (
     COEF_BASE,
@@ -23,7 +24,6 @@ from pdeflow.symbolic.codegen.lower import (
     Program,
     ScalarStep,
 )
-from pdeflow.symbolic.arrays import placeholders_in
 from pdeflow.symbolic.terms import Placeholder, Sym
 
 #: statements per generated function for straight-line (irregular) code

@@ -183,7 +183,23 @@ CASES = {
     "dealias": lambda u: _dealias(u),
     "fftshift": lambda u: np.fft.fftshift(np.fft.fft(u)).imag + np.fft.fftshift(u),
     "real_imag_funcs": lambda u: np.real(np.fft.fft(u)) - np.imag(np.fft.fft(u)),
+    "real_input_helpers": lambda u: np.real(u) + np.imag(u) + np.conj(u),
+    "zeros_like_fill": lambda u: _filled(u),
+    "copy_semantics": lambda u: _copy_semantics(u),
 }
+
+
+def _filled(u):
+    uh = np.fft.rfft(u)
+    a = np.zeros_like(uh)
+    a[1:] = uh[1:]  # drop the mean
+    return np.fft.irfft(a, u.size)
+
+
+def _copy_semantics(u):
+    z = u + 0j  # a new array: writing into it must leave u alone
+    z[0] = 5.0
+    return u + z.real
 
 
 def _dealias(u):
