@@ -128,6 +128,18 @@ def test_large_fft_jacobian_is_refused_with_the_way_out():
         jacobian(out, u)
 
 
+def test_spectral_burgers_solves_like_scipy_end_to_end():
+    from scipy.integrate import solve_ivp
+
+    from pdeflow.solvers.ode import ODEProblem, solve
+
+    prob = ODEProblem.from_function(burgers, _u0(), (0.0, 0.3), (NU,), target="numpy")
+    sol = solve(prob, method="rodas4", rtol=1e-9, atol=1e-11)
+    ref = solve_ivp(lambda t, u: burgers(t, u, (NU,)), (0.0, 0.3), _u0(), method="DOP853",
+                    rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(sol.y)[-1], ref.y[:, -1], atol=1e-7)
+
+
 # 2-D: vorticity form of Navier-Stokes on the torus (rfft2/irfft2) ------------------------
 
 M = 8

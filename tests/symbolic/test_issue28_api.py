@@ -114,6 +114,18 @@ def test_list_mixing_0d_arrays_and_terms_is_a_scalar_system():
         np.testing.assert_allclose(f(yv, kv, 0.0), _network_ref(yv, kv), rtol=1e-14)
 
 
+@pytest.mark.parametrize("optimize", [False, True])
+def test_scalar_terms_take_an_array_parameter_vector(optimize):
+    y = array("y", (2,))
+    k = array("k", (3,))
+    a, b = y.item(0), y.item(1)  # plain scalar terms
+    out = [-k.item(0) * a * b + k.item(2), k.item(0) * a * b - k.item(1) * b]
+    yv, kv = np.array([0.3, 2.0]), np.array([1.5, 0.25, 4.0])
+    ref = [-kv[0] * yv[0] * yv[1] + kv[2], kv[0] * yv[0] * yv[1] - kv[1] * yv[1]]
+    f = compile(out, [y], params=[k], target="numba", optimize=optimize)
+    np.testing.assert_allclose(f(yv, kv, 0.0), ref, rtol=1e-14)
+
+
 def test_scalar_system_jacobian_with_array_parameter():
     y, k, out = _network()
     yv = np.array([1.0, 2.0, 0.5, 0.3])
