@@ -71,13 +71,14 @@ __all__ = [
     "ADD", "MUL", "POW", "register_function", "Term", "Sym", "Num", "sym", "num",
 ]
 
+from pdeflow.symbolic.adjoint import vjp  # noqa: E402
 from pdeflow.symbolic.calculus import diff, gradient, hessian, hvp  # noqa: E402
 from pdeflow.symbolic.evaluate import evaluate, substitute  # noqa: E402
 from pdeflow.symbolic.jacobian import SparseJacobian, jacobian, jvp, sparsity  # noqa: E402
 from pdeflow.symbolic.spectral import ComplexSymArray  # noqa: E402
 
 __all__ += [
-    "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "jvp",
+    "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "jvp", "vjp",
     "sparsity", "SparseJacobian", "ComplexSymArray",
 ]
 

@@ -13,6 +13,7 @@ MODULES = [
     "pdeflow.symbolic.interface",
     "pdeflow.symbolic.tracing",
     "pdeflow.symbolic.spectral",
+    "pdeflow.symbolic.adjoint",
     "pdeflow.symbolic.calculus",
     "pdeflow.symbolic.evaluate",
     "pdeflow.symbolic.jacobian",
