@@ -128,8 +128,12 @@ def _signature(program: Program, consts: dict) -> list[str]:
 
 
 def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
-    """Numba module source; ``kernel(out, y, p, t, *temps, *consts)``."""
-    no_fft(program, "numba")
+    """Numba module source; ``kernel(out, y, p, t, *temps, *consts)``.
+
+    A program with FFT steps becomes several compiled segments (the steps between
+    transforms) called from a plain Python ``kernel`` that runs each transform with
+    ``numpy.fft`` in between, writing into the same scratch arrays.
+    """
     consts = const_arrays(program)
     extra: dict = {}
     loop = "prange" if parallel else "range"
@@ -234,6 +238,15 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
         elif isinstance(st, ScalarStep):
             calls = _scalar_chunks(program, st, helpers)
             body += calls
+        elif isinstance(st, FFTStep):
+            comment = body.pop()
+            body += [_FFT_MARK, comment]
+            body += _fft_lines(st, "np")
+            for part, dst in sorted(st.dsts.items()):
+                val = f"fz.{'real' if part == 're' else 'imag'}.reshape(-1)"
+                target = _view(dst) if dst.kind != "tmp" else f"{dst.name}[:]"
+                body.append(f"{target} = {val}")
+            body.append(_FFT_MARK)
     consts.update(extra)
     # only the tables this kernel reads: each array argument costs the dispatcher a type
     # check per call (a serial kernel reads the merged periodic runs, not the plain ones)
@@ -253,14 +266,47 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     lines += [f"{n} = {_array_literal(v)}" for n, v in frozen.items()]
     lines += [""] if frozen else []
     lines += helpers
-    lines += [
-        f"@njit(cache=True, parallel={bool(parallel)}, fastmath=False, nogil=True)",
-        f"def kernel({sig}):",
-    ]
-    lines += [f"    pv{j} = p[{j}]" for j in sorted(set(program.param_slots.values()))]
-    lines += ["    " + b for b in body] or ["    pass"]
-    lines.append("")
+    hoist = [f"pv{j} = p[{j}]" for j in sorted(set(program.param_slots.values()))]
+    jit = f"@njit(cache=True, parallel={bool(parallel)}, fastmath=False, nogil=True)"
+    if _FFT_MARK not in body:
+        lines += [jit, f"def kernel({sig}):"]
+        lines += ["    " + b for b in hoist + body] or ["    pass"]
+        lines.append("")
+        return "\n".join(lines), list(consts), extra
+    # compiled segments between the transforms, called from a Python driver
+    driver: list[str] = []
+    names = [a.strip() for a in sig.split(",")]
+    for i, (is_fft, chunk) in enumerate(_split_at_marks(body)):
+        if is_fft:
+            driver += chunk
+        elif any(not ln.lstrip().startswith("#") for ln in chunk):
+            lines += [jit, f"def seg{i}({sig}):"]
+            lines += ["    " + b for b in hoist + chunk]
+            lines.append("")
+            driver.append(f"seg{i}({', '.join(names)})")
+    lines += [f"def kernel({sig}):"] + ["    " + d for d in driver] + [""]
     return "\n".join(lines), list(consts), extra
+
+
+#: separates the FFT steps (run by numpy) from the compiled ones in a Numba body
+_FFT_MARK = "# --- fft ---"
+
+
+def _split_at_marks(body: list[str]) -> list[tuple[bool, list[str]]]:
+    """``[(is_fft, lines), ...]``: the body cut at :data:`_FFT_MARK` pairs."""
+    out: list = []
+    cur: list[str] = []
+    inside = False
+    for ln in body:
+        if ln == _FFT_MARK:
+            if cur:
+                out.append((inside, cur))
+            cur, inside = [], not inside
+            continue
+        cur.append(ln)
+    if cur:
+        out.append((inside, cur))
+    return out
 
 
 #: tables of at most this many entries are module constants of the Numba source
@@ -561,11 +607,11 @@ def _fft_lines(st: FFTStep, module: str) -> list[str]:
 
 
 def no_fft(program: Program, target: str) -> None:
-    """Refuse a loop target for a program with FFTs (they run as library calls)."""
+    """Refuse a target that cannot run a program's FFTs (they run as library calls)."""
     if any(isinstance(st, FFTStep) for st in program.steps):
         raise CompilationError(
             f"the traced code uses FFTs, which the {target!r} target does not compile; use "
-            "target='numpy', 'jax' or 'torch' (their FFT libraries run the transforms)"
+            "target='numba', 'numpy', 'jax' or 'torch' (their FFT libraries run the transforms)"
         )
 
 

@@ -23,7 +23,7 @@ from pdeflow.symbolic import (
 )
 from pdeflow.symbolic.arrays import FFT, array_nodes
 
-TARGETS = ["numpy", "torch", "jax"]
+TARGETS = ["numpy", "numba", "torch", "jax"]
 NU = 0.07
 
 
@@ -116,10 +116,22 @@ def test_jvp_with_respect_to_a_parameter(burgers_trace):
     np.testing.assert_allclose(got, uxx, atol=1e-12)
 
 
-def test_loop_targets_refuse_ffts_clearly(burgers_trace):
+def test_numba_target_runs_ffts_between_compiled_segments(burgers_trace):
     du, ins = burgers_trace
-    with pytest.raises(CompilationError, match="target='numpy', 'jax' or 'torch'"):
-        compile(du, [ins["u"]], params=list(ins["p"]), target="numba")
+    f = compile(du, [ins["u"]], params=list(ins["p"]), target="numba")
+    assert "np.fft.rfft(" in f.source and "def seg" in f.source
+    g = f.bind(np.array([NU]))  # the ODE solvers' fast path
+    out = np.empty(N)
+    np.testing.assert_allclose(g(out, _u0()), burgers(0.0, _u0(), (NU,)), rtol=0, atol=1e-12)
+
+
+def test_cuda_source_refuses_ffts_clearly(burgers_trace):
+    from pdeflow.symbolic.codegen import lower
+    from pdeflow.symbolic.codegen.source import cuda_source
+
+    du, ins = burgers_trace
+    with pytest.raises(CompilationError, match="target='numba', 'numpy', 'jax' or 'torch'"):
+        cuda_source(lower(du, [ins["u"]], params=list(ins["p"])))
 
 
 def test_large_fft_jacobian_is_refused_with_the_way_out():
