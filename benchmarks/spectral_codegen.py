@@ -3,10 +3,11 @@
 A pseudo-spectral code is already vectorized numpy around FFT calls, so the honest peer of
 ``compile(trace(f))`` is ``f`` itself.  Cases: viscous Burgers in 1-D (``rfft``/``irfft``
 with ``ik`` multipliers) and the vorticity form of 2-D Navier-Stokes on the torus
-(``rfft2``/``irfft2``).  Timed per case: one RHS evaluation of the generated numpy and torch
-(CPU, one torch thread) code against the numpy function, each timing a batch of calls,
-interleaved repeats; trace and compile times are reported once.  Every generated function
-is checked against the numpy function first (max abs difference over the output's scale).
+(``rfft2``/``irfft2``).  Timed per case: one RHS evaluation of the generated numpy, numba
+(compiled segments between numpy FFTs) and torch (CPU, one torch thread) code against the
+numpy function, each sample a batch of calls (about 20 ms), interleaved repeats; trace and
+compile times are reported once.  Every generated function is checked against the numpy
+function first (max abs difference over the output's scale).
 
 Run::
 
@@ -64,7 +65,7 @@ def run_case(name, fun, y0, p, repeats: int) -> dict:
     pv = np.asarray(p, dtype=float)
     ref = fun(0.0, y0, p).ravel()
     fns, t_compile, errors = {}, {}, {}
-    for target in ("numpy", "torch"):
+    for target in ("numpy", "numba", "torch"):
         s = time.perf_counter()
         fns[target] = compile(out, [state], params=list(ins["p"]), target=target)
         t_compile[target] = time.perf_counter() - s
@@ -75,14 +76,21 @@ def run_case(name, fun, y0, p, repeats: int) -> dict:
         if errors[target] > 1e-9:
             raise AssertionError(f"{name}: {target} differs from numpy by {errors[target]:.2e}")
     # a batch of calls per sample: single calls take microseconds
-    single = time.perf_counter()
     fun(0.0, y0, p)
-    batch = max(1, int(0.02 / max(time.perf_counter() - single, 1e-6)))
+    single = time.perf_counter()
+    for _ in range(5):
+        fun(0.0, y0, p)
+    batch = max(2, int(0.02 / max((time.perf_counter() - single) / 5, 1e-6)))
     flat = y0.ravel()
 
     def numpy_code():
         for _ in range(batch):
             fns["numpy"](flat, pv, 0.0)
+
+    def numba_code():
+        out_buf = np.empty(flat.size)
+        for _ in range(batch):
+            fns["numba"](out_buf, flat, pv, 0.0)
 
     def torch_code():
         for _ in range(batch):
@@ -95,12 +103,13 @@ def run_case(name, fun, y0, p, repeats: int) -> dict:
     res = compare(
         f"{name}: one RHS call x {batch} (generated numpy code)",
         numpy_code,
-        {"user numpy function": user_code, "generated torch code (CPU)": torch_code},
+        {"user numpy function": user_code, "generated numba code": numba_code,
+         "generated torch code (CPU)": torch_code},
         repeats=repeats,
         warmup=1,
     )
-    print(f"   trace {t_trace * 1e3:.1f} ms, compile numpy {t_compile['numpy'] * 1e3:.1f} ms, "
-          f"torch {t_compile['torch'] * 1e3:.1f} ms; max rel. difference {errors}")
+    compile_ms = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in t_compile.items())
+    print(f"   trace {t_trace * 1e3:.1f} ms, compile {compile_ms}; max rel. difference {errors}")
     return {"result": res, "batch": batch, "trace_s": t_trace, "compile_s": t_compile,
             "max_rel_difference": errors}
 
