@@ -89,6 +89,13 @@ def _as_inputs(kind, inputs):
                 res.extend(v.elements().ravel())
             else:
                 res.append(v.term)
+        elif isinstance(v, Linear | ArraySym) and kind == "scalar":
+            perm = _permutation_or_none(v)
+            if perm is None:
+                raise CompilationError(
+                    f"inputs must be symbolic arrays or symbols, got a computed array of shape "
+                    f"{v.shape}")
+            res.extend(element_terms(v).ravel())  # its element symbols, in its order
         elif isinstance(v, Linear):
             res.append(v)
         elif isinstance(v, ArraySym | Sym):
@@ -96,6 +103,12 @@ def _as_inputs(kind, inputs):
         else:
             raise CompilationError(f"inputs must be symbolic arrays or symbols, got {v!r}")
     return [_unreshape(v) for v in res]
+
+
+def _permutation_or_none(v):
+    from pdeflow.symbolic.jacobian import permuted_input
+
+    return permuted_input(v)
 
 
 def _unreshape(v):

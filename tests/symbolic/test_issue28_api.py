@@ -126,6 +126,17 @@ def test_scalar_terms_take_an_array_parameter_vector(optimize):
     np.testing.assert_allclose(f(yv, kv, 0.0), ref, rtol=1e-14)
 
 
+def test_scalar_system_takes_a_reshaped_or_transposed_input():
+    y = array("y", (2, 2))
+    out = [y[0, 0] * y[1, 0], y[0, 1] - y[1, 1] ** 2]
+    yv = np.array([[1.0, 2.0], [3.0, 4.0]])
+    ref = [yv[0, 0] * yv[1, 0], yv[0, 1] - yv[1, 1] ** 2]
+    f = compile(out, [np.ravel(y)], target="numpy", optimize=False)
+    np.testing.assert_allclose(f(yv.ravel()), ref)
+    g = compile(out, [y.T], target="python", optimize=True)  # state in transposed order
+    np.testing.assert_allclose(g(yv.T.ravel()), ref)
+
+
 def test_scalar_system_jacobian_with_array_parameter():
     y, k, out = _network()
     yv = np.array([1.0, 2.0, 0.5, 0.3])
