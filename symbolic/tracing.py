@@ -519,12 +519,36 @@ def _gradient(f, *varargs, axis=None, edge_order=1):
         raise TypeError("invalid number of arguments")
     out = []
     for ax, h in zip(axes, spacing, strict=True):
-        n = x.shape[ax]
-        # np.gradient is linear: applied to the identity it returns its own matrix
-        D = np.gradient(np.eye(n), _const_spacing(h, "np.gradient"), axis=0,
-                        edge_order=edge_order)
+        D = _gradient_matrix(x.shape[ax], _const_spacing(h, "np.gradient"), edge_order)
         out.append(SymArray(_along_axis(x, D, ax, x.shape)))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _gradient_matrix(n: int, h, edge_order: int) -> sp.csr_matrix:
+    """numpy's own ``np.gradient`` matrix along one axis of length ``n`` (CSR, O(n)).
+
+    Row ``i`` reads columns ``i - 2 .. i + 2`` at most, so columns five apart never meet
+    in a row: ``np.gradient`` of the sum of every fifth unit vector gives five columns'
+    entries at once, and five calls give the matrix exactly.
+    """
+    rows = np.arange(n)
+    r_list, c_list, v_list = [], [], []
+    for r in range(5):
+        comb = (rows % 5 == r).astype(float)
+        g = np.gradient(comb, h, edge_order=edge_order)  # numpy checks sizes and spacing
+        d = (r - rows) % 5
+        cols = rows + np.where(d > 2, d - 5, d)  # the one column = r (mod 5) within +-2
+        keep = (cols >= 0) & (cols < n) & (g != 0)
+        r_list.append(rows[keep])
+        c_list.append(cols[keep])
+        v_list.append(g[keep])
+    return sp.csr_matrix(
+        (np.concatenate(v_list), (np.concatenate(r_list), np.concatenate(c_list))), shape=(n, n)
+    )
+
+
+#: longest axis np.cumsum traces along (its linear map is a dense lower triangle)
+CUMSUM_MAX = 4096
 
 
 def _cumsum(a, axis=None, dtype=None, out=None):
@@ -536,6 +560,11 @@ def _cumsum(a, axis=None, dtype=None, out=None):
         axis = 0
     axis = int(axis) % max(x.ndim, 1)
     n = x.shape[axis]
+    if n > CUMSUM_MAX:
+        raise UnsupportedError(
+            f"np.cumsum along an axis of {n} elements when traced: its matrix is a dense "
+            f"triangle ({n * (n + 1) // 2} entries); the limit is {CUMSUM_MAX} elements per axis"
+        )
     return SymArray(_along_axis(x, sp.csr_matrix(np.tril(np.ones((n, n)))), axis, x.shape))
 
 
@@ -570,7 +599,13 @@ def _einsum(subscripts, *operands, out=None, **kwargs):
                 if c not in spec)
     in_terms[j] = in_terms[j] + free
     new_spec = ",".join(in_terms) + "->" + outs + free
-    consts = [np.asarray(o, dtype=float) if i != j else None for i, o in enumerate(operands)]
+    consts = [None if i == j else np.asarray(o) for i, o in enumerate(operands)]
+    for c in consts:
+        if c is not None and c.dtype.kind not in "biuf":
+            raise UnsupportedError(
+                f"np.einsum with a constant operand of dtype {c.dtype} when traced (real "
+                "numeric constants only)"
+            )
     blocks = []
     for start in range(0, x.size, _EINSUM_BLOCK):
         k = min(_EINSUM_BLOCK, x.size - start)

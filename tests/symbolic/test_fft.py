@@ -342,3 +342,25 @@ def test_einsum_of_two_traced_operands_is_refused():
     a = array("a", (3,))
     with pytest.raises(UnsupportedError, match="several traced operands"):
         np.einsum("i,i", a, a)
+
+
+def test_gradient_matrix_is_built_in_linear_time_on_long_axes():
+    n = 200_000  # a dense identity would need 320 GB
+    x = np.cumsum(np.random.default_rng(11).uniform(0.5, 1.5, n))
+    u = array("u", (n,))
+    u0 = np.sin(x / 1000.0)
+    g = np.gradient(u, x, edge_order=2)
+    np.testing.assert_allclose(evaluate(g, {u: u0}), np.gradient(u0, x, edge_order=2),
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_gradient_of_too_short_axis_raises_like_numpy():
+    with pytest.raises(ValueError):
+        np.gradient(array("u", (2,)), edge_order=2)
+
+
+def test_cumsum_and_einsum_refuse_what_they_cannot_trace_exactly():
+    with pytest.raises(UnsupportedError, match="dense"):
+        np.cumsum(array("u", (5000,)))
+    with pytest.raises(UnsupportedError, match="complex"):
+        np.einsum("ij,j->i", np.ones((2, 3)) * 1j, array("u", (3,)))
