@@ -134,6 +134,24 @@ def test_cuda_source_refuses_ffts_clearly(burgers_trace):
         cuda_source(lower(du, [ins["u"]], params=list(ins["p"])))
 
 
+ROOTS = {
+    "fft_is_the_output": lambda u, p: np.fft.irfft(1j * K * np.fft.rfft(u), N),
+    "stacked_with_input": lambda u, p: np.stack([np.fft.irfft(np.fft.rfft(u) * p[0], N),
+                                                 np.fft.fft(u).real, u]),
+}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", sorted(ROOTS))
+def test_fft_nodes_as_outputs_compile(name, target):
+    fun = ROOTS[name]
+    u0 = np.random.default_rng(12).standard_normal(N)
+    out, ins = trace(fun, u0, (2.0,), return_inputs=True)
+    f = compile(out, [ins["u"]], params=list(ins["p"]), target=target)
+    got = np.asarray(f(u0, np.array([2.0]), 0.0))
+    np.testing.assert_allclose(got, np.ravel(fun(u0, (2.0,))), rtol=0, atol=1e-12)
+
+
 def test_large_fft_jacobian_is_refused_with_the_way_out():
     u = array("u", (4096,))
     out = np.fft.irfft(np.fft.rfft(u) * 2.0, 4096)
