@@ -838,7 +838,8 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
     def __float__(self):
         raise TracingError(
             "cannot convert a traced (symbolic) array to a float; keep the computation in numpy "
-            "operations on the array"
+            "operations on the array, or, for a parameter array, trace with "
+            "static_params=['<argument name>'] to bind it as numbers"
         )
 
     __int__ = __float__

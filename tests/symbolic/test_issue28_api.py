@@ -194,3 +194,14 @@ def test_static_params_by_name():
                                [1.0, 8.0])
     with pytest.raises(TracingError, match="not arguments"):
         trace(rhs, 0.0, np.ones(2), 2.0, 3.0, static_params=["nope"])
+
+
+def test_static_params_bind_a_parameter_array_by_name():
+    def rhs(t, u, p):
+        return -math.exp(p[0]) * u + float(p[1])
+
+    pv = np.array([0.0, 2.0])
+    with pytest.raises(TracingError, match="static_params"):
+        trace(rhs, 0.0, np.ones(2), pv)
+    du, ins = trace(rhs, 0.0, np.ones(2), pv, static_params=["p"], return_inputs=True)
+    np.testing.assert_allclose(evaluate(du, {ins["u"]: np.array([1.0, 3.0])}), [1.0, -1.0])
