@@ -14,7 +14,7 @@ Examples
 '-2*p_0 - 3*u[0]**2'
 """
 
-from pdeflow.symbolic import functions  # noqa: F401
+from pdeflow.symbolic import functions, spectral  # noqa: F401  (spectral: np.fft when traced)
 from pdeflow.symbolic.functions import (  # noqa: F401
     abs_,
     cos,
@@ -71,13 +71,15 @@ __all__ = [
     "ADD", "MUL", "POW", "register_function", "Term", "Sym", "Num", "sym", "num",
 ]
 
+from pdeflow.symbolic.adjoint import vjp  # noqa: E402
 from pdeflow.symbolic.calculus import diff, gradient, hessian, hvp  # noqa: E402
 from pdeflow.symbolic.evaluate import evaluate, substitute  # noqa: E402
-from pdeflow.symbolic.jacobian import SparseJacobian, jacobian, sparsity  # noqa: E402
+from pdeflow.symbolic.jacobian import SparseJacobian, jacobian, jvp, sparsity  # noqa: E402
+from pdeflow.symbolic.spectral import ComplexSymArray  # noqa: E402
 
 __all__ += [
-    "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "sparsity",
-    "SparseJacobian",
+    "diff", "gradient", "hessian", "hvp", "evaluate", "substitute", "jacobian", "jvp", "vjp",
+    "sparsity", "SparseJacobian", "ComplexSymArray",
 ]
 
 from pdeflow.symbolic.codegen import compile, compile_jacobian  # noqa: E402, A004

@@ -142,6 +142,110 @@ class Map(ArrayTerm):
     __slots__ = ("template", "args")
 
 
+class FFT(ArrayTerm):
+    """The real or imaginary ``part`` of a numpy n-dimensional FFT.
+
+    ``kind`` is ``"fftn"``, ``"ifftn"``, ``"rfftn"`` or ``"irfftn"`` (numpy's
+    functions, with explicit ``s``, ``axes`` and ``norm``).  ``args`` is
+    ``(x,)`` for a real input or ``(re, im)`` for a complex one, both of shape
+    ``in_shape``.  The node is a real linear map of its arguments: complex
+    intermediates of traced code are pairs of these nodes.
+    """
+
+    __slots__ = ("args", "kind", "axes", "s", "norm", "part")
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.args[0].shape
+
+
+#: the FFT kinds a node may hold (numpy.fft function names)
+FFT_KINDS = ("fftn", "ifftn", "rfftn", "irfftn")
+
+
+def fft_out_shape(kind: str, in_shape, axes, s) -> tuple[int, ...]:
+    """Output shape of ``numpy.fft.<kind>(x, s, axes)`` for ``x`` of ``in_shape``."""
+    out = list(in_shape)
+    for ax, n in zip(axes, s, strict=True):
+        out[ax] = int(n)
+    if kind == "rfftn":
+        out[axes[-1]] = int(s[-1]) // 2 + 1
+    return tuple(out)
+
+
+def fft_node(kind: str, args, axes, s, norm: str, part: str) -> ArrayTerm:
+    """The interned :class:`FFT` node (``part`` ``"re"`` or ``"im"``)."""
+    if kind not in FFT_KINDS:
+        raise ValueError(f"unknown FFT kind {kind!r}")
+    if part not in ("re", "im"):
+        raise ValueError(f"FFT part must be 're' or 'im', got {part!r}")
+    args = tuple(args)
+    if not 1 <= len(args) <= 2 or any(a.shape != args[0].shape for a in args):
+        raise ShapeError("an FFT node takes one real or two same-shaped (re, im) arguments")
+    axes = tuple(int(a) for a in axes)
+    s = tuple(int(n) for n in s)
+    shape = fft_out_shape(kind, args[0].shape, axes, s)
+
+    def init(t):
+        t.shape = shape
+        t.size = int(np.prod(shape, dtype=np.int64))
+        t.args = args
+        t.kind = kind
+        t.axes = axes
+        t.s = s
+        t.norm = norm
+        t.part = part
+
+    return _intern(FFT, ("fft", kind, axes, s, norm, part, args), init)
+
+
+def fft_apply(node: FFT, values) -> np.ndarray:
+    """Numeric value of ``node`` for argument values (arrays of ``node.in_shape``)."""
+    x = np.asarray(values[0], dtype=float).reshape(node.in_shape)
+    if len(values) == 2:
+        x = x + 1j * np.asarray(values[1], dtype=float).reshape(node.in_shape)
+    z = getattr(np.fft, node.kind)(x, s=node.s, axes=node.axes, norm=node.norm)
+    return np.ascontiguousarray(z.real if node.part == "re" else z.imag)
+
+
+#: largest dense FFT matrix (entries) :func:`fft_matrix` builds
+FFT_DENSE_MAX = 1 << 16
+
+
+def fft_matrix(node: FFT, i: int) -> sp.csr_matrix:
+    """The constant matrix of ``node`` with respect to its argument ``i`` (CSR).
+
+    Built by applying the transform to the unit vectors, a block of columns at
+    a time; entries below ``1e-13`` of the largest are rounding noise of exact
+    zeros and are dropped.  Dense in the transformed axes: refuses above
+    :data:`FFT_DENSE_MAX` entries.
+    """
+    n_in = node.args[0].size
+    if node.size * n_in > FFT_DENSE_MAX:
+        raise ShapeError(
+            f"an FFT node ({node.size} outputs x {n_in} inputs) is a dense linear map, too "
+            "large to expand into a Jacobian or scalar terms; use jvp(...) for "
+            "Jacobian-vector products through FFTs, and evaluate/compile for values"
+        )
+    cols = []
+    step = max(1, (1 << 20) // max(1, node.size))
+    for start in range(0, n_in, step):
+        k = min(step, n_in - start)
+        basis = np.zeros((k, n_in))
+        basis[np.arange(k), start + np.arange(k)] = 1.0
+        basis = basis.reshape((k, *node.in_shape))
+        x = basis if i == 0 else 1j * basis
+        z = getattr(np.fft, node.kind)(
+            x, s=node.s, axes=tuple(a + 1 for a in node.axes), norm=node.norm
+        )
+        part = z.real if node.part == "re" else z.imag
+        cols.append(part.reshape(k, node.size).T)
+    dense = np.concatenate(cols, axis=1)
+    scale = np.abs(dense).max(initial=0.0)
+    dense[np.abs(dense) <= 1e-13 * scale] = 0.0
+    return sp.csr_matrix(dense)
+
+
 def _as_shape(shape) -> tuple[int, ...]:
     if isinstance(shape, int | np.integer):
         shape = (int(shape),)
@@ -476,6 +580,15 @@ def element_terms(a: ArrayTerm) -> np.ndarray:
             if off is not None and off[k] != 0:
                 terms.append(num(_nice(off[k])))
             flat[k] = add(*terms) if terms else num(0)
+    elif ta is FFT:  # a dense linear map: only for small transforms
+        arg_el = [element_terms(x).ravel() for x in a.args]
+        rows = [[] for _ in range(a.size)]
+        for i, el in enumerate(arg_el):
+            coo = fft_matrix(a, i).tocoo()
+            for r, c, v in zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True):
+                rows[r].append(el[c] if v == 1 else mul(num(_nice(v)), el[c]))
+        for k in range(a.size):
+            flat[k] = add(*rows[k]) if rows[k] else num(0)
     elif ta is Map:
         arg_el = [element_terms(x).ravel() for x in a.args]
         phs = [placeholder(i) for i in range(len(a.args))]
@@ -521,7 +634,7 @@ def array_nodes(roots) -> list:
             continue
         seen.add(n)
         stack.append((n, True))
-        if type(n) in (Linear, Map):
+        if type(n) in (Linear, Map, FFT):
             for c in n.args:
                 if c not in seen:
                     stack.append((c, False))
@@ -548,6 +661,10 @@ __all__ = [
     "ArrayConst",
     "Linear",
     "Map",
+    "FFT",
+    "fft_node",
+    "fft_apply",
+    "fft_matrix",
     "array_sym",
     "array_const",
     "linear",

@@ -8,6 +8,7 @@ import numpy as np
 
 from pdeflow.errors import ShapeError
 from pdeflow.symbolic.arrays import (
+    FFT,
     ArrayConst,
     ArraySym,
     ArrayTerm,
@@ -16,6 +17,8 @@ from pdeflow.symbolic.arrays import (
     array_nodes,
     element_owners,
     elementwise,
+    fft_apply,
+    fft_node,
     linear,
     substitute_placeholders,
 )
@@ -143,6 +146,8 @@ def eval_arrays(roots, env: Env) -> dict:
             for a, b in zip(n.args, n.blocks, strict=True):
                 out = out + b @ vals[a].reshape(-1)
             vals[n] = out.reshape(n.shape)
+        elif tn is FFT:
+            vals[n] = fft_apply(n, [vals[a] for a in n.args])
         elif tn is Map:
             args = [vals[a].reshape(-1) for a in n.args]
             r = eval_term(n.template, env, args)
@@ -268,6 +273,8 @@ def _subst_array(root: ArrayTerm, scal: dict, arrs: dict, memo: dict) -> ArrayTe
             new[n] = linear(
                 n.shape, [(new[a], b) for a, b in zip(n.args, n.blocks, strict=True)], n.offset
             )
+        elif tn is FFT:
+            new[n] = fft_node(n.kind, [new[a] for a in n.args], n.axes, n.s, n.norm, n.part)
         else:
             tmpl = _subst_term(n.template, scal, memo) if scal else n.template
             new[n] = elementwise(tmpl, [new[a] for a in n.args], n.shape)

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from pdeflow.errors import ShapeError
 from pdeflow.symbolic.arrays import (
+    FFT,
     ArrayConst,
     ArraySym,
     ArrayTerm,
@@ -35,6 +36,8 @@ from pdeflow.symbolic.arrays import (
     element_owner,
     element_terms,
     elementwise,
+    fft_matrix,
+    fft_node,
     gather,
     linear,
     placeholders_in,
@@ -160,12 +163,25 @@ class _Variables:
         if isinstance(vars_, SymArray | ArraySym | Sym):
             vars_ = [vars_]
         self.array_offset: dict = {}
+        self.array_cols: dict = {}  # ArraySym -> column of each of its elements (permuted vars)
         self.scalar_col: dict = {}
         self.blocks: list = []
         col = 0
         for v in vars_:
             if isinstance(v, SymArray):
                 v = v.term
+            perm = permuted_input(v) if isinstance(v, Linear) else None
+            if perm is not None:
+                src, order = perm
+                if src in self.array_offset:
+                    raise ValueError(f"variable array {src.name!r} given twice")
+                cols = np.empty(src.size, dtype=np.int64)
+                cols[order] = col + np.arange(src.size, dtype=np.int64)
+                self.array_offset[src] = col
+                self.array_cols[src] = cols
+                self.blocks.append(v)
+                col += src.size
+                continue
             if isinstance(v, ArraySym):
                 if v in self.array_offset:
                     raise ValueError(f"variable array {v.name!r} given twice")
@@ -182,10 +198,47 @@ class _Variables:
                 del owner
             else:
                 raise TypeError(
-                    "Jacobian variables must be symbolic arrays (from trace/array) or symbols, "
-                    f"got {type(v).__name__}"
+                    "Jacobian variables must be symbolic arrays (from trace/array), reshapes or "
+                    "permutations of them (ravel, transpose), or symbols; got "
+                    f"{_describe_var(v)}"
                 )
         self.n = col
+
+    def columns(self, a: ArraySym) -> np.ndarray | None:
+        """The Jacobian column of each element of input ``a`` (``None``: not a variable)."""
+        cols = self.array_cols.get(a)
+        if cols is not None:
+            return cols
+        off = self.array_offset.get(a)
+        return None if off is None else np.arange(off, off + a.size, dtype=np.int64)
+
+
+def permuted_input(node) -> tuple[ArraySym, np.ndarray] | None:
+    """``(source, order)`` if ``node`` only reorders the elements of one input array.
+
+    ``node.ravel()[j]`` is ``source.ravel()[order[j]]``: a reshape, ravel, transpose,
+    flip or roll of a traced input (each element exactly once, unscaled), else ``None``.
+    """
+    if type(node) is ArraySym:
+        return node, np.arange(node.size, dtype=np.int64)
+    if type(node) is not Linear or len(node.args) != 1 or node.offset is not None:
+        return None
+    src, b = node.args[0], node.blocks[0]
+    if type(src) is not ArraySym or node.size != src.size or b.nnz != node.size:
+        return None
+    if not np.array_equal(b.indptr, np.arange(node.size + 1)) or not np.all(b.data == 1.0):
+        return None
+    order = np.asarray(b.indices, dtype=np.int64)
+    if np.unique(order).size != order.size:
+        return None
+    return src, order
+
+
+def _describe_var(v) -> str:
+    if isinstance(v, Linear | Map):
+        return (f"a computed {type(v).__name__} array of shape {v.shape} (not a pure "
+                "reordering of one input's elements)")
+    return type(v).__name__
 
 
 def _outputs_as_arrays(outputs) -> list[ArrayTerm]:
@@ -219,15 +272,12 @@ def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
         tn = type(node)
         m = node.size
         if tn is ArraySym:
-            off = vs.array_offset.get(node)
-            if off is None:
+            cols = vs.columns(node)
+            if cols is None:
                 memo[node] = None
             else:
                 memo[node] = _SymSparse(
-                    (m, n),
-                    np.arange(m + 1, dtype=np.int64),
-                    np.arange(off, off + m, dtype=np.int64),
-                    array_const(np.ones(m)),
+                    (m, n), np.arange(m + 1, dtype=np.int64), cols, array_const(np.ones(m))
                 )
         elif tn is ArrayConst:
             memo[node] = None
@@ -235,6 +285,14 @@ def _array_jacobian(root: ArrayTerm, vs: _Variables) -> _SymSparse | None:
             parts = [
                 _num_times(b, memo[a])
                 for a, b in zip(node.args, node.blocks, strict=True)
+                if memo[a] is not None
+            ]
+            memo[node] = _sum(parts)
+        elif tn is FFT:
+            # a dense linear map (small transforms only; jvp() keeps FFTs structured)
+            parts = [
+                _num_times(fft_matrix(node, i), memo[a])
+                for i, a in enumerate(node.args)
                 if memo[a] is not None
             ]
             memo[node] = _sum(parts)
@@ -486,6 +544,114 @@ def jacobian(outputs, vars, sparse: bool = True):
     return J if sparse else J.todense()
 
 
+def _tangent_seeds(vars_, tangents) -> tuple[dict, dict]:
+    """Tangent array per input :class:`ArraySym`, tangent term per scalar symbol."""
+    single = not isinstance(vars_, list | tuple)
+    vars_ = [vars_] if single else list(vars_)
+    tangents = [tangents] if single else list(tangents)
+    if len(vars_) != len(tangents):
+        raise ShapeError(f"jvp: {len(vars_)} variables but {len(tangents)} tangents")
+    arrays: dict = {}
+    scalars: dict = {}
+    for v, t in zip(vars_, tangents, strict=True):
+        if isinstance(v, Sym):
+            scalars[v] = as_term(t)
+            continue
+        node = v.term if isinstance(v, SymArray) else v
+        perm = permuted_input(node) if isinstance(node, ArraySym | Linear) else None
+        if perm is None:
+            raise TypeError(
+                "jvp variables must be symbolic arrays (or reshapes/permutations of them) or "
+                f"symbols; got {_describe_var(node)}"
+            )
+        src, order = perm
+        tn = t.term if isinstance(t, SymArray) else array_const(np.asarray(t, dtype=float))
+        if tn.size != src.size:
+            raise ShapeError(f"jvp: tangent of shape {tn.shape} for a variable of shape "
+                             f"{node.shape}")
+        inv = np.empty(src.size, dtype=np.int64)
+        inv[order] = np.arange(src.size)
+        arrays[src] = gather([tn], (inv + 1).reshape(src.shape))
+    return arrays, scalars
+
+
+def _jvp_node(node, tan: dict, scalars: dict):
+    """Tangent of one node from its arguments' tangents (``None`` for zero)."""
+    tn = type(node)
+    if tn is Linear:
+        pairs = [(tan[a], b) for a, b in zip(node.args, node.blocks, strict=True)
+                 if tan[a] is not None]
+        return linear(node.shape, pairs) if pairs else None
+    if tn is FFT:
+        if all(tan[a] is None for a in node.args):
+            return None
+        args = [tan[a] if tan[a] is not None else array_const(np.zeros(a.shape))
+                for a in node.args]
+        return fft_node(node.kind, args, node.axes, node.s, node.norm, node.part)
+    if tn is not Map:
+        return None
+    n = len(node.args)
+    extra: list = []
+    terms = []
+    used = placeholders_in(node.template)
+    for i, a in enumerate(node.args):
+        if tan[a] is None or i not in used:
+            continue
+        dt = derivative_template(node.template, i)
+        if type(dt) is Num and dt.value == 0:
+            continue
+        terms.append(mul(dt, placeholder(n + len(extra))))
+        extra.append(tan[a])
+    for s in sorted(node.template.free_symbols & scalars.keys(), key=lambda s: s.name):
+        terms.append(mul(Differentiator(s)(node.template), scalars[s]))
+    if not terms:
+        return None
+    return elementwise(add(*terms), [*node.args, *extra], node.shape)
+
+
+def jvp(outputs, vars, tangents):
+    """Jacobian-vector product ``J @ v`` as a traced array (forward mode, structured).
+
+    The tangent flows through the array graph node by node: linear maps and FFTs
+    apply to it as they are (an FFT stays one FFT node, never a dense matrix),
+    elementwise maps multiply it by their partial derivatives.  The result is an
+    ordinary traced array: evaluate it, or compile it with the tangent as a
+    second input.
+
+    Parameters
+    ----------
+    outputs : SymArray or list of SymArray
+    vars : SymArray, Sym, or a list of them
+        Variables (reshapes/permutations of traced inputs are accepted).
+    tangents : SymArray, ndarray or number, or a list aligned with ``vars``
+        The direction, shaped like each variable (use ``array("v", shape)`` for a
+        symbolic direction).
+
+    Returns
+    -------
+    SymArray or list of SymArray
+        Shaped like ``outputs``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import array, evaluate, jvp
+    >>> u, v = array("u", (4,)), array("v", (4,))
+    >>> Jv = jvp(u**2 * np.roll(u, 1), u, v)
+    >>> evaluate(Jv, {u: np.arange(4.0), v: np.ones(4)})
+    array([ 0.,  1.,  8., 21.])
+    """
+    arrays, scalars = _tangent_seeds(vars, tangents)
+    single = isinstance(outputs, SymArray | ArrayTerm)
+    roots = _outputs_as_arrays(outputs)
+    tan: dict = {}
+    for node in array_nodes(roots):
+        tan[node] = arrays.get(node) if type(node) is ArraySym else _jvp_node(node, tan, scalars)
+    res = [SymArray(tan[r] if tan[r] is not None else array_const(np.zeros(r.shape)))
+           for r in roots]
+    return res[0] if single else res
+
+
 def _array_sparsity(root: ArrayTerm, vs: _Variables) -> sp.csr_matrix | None:
     memo: dict = {}
     n = vs.n
@@ -493,14 +659,11 @@ def _array_sparsity(root: ArrayTerm, vs: _Variables) -> sp.csr_matrix | None:
         tn = type(node)
         m = node.size
         if tn is ArraySym:
-            off = vs.array_offset.get(node)
+            cols = vs.columns(node)
             memo[node] = (
                 None
-                if off is None
-                else sp.csr_matrix(
-                    (np.ones(m, dtype=bool), np.arange(off, off + m), np.arange(m + 1)),
-                    shape=(m, n),
-                )
+                if cols is None
+                else sp.csr_matrix((np.ones(m, dtype=bool), cols, np.arange(m + 1)), shape=(m, n))
             )
         elif tn is ArrayConst:
             memo[node] = None
@@ -512,6 +675,15 @@ def _array_sparsity(root: ArrayTerm, vs: _Variables) -> sp.csr_matrix | None:
                     continue
                 B = sp.csr_matrix((np.ones(b.nnz, dtype=bool), b.indices, b.indptr), shape=b.shape)
                 Q = B @ P
+                acc = Q if acc is None else acc + Q
+            memo[node] = acc
+        elif tn is FFT:
+            acc = None
+            for i, a in enumerate(node.args):
+                P = memo[a]
+                if P is None:
+                    continue
+                Q = (fft_matrix(node, i) != 0).astype(bool) @ P
                 acc = Q if acc is None else acc + Q
             memo[node] = acc
         elif tn is Map:
@@ -560,4 +732,4 @@ def sparsity(outputs, vars) -> sp.csr_matrix:
     return P
 
 
-__all__ = ["jacobian", "sparsity", "SparseJacobian"]
+__all__ = ["jacobian", "jvp", "sparsity", "SparseJacobian"]

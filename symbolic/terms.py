@@ -159,7 +159,8 @@ class Term:
     def __float__(self):
         raise TracingError(
             f"cannot convert the symbolic expression {self} to a float: user code may not "
-            "turn traced values into numbers; keep the computation symbolic"
+            "turn traced values into numbers; keep the computation symbolic, or, for "
+            "parameters, trace with static_params=True to bind them as numbers"
         )
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):

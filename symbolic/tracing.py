@@ -60,6 +60,7 @@ _UFUNCS = {
     np.float_power: lambda a, b: power(a, b),
     np.negative: lambda a: mul(NEG_ONE, a),
     np.positive: lambda a: a,
+    np.conjugate: lambda a: a,  # real arrays
     np.square: lambda a: power(a, num(2)),
     np.sqrt: F.sqrt,
     np.cbrt: lambda a: power(a, num(Fraction(1, 3))),
@@ -184,9 +185,37 @@ def _elementwise_call(fn, inputs) -> SymArray | Term:
     return SymArray(elementwise(template, [broadcast(a, shape) for a in arrays], shape))
 
 
+#: complex traced array types (registered by :mod:`pdeflow.symbolic.spectral`)
+_COMPLEX_TYPES: tuple = ()
+
+
+_COMPLEX_UFUNC = None
+
+
+def register_complex_type(cls, handlers: dict, ufunc_handler) -> None:
+    """Let ``cls`` (complex traced arrays) take part in mixed operations with SymArray,
+    route the numpy functions in ``handlers`` (``np.fft``) from real traced arrays, and
+    ufuncs of traced arrays with complex numbers to ``ufunc_handler``."""
+    global _COMPLEX_TYPES, _COMPLEX_UFUNC
+    _COMPLEX_TYPES = (*_COMPLEX_TYPES, cls)
+    _COMPLEX_UFUNC = ufunc_handler
+    _HANDLED.update(handlers)
+
+
+def _defer_to_complex(inputs) -> bool:
+    return bool(_COMPLEX_TYPES) and any(isinstance(x, _COMPLEX_TYPES) for x in inputs)
+
+
+def _is_complex_value(x) -> bool:
+    """A complex number or complex numeric array (not a traced one)."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind == "c"
+    return isinstance(x, complex | np.complexfloating)
+
+
 def scalar_array_ufunc(ufunc, method, inputs, kwargs):
     """``__array_ufunc__`` of scalar terms (a term meeting numpy scalars or arrays)."""
-    if any(isinstance(x, SymArray) for x in inputs):
+    if any(isinstance(x, SymArray) for x in inputs) or _defer_to_complex(inputs):
         return NotImplemented
     if method != "__call__" or kwargs.get("out") is not None:
         raise UnsupportedError(f"ufunc method {ufunc.__name__}.{method} on a symbolic scalar")
@@ -266,7 +295,7 @@ def _convert_data_args(space: _IndexSpace, func, args, kwargs):
     return new_args, new_kwargs
 
 
-def _select(func, args, kwargs) -> SymArray:
+def select(func, args, kwargs) -> SymArray:
     space = _IndexSpace()
     new_args, new_kwargs = _convert_data_args(space, func, args, kwargs)
     return space.result(func(*new_args, **new_kwargs))
@@ -453,6 +482,142 @@ def _diff(a, n=1, axis=-1, prepend=None, append=None):
     return r
 
 
+def _along_axis(x: ArrayTerm, M, axis: int, out_shape) -> ArrayTerm:
+    """The constant matrix ``M`` (m, n) applied along ``axis`` of ``x`` (a Linear node)."""
+    pre = int(np.prod(x.shape[:axis], dtype=np.int64))
+    post = int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+    blk = sp.kron(
+        sp.identity(pre, format="csr"),
+        sp.kron(sp.csr_matrix(M), sp.identity(post, format="csr")),
+        format="csr",
+    )
+    return linear(out_shape, [(x, blk)])
+
+
+def _const_spacing(h, name: str):
+    if isinstance(h, SymArray | Term) or (
+        isinstance(h, np.ndarray | list | tuple) and _has_symbolic(list(np.ravel(h)))
+    ):
+        raise UnsupportedError(f"{name} with traced (symbolic) spacing; pass numeric spacing")
+    return h
+
+
+def _gradient(f, *varargs, axis=None, edge_order=1):
+    """``np.gradient``: per axis, numpy's own difference matrix applied along that axis."""
+    x = _array_of(f)
+    nd = x.ndim
+    axes = tuple(range(nd)) if axis is None else (
+        (axis,) if isinstance(axis, numbers.Integral) else tuple(axis))
+    axes = tuple(int(a) % nd for a in axes)
+    if not varargs:
+        spacing = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacing = list(varargs) * len(axes)
+    elif len(varargs) == len(axes):
+        spacing = list(varargs)
+    else:
+        raise TypeError("invalid number of arguments")
+    out = []
+    for ax, h in zip(axes, spacing, strict=True):
+        D = _gradient_matrix(x.shape[ax], _const_spacing(h, "np.gradient"), edge_order)
+        out.append(SymArray(_along_axis(x, D, ax, x.shape)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _gradient_matrix(n: int, h, edge_order: int) -> sp.csr_matrix:
+    """numpy's own ``np.gradient`` matrix along one axis of length ``n`` (CSR, O(n)).
+
+    Row ``i`` reads columns ``i - 2 .. i + 2`` at most, so columns five apart never meet
+    in a row: ``np.gradient`` of the sum of every fifth unit vector gives five columns'
+    entries at once, and five calls give the matrix exactly.
+    """
+    rows = np.arange(n)
+    r_list, c_list, v_list = [], [], []
+    for r in range(5):
+        comb = (rows % 5 == r).astype(float)
+        g = np.gradient(comb, h, edge_order=edge_order)  # numpy checks sizes and spacing
+        d = (r - rows) % 5
+        cols = rows + np.where(d > 2, d - 5, d)  # the one column = r (mod 5) within +-2
+        keep = (cols >= 0) & (cols < n) & (g != 0)
+        r_list.append(rows[keep])
+        c_list.append(cols[keep])
+        v_list.append(g[keep])
+    return sp.csr_matrix(
+        (np.concatenate(v_list), (np.concatenate(r_list), np.concatenate(c_list))), shape=(n, n)
+    )
+
+
+#: longest axis np.cumsum traces along (its linear map is a dense lower triangle)
+CUMSUM_MAX = 4096
+
+
+def _cumsum(a, axis=None, dtype=None, out=None):
+    if out is not None:
+        raise UnsupportedError("np.cumsum with out= when traced")
+    x = _array_of(a)
+    if axis is None:
+        x = gather([x], np.arange(1, x.size + 1))
+        axis = 0
+    axis = int(axis) % max(x.ndim, 1)
+    n = x.shape[axis]
+    if n > CUMSUM_MAX:
+        raise UnsupportedError(
+            f"np.cumsum along an axis of {n} elements when traced: its matrix is a dense "
+            f"triangle ({n * (n + 1) // 2} entries); the limit is {CUMSUM_MAX} elements per axis"
+        )
+    return SymArray(_along_axis(x, sp.csr_matrix(np.tril(np.ones((n, n)))), axis, x.shape))
+
+
+#: basis vectors per block when einsum's matrix is built from the identity
+_EINSUM_BLOCK = 256
+
+
+def _einsum(subscripts, *operands, out=None, **kwargs):
+    """``np.einsum`` with one traced operand and constant others: one linear node."""
+    if out is not None:
+        raise UnsupportedError("np.einsum with out= when traced")
+    if not isinstance(subscripts, str):
+        raise UnsupportedError("np.einsum's sublist form when traced; use a subscripts string")
+    sym = [i for i, o in enumerate(operands) if isinstance(o, SymArray | Term)]
+    if len(sym) != 1:
+        raise UnsupportedError(
+            "np.einsum with several traced operands when traced (it would be nonlinear); "
+            "write the products with * and .sum(axis=...)"
+        )
+    (j,) = sym
+    x = _array_of(operands[j])
+    spec = subscripts.replace(" ", "")
+    ins, _, outs = spec.partition("->")
+    in_terms = ins.split(",")
+    if len(in_terms) != len(operands):
+        raise ValueError("more operands provided to einstein sum function than specified")
+    if "->" not in spec:  # numpy's implicit output: letters used once, sorted
+        letters = [c for c in ins if c.isalpha()]
+        outs = ("..." if "..." in ins else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1))
+    free = next(c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkjihgfedcba"
+                if c not in spec)
+    in_terms[j] = in_terms[j] + free
+    new_spec = ",".join(in_terms) + "->" + outs + free
+    consts = [None if i == j else np.asarray(o) for i, o in enumerate(operands)]
+    for c in consts:
+        if c is not None and c.dtype.kind not in "biuf":
+            raise UnsupportedError(
+                f"np.einsum with a constant operand of dtype {c.dtype} when traced (real "
+                "numeric constants only)"
+            )
+    blocks = []
+    for start in range(0, x.size, _EINSUM_BLOCK):
+        k = min(_EINSUM_BLOCK, x.size - start)
+        basis = np.zeros((x.size, k))
+        basis[start + np.arange(k), np.arange(k)] = 1.0
+        ops = [basis.reshape((*x.shape, k)) if c is None else c for c in consts]
+        res = np.einsum(new_spec, *ops)
+        blocks.append(sp.csr_matrix(res.reshape(-1, k)))
+    out_shape = res.shape[:-1]
+    return SymArray(linear(out_shape, [(x, sp.hstack(blocks, format="csr"))]))
+
+
 def _shape(a) -> tuple[int, ...]:
     """``np.shape`` that does not dispatch back to ``SymArray.__array_function__``."""
     return a.shape if isinstance(a, SymArray) else np.shape(a)
@@ -514,7 +679,7 @@ _SELECT = [f for f in _SELECT if f is not None]
 
 def _selector(func):
     """A handler applying the structural numpy function ``func`` to index arrays."""
-    return lambda *a, **k: _select(func, a, k)
+    return lambda *a, **k: select(func, a, k)
 
 
 _HANDLED = {f: _selector(f) for f in _SELECT}
@@ -532,6 +697,9 @@ _HANDLED.update(
         np.full_like: _full_like,
         np.clip: _clip,
         np.diff: _diff,
+        np.gradient: _gradient,
+        np.cumsum: _cumsum,
+        np.einsum: _einsum,
         np.shape: _shape,
         np.ndim: lambda a: len(_shape(a)),
         np.size: lambda a, axis=None: (
@@ -670,7 +838,8 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
     def __float__(self):
         raise TracingError(
             "cannot convert a traced (symbolic) array to a float; keep the computation in numpy "
-            "operations on the array"
+            "operations on the array, or, for a parameter array, trace with "
+            "static_params=['<argument name>'] to bind it as numbers"
         )
 
     __int__ = __float__
@@ -693,6 +862,10 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     # numpy protocols ---------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if _defer_to_complex(inputs):
+            return NotImplemented
+        if _COMPLEX_UFUNC is not None and any(_is_complex_value(x) for x in inputs):
+            return _COMPLEX_UFUNC(ufunc, method, *inputs, **kwargs)
         out = kwargs.pop("out", None)
         if method == "__call__":
             if ufunc is np.matmul:
@@ -723,6 +896,8 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
         return res
 
     def __array_function__(self, func, types, args, kwargs):
+        if _COMPLEX_TYPES and any(issubclass(t, _COMPLEX_TYPES) for t in types):
+            return NotImplemented
         handler = _HANDLED.get(func)
         if handler is None:
             name = getattr(func, "__module__", "numpy").replace("numpy", "np", 1)
@@ -823,6 +998,9 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
     def dot(self, other):
         return _dot(self, other)
 
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _cumsum(self, axis=axis, out=out)
+
     def clip(self, a_min=None, a_max=None):
         return _clip(self, a_min, a_max)
 
@@ -865,7 +1043,42 @@ def _symbolic_arg(name: str, value):
     return value
 
 
-def trace(f, *args, return_inputs: bool = False, **kwargs):
+#: argument names never bound as numbers by ``static_params=True`` (the time variable)
+TIME_NAMES = frozenset({"t", "time"})
+
+
+def _is_static_number(value) -> bool:
+    """A number, or a tuple/list/dict of numbers (a parameter set)."""
+    if isinstance(value, bool | np.bool_):
+        return True
+    if isinstance(value, numbers.Real | numbers.Complex) and not isinstance(value, Term):
+        return True
+    if isinstance(value, tuple | list):
+        return all(_is_static_number(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_static_number(v) for v in value.values())
+    return False
+
+
+def _static_names(static_params, names) -> frozenset:
+    """Argument names that ``static_params`` binds as numbers."""
+    if static_params is False or static_params is None:
+        return frozenset()
+    if static_params is True:
+        return frozenset(names) - TIME_NAMES
+    if isinstance(static_params, str):
+        static_params = (static_params,)
+    chosen = frozenset(static_params)
+    unknown = chosen - frozenset(names)
+    if unknown:
+        raise TracingError(
+            f"static_params names {sorted(unknown)} are not arguments of the traced function "
+            f"(arguments: {list(names)})"
+        )
+    return chosen
+
+
+def trace(f, *args, return_inputs: bool = False, static_params=False, **kwargs):
     """Run ``f`` on symbolic stand-ins of its arguments and return its symbolic outputs.
 
     Arguments become symbols named after ``f``'s parameters: a numeric array
@@ -888,6 +1101,13 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
         Example arguments (numbers or arrays) or symbolic ones.
     return_inputs : bool
         Also return a dict of the symbolic inputs by parameter name.
+    static_params : bool or iterable of str
+        Bind parameters as numbers at trace time instead of symbols, so that user
+        code may call ``float(p[0])``, ``math.exp(p[0])`` or branch on them.
+        ``True`` binds every argument that is a number or a tuple/list/dict of
+        numbers, except one named ``t`` or ``time``; a list of argument names
+        binds exactly those (arrays included, as constants).  Bound values are
+        baked into the trace: compile once per parameter set.
 
     Returns
     -------
@@ -911,6 +1131,14 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
     >>> du = trace(rhs, 0.0, np.zeros(4), (1.0,))
     >>> str(du[0])
     'p_0*(-2*u[0] + u[1] + u[3])'
+
+    With ``static_params=True`` the parameters stay numbers, so scalar math works:
+
+    >>> import math
+    >>> def decay(t, u, p):
+    ...     return -math.exp(p[0]) * u
+    >>> str(trace(decay, 0.0, np.zeros(2), (0.0,), static_params=True)[0])
+    '-u[0]'
     """
     try:
         sig = inspect.signature(f)
@@ -921,14 +1149,22 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
                 f"trace: arguments do not match {getattr(f, '__name__', f)}: {e}"
             ) from e
         names = [f"arg{i}" for i in range(len(args))]
-        sym_args = [_symbolic_arg(n, a) for n, a in zip(names, args, strict=True)]
-        sym_kwargs = {k: _symbolic_arg(k, v) for k, v in kwargs.items()}
+        static = _static_names(static_params, [*names, *kwargs])
+
+        def symb(n, v):
+            return v if _binds_static(static_params, static, n, v) else _symbolic_arg(n, v)
+
+        sym_args = [symb(n, a) for n, a in zip(names, args, strict=True)]
+        sym_kwargs = {k: symb(k, v) for k, v in kwargs.items()}
         inputs = dict(zip(names, sym_args, strict=True)) | sym_kwargs
     else:
         inputs = {}
+        static = _static_names(static_params, list(bound.arguments))
         for name, value in bound.arguments.items():
             param = sig.parameters[name]
-            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            if _binds_static(static_params, static, name, value):
+                inputs[name] = value
+            elif param.kind is inspect.Parameter.VAR_POSITIONAL:
                 inputs[name] = tuple(_symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value))
             elif param.kind is inspect.Parameter.VAR_KEYWORD:
                 inputs[name] = {k: _symbolic_arg(k, v) for k, v in value.items()}
@@ -966,6 +1202,13 @@ def trace(f, *args, return_inputs: bool = False, **kwargs):
         result = written[0] if len(written) == 1 else tuple(written)
     result = _normalize_outputs(result)
     return (result, inputs) if return_inputs else result
+
+
+def _binds_static(static_params, static: frozenset, name: str, value) -> bool:
+    """Whether argument ``name`` is bound as its numeric value."""
+    if name not in static:
+        return False
+    return static_params is not True or _is_static_number(value)
 
 
 def _count_unassigned(term: ArrayTerm, start: ArraySym) -> int:

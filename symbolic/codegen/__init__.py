@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pdeflow.errors import CompilationError, ConfigError, ShapeError
-from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, array_nodes
+from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, Linear, array_nodes, element_terms
 from pdeflow.symbolic.codegen.cache import load_module
 from pdeflow.symbolic.codegen.lift import lift_scalars
 from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
@@ -49,6 +49,12 @@ def _as_outputs(outputs):
     if isinstance(outputs, np.ndarray) and outputs.dtype == object:
         return "scalar", [as_term(e) for e in outputs.ravel()]
     outs = list(outputs)
+    if outs and all(_is_scalar_like(o) for o in outs) and not all(
+        isinstance(o, Term | int | float) for o in outs
+    ):
+        # 0-d arrays (elements of traced arrays, u[3]) are scalars: a list of them is a
+        # scalar system, like a list of terms
+        return "scalar", [_scalar_term(o) for o in outs]
     if outs and all(isinstance(o, SymArray | ArrayTerm) for o in outs):
         return "array", [o.term if isinstance(o, SymArray) else o for o in outs]
     try:
@@ -57,6 +63,20 @@ def _as_outputs(outputs):
         raise CompilationError(
             "outputs must be symbolic arrays (from trace) or a list of scalar terms"
         ) from e
+
+
+def _is_scalar_like(o) -> bool:
+    if isinstance(o, SymArray | ArrayTerm):
+        return o.shape == ()
+    return isinstance(o, Term | int | float | np.integer | np.floating)
+
+
+def _scalar_term(o) -> Term:
+    if isinstance(o, SymArray):
+        o = o.term
+    if isinstance(o, ArrayTerm):
+        return element_terms(o).reshape(())[()]
+    return as_term(o)
 
 
 def _as_inputs(kind, inputs):
@@ -69,21 +89,61 @@ def _as_inputs(kind, inputs):
                 res.extend(v.elements().ravel())
             else:
                 res.append(v.term)
+        elif isinstance(v, Linear | ArraySym) and kind == "scalar":
+            perm = _permutation_or_none(v)
+            if perm is None:
+                raise CompilationError(
+                    f"inputs must be symbolic arrays or symbols, got a computed array of shape "
+                    f"{v.shape}")
+            res.extend(element_terms(v).ravel())  # its element symbols, in its order
+        elif isinstance(v, Linear):
+            res.append(v)
         elif isinstance(v, ArraySym | Sym):
             res.append(v)
         else:
             raise CompilationError(f"inputs must be symbolic arrays or symbols, got {v!r}")
-    return res
+    return [_unreshape(v) for v in res]
 
 
-def _as_params(params):
+def _permutation_or_none(v):
+    from pdeflow.symbolic.jacobian import permuted_input
+
+    return permuted_input(v)
+
+
+def _unreshape(v):
+    """A reshape or ravel of an input array is that array (same flat order)."""
+    if not isinstance(v, Linear):
+        return v
+    from pdeflow.symbolic.jacobian import permuted_input
+
+    perm = permuted_input(v)
+    if perm is None:
+        raise CompilationError(
+            f"inputs must be symbolic arrays or symbols, got a computed array of shape {v.shape}"
+        )
+    src, order = perm
+    if not np.array_equal(order, np.arange(src.size)):
+        raise CompilationError(
+            f"input {src.name!r} is given in a permuted order (e.g. a transpose); compile with "
+            f"the array itself (or its reshape/ravel), whose flat order is the state's"
+        )
+    return src
+
+
+def _as_params(params, kind: str = "array"):
+    """The parameter list; in a scalar system an array parameter stands for its elements."""
     if params is None:
         return []
     if isinstance(params, SymArray | ArraySym | Sym):
         params = [params]
     out = []
     for s in params:
-        out.append(s.term if isinstance(s, SymArray) else s)
+        s = s.term if isinstance(s, SymArray) else s
+        if kind == "scalar" and isinstance(s, ArraySym):
+            out.extend(element_terms(s).ravel())
+        else:
+            out.append(s)
     return out
 
 
@@ -111,7 +171,7 @@ def lower(outputs, inputs, params=None, time=None, scalar_mode: str = "lift") ->
     """
     kind, roots = _as_outputs(outputs)
     ins = _as_inputs(kind, inputs)
-    pars = _as_params(params)
+    pars = _as_params(params, kind)
     tsym = _default_time(kind, roots, pars, time)
     if kind == "array":
         return lower_arrays(roots, ins, pars, tsym)
@@ -489,7 +549,7 @@ def _compile_optimized(outputs, inputs, params, target, time, options):
     if target not in ("numba", "python"):
         raise ConfigError(f"optimize=True compiles for 'numba' or 'python', not {target!r}")
     ins = _as_inputs(kind, inputs)
-    pars = _as_params(params)
+    pars = _as_params(params, kind)
     tsym = _default_time(kind, roots, pars, time)
     res = egraph_optimize(roots, **options)
     fn = compile_slp(res.slp, ins, pars, tsym, target=target)
@@ -554,7 +614,7 @@ def compile_jacobian(
 
     kind, roots = _as_outputs(outputs)
     ins = _as_inputs(kind, inputs)
-    J = jacobian(outputs, ins)
+    J = jacobian(roots if kind == "scalar" else outputs, ins)
     if J.values is not None:
         fn = compile(J.values, ins, params, target, parallel, time)
     else:

@@ -30,12 +30,14 @@ import scipy.sparse as sp
 
 from pdeflow.errors import CompilationError
 from pdeflow.symbolic.arrays import (
+    FFT,
     ArrayConst,
     ArraySym,
     ArrayTerm,
     Linear,
     Map,
     array_nodes,
+    element_terms,
     placeholders_in,
     substitute_placeholders,
 )
@@ -102,6 +104,23 @@ class CsrStep:
     offset_name: str = ""
     rows: np.ndarray | None = None  # rows of dst to write (all when None)
     rows_name: str = ""
+
+
+@dataclass
+class FFTStep:
+    """``dsts[part] = part(numpy.fft.<kind>(src reshaped to in_shape, s, axes, norm))``.
+
+    ``sources`` is one buffer (a real input) or two (real and imaginary parts);
+    ``dsts`` maps ``"re"``/``"im"`` to the buffers of the parts that are used.
+    """
+
+    dsts: dict
+    sources: list
+    kind: str
+    in_shape: tuple
+    s: tuple
+    axes: tuple
+    norm: str
 
 
 @dataclass
@@ -348,8 +367,15 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
         else:
             raise CompilationError(f"parameters must be symbols or symbolic arrays, got {s!r}")
     n_out = sum(r.size for r in roots)
-    allowed = {s for s, _ in scalar_params} | ({time} if time is not None else set())
+    # element symbols of a parameter array (k[2], from k.item(2)) read their slot of p
     nodes = array_nodes(roots)
+    if p_offsets and any(
+        type(nd) is Map and nd.template.free_symbols - {s for s, _ in scalar_params}
+        for nd in nodes
+    ):
+        for s, off in p_offsets.items():
+            scalar_params.extend((e, off + j) for j, e in enumerate(element_terms(s).ravel()))
+    allowed = {s for s, _ in scalar_params} | ({time} if time is not None else set())
     for nd in nodes:
         if type(nd) is ArraySym and nd not in offsets and nd not in p_offsets:
             raise CompilationError(
@@ -374,7 +400,7 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
     covered = []
     o = 0
     for r in roots:
-        if type(r) in (Map, Linear):
+        if type(r) in (Map, Linear, FFT):
             out_place[r] = Buffer("out", "out", r.size, o)
         elif type(r) is ArraySym or type(r) is ArrayConst:
             pass
@@ -430,7 +456,7 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
     # Which Linear nodes are inlined as accesses (pure gathers read only by maps)?
     consumers: dict = {}
     for nd in nodes:
-        if type(nd) in (Linear, Map):
+        if type(nd) in (Linear, Map, FFT):
             for a in nd.args:
                 consumers.setdefault(a, []).append(nd)
     inlined: dict = {}
@@ -447,9 +473,21 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
                 if st is not None:
                     stencils[nd] = st
 
+    fft_steps: dict = {}
     for nd in nodes:
         t = type(nd)
         if t in (ArraySym, ArrayConst) or nd in inlined or nd in stencils:
+            continue
+        if t is FFT:
+            # the real and imaginary parts of one transform share one FFT step
+            key = (nd.kind, nd.axes, nd.s, nd.norm, nd.args)
+            step = fft_steps.get(key)
+            if step is None:
+                step = fft_steps[key] = FFTStep(
+                    {}, [buffer(a) for a in nd.args], nd.kind, nd.args[0].shape, nd.s, nd.axes,
+                    nd.norm)
+                steps.append(step)
+            step.dsts[nd.part] = buffer(nd)
             continue
         if t is Map:
             used = placeholders_in(nd.template)
@@ -637,4 +675,7 @@ def lower_scalars(exprs: list[Term], inputs: list[Sym], params: list, time: Sym 
     )
 
 
-__all__ = ["Program", "MapStep", "CsrStep", "ScalarStep", "Buffer", "lower_arrays", "lower_scalars"]
+__all__ = [
+    "Program", "MapStep", "CsrStep", "FFTStep", "ScalarStep", "Buffer", "lower_arrays",
+    "lower_scalars",
+]

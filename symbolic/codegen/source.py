@@ -12,11 +12,14 @@ import re
 
 import numpy as np
 
+from pdeflow.errors import CompilationError
+from pdeflow.symbolic.arrays import placeholders_in
 from pdeflow.symbolic.codegen.emit import Emitter, literal
 from pdeflow.symbolic.codegen.lower import (
     COEF_BASE,
     Buffer,
     CsrStep,
+    FFTStep,
     MapStep,
     Program,
     ScalarStep,
@@ -125,7 +128,12 @@ def _signature(program: Program, consts: dict) -> list[str]:
 
 
 def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
-    """Numba module source; ``kernel(out, y, p, t, *temps, *consts)``."""
+    """Numba module source; ``kernel(out, y, p, t, *temps, *consts)``.
+
+    A program with FFT steps becomes several compiled segments (the steps between
+    transforms) called from a plain Python ``kernel`` that runs each transform with
+    ``numpy.fft`` in between, writing into the same scratch arrays.
+    """
     consts = const_arrays(program)
     extra: dict = {}
     loop = "prange" if parallel else "range"
@@ -230,6 +238,15 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
         elif isinstance(st, ScalarStep):
             calls = _scalar_chunks(program, st, helpers)
             body += calls
+        elif isinstance(st, FFTStep):
+            comment = body.pop()
+            body += [_FFT_MARK, comment]
+            body += _fft_lines(st, "np")
+            for part, dst in sorted(st.dsts.items()):
+                val = f"fz.{'real' if part == 're' else 'imag'}.reshape(-1)"
+                target = _view(dst) if dst.kind != "tmp" else f"{dst.name}[:]"
+                body.append(f"{target} = {val}")
+            body.append(_FFT_MARK)
     consts.update(extra)
     # only the tables this kernel reads: each array argument costs the dispatcher a type
     # check per call (a serial kernel reads the merged periodic runs, not the plain ones)
@@ -249,14 +266,47 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     lines += [f"{n} = {_array_literal(v)}" for n, v in frozen.items()]
     lines += [""] if frozen else []
     lines += helpers
-    lines += [
-        f"@njit(cache=True, parallel={bool(parallel)}, fastmath=False, nogil=True)",
-        f"def kernel({sig}):",
-    ]
-    lines += [f"    pv{j} = p[{j}]" for j in sorted(set(program.param_slots.values()))]
-    lines += ["    " + b for b in body] or ["    pass"]
-    lines.append("")
+    hoist = [f"pv{j} = p[{j}]" for j in sorted(set(program.param_slots.values()))]
+    jit = f"@njit(cache=True, parallel={bool(parallel)}, fastmath=False, nogil=True)"
+    if _FFT_MARK not in body:
+        lines += [jit, f"def kernel({sig}):"]
+        lines += ["    " + b for b in hoist + body] or ["    pass"]
+        lines.append("")
+        return "\n".join(lines), list(consts), extra
+    # compiled segments between the transforms, called from a Python driver
+    driver: list[str] = []
+    names = [a.strip() for a in sig.split(",")]
+    for i, (is_fft, chunk) in enumerate(_split_at_marks(body)):
+        if is_fft:
+            driver += chunk
+        elif any(not ln.lstrip().startswith("#") for ln in chunk):
+            lines += [jit, f"def seg{i}({sig}):"]
+            lines += ["    " + b for b in hoist + chunk]
+            lines.append("")
+            driver.append(f"seg{i}({', '.join(names)})")
+    lines += [f"def kernel({sig}):"] + ["    " + d for d in driver] + [""]
     return "\n".join(lines), list(consts), extra
+
+
+#: separates the FFT steps (run by numpy) from the compiled ones in a Numba body
+_FFT_MARK = "# --- fft ---"
+
+
+def _split_at_marks(body: list[str]) -> list[tuple[bool, list[str]]]:
+    """``[(is_fft, lines), ...]``: the body cut at :data:`_FFT_MARK` pairs."""
+    out: list = []
+    cur: list[str] = []
+    inside = False
+    for ln in body:
+        if ln == _FFT_MARK:
+            if cur:
+                out.append((inside, cur))
+            cur, inside = [], not inside
+            continue
+        cur.append(ln)
+    if cur:
+        out.append((inside, cur))
+    return out
 
 
 #: tables of at most this many entries are module constants of the Numba source
@@ -433,18 +483,19 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
         body.append(f"# step {n}: {type(st).__name__}")
         if isinstance(st, MapStep):
             for i, s in enumerate(st.sources):
-                body.append(f"x{i} = {src(s)}[{st.index_names[i]}]")
+                body.append(f"x{i} = {src(s)}[{_index_or_slice(st.index[i], st.index_names[i])}]")
             for c, nm in enumerate(st.coef_names):
                 body.append(f"w{c} = {nm}")
             em = Emitter(_leaf_factory(program, _slot), "array", module=module)
             exprs = em.emit(st.templates)
             body += em.lines
-            for dst, expr in zip(st.dsts, exprs, strict=True):
-                full = (
-                    f"{module}.broadcast_to({expr}, ({st.size},))"
-                    if module != "torch"
-                    else f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
-                )
+            for dst, tmpl, expr in zip(st.dsts, st.templates, exprs, strict=True):
+                if placeholders_in(tmpl):
+                    full = expr  # reads a load or a weight array: already of the step's size
+                elif module != "torch":
+                    full = f"{module}.broadcast_to({expr}, ({st.size},))"
+                else:
+                    full = f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
                 write(dst, None, full)
         elif isinstance(st, CsrStep):
             if module == "np" and len(st.names) > 1:
@@ -472,6 +523,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
                     write(st.dst, None, acc)
                 else:
                     body.append(f"{st.dst.name} = {acc}")
+        elif isinstance(st, FFTStep):
+            body += _fft_lines(st, module)
+            for part, dst in sorted(st.dsts.items()):
+                val = f"fz.{'real' if part == 're' else 'imag'}.reshape(-1)"
+                write(dst, None, val)
         elif isinstance(st, ScalarStep):
             em = Emitter(_leaf_factory(program, None, lambda j: f"y[{j}]"), "array", module=module)
             exprs = em.emit(st.exprs)
@@ -509,6 +565,54 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
     }[module]
     lines = head + [f"def kernel({sig}):"] + ["    " + b for b in body] + [""]
     return "\n".join(lines), list(consts) + extra
+
+
+def _index_or_slice(pos: np.ndarray, name: str) -> str:
+    """A slice for positions in arithmetic progression (no gather copy), else the index
+    array's name."""
+    if pos.size == 0:
+        return name
+    start = int(pos[0])
+    step = int(pos[1] - pos[0]) if pos.size > 1 else 1
+    if step < 1 or not np.array_equal(pos, start + step * np.arange(pos.size)):
+        return name
+    stop = start + step * (pos.size - 1) + 1
+    return f"{start}:{stop}" + (f":{step}" if step != 1 else "")
+
+
+def _view(b: Buffer) -> str:
+    """The flat elements of buffer ``b`` (a slice of ``y``/``p``/``out``, or a whole array)."""
+    if b.kind in ("tmp", "const"):
+        return b.name
+    stop = b.base + b.stride * (b.size - 1) + 1
+    return f"{b.name}[{b.base}:{stop}" + (f":{b.stride}]" if b.stride != 1 else "]")
+
+
+def _fft_lines(st: FFTStep, module: str) -> list[str]:
+    """``fz = <module>.fft.<kind>(...)`` for one FFT step."""
+    shape = tuple(int(d) for d in st.in_shape)
+    parts = [f"{_view(b)}.reshape({shape})" for b in st.sources]
+    if len(parts) == 2:
+        x = (f"torch.complex({parts[0]}, {parts[1]})" if module == "torch"
+             else f"({parts[0]} + 1j * {parts[1]})")
+    else:
+        x = parts[0]
+    if len(st.axes) == 1:  # the 1-D functions: less argument handling per call than the n-D
+        axis = "dim" if module == "torch" else "axis"
+        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={st.axes[0]}, "
+                f"norm={st.norm!r})"]
+    axes = "dim" if module == "torch" else "axes"
+    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {axes}={tuple(st.axes)}, "
+            f"norm={st.norm!r})"]
+
+
+def no_fft(program: Program, target: str) -> None:
+    """Refuse a target that cannot run a program's FFTs (they run as library calls)."""
+    if any(isinstance(st, FFTStep) for st in program.steps):
+        raise CompilationError(
+            f"the traced code uses FFTs, which the {target!r} target does not compile; use "
+            "target='numba', 'numpy', 'jax' or 'torch' (their FFT libraries run the transforms)"
+        )
 
 
 def joined_rows_name(st: CsrStep) -> str:
@@ -568,6 +672,7 @@ def cuda_source(program: Program):
 
     The plan is ``[(kernel name, n threads, arg names, n blocks or None)]``.
     """
+    no_fft(program, "cuda")
     lines = ["import math", "import numpy as np", "from numba import cuda", ""]
     extra_consts: dict = {}
     plan = []

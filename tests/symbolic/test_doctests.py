@@ -12,6 +12,8 @@ MODULES = [
     "pdeflow.symbolic.terms",
     "pdeflow.symbolic.interface",
     "pdeflow.symbolic.tracing",
+    "pdeflow.symbolic.spectral",
+    "pdeflow.symbolic.adjoint",
     "pdeflow.symbolic.calculus",
     "pdeflow.symbolic.evaluate",
     "pdeflow.symbolic.jacobian",

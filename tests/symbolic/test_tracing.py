@@ -654,15 +654,15 @@ def test_data_dependent_and_on_scalar_term():
 @pytest.mark.parametrize(
     "call, name",
     [
-        (lambda u: np.fft.fft(u), "fft"),
+        (lambda u: np.fft.hfft(u), "hfft"),
         (lambda u: np.linalg.solve(np.eye(4), u), "solve"),
-        (lambda u: np.cumsum(u), "cumsum"),
+        (lambda u: np.cumprod(u), "cumprod"),
         (lambda u: np.sort(u), "sort"),
         (lambda u: np.argmax(u), "argmax"),
         (lambda u: np.arctan2(u, u), "arctan2"),
         (lambda u: np.multiply.reduce(u), "multiply"),
     ],
-    ids=["fft", "linalg.solve", "cumsum", "sort", "argmax", "ufunc_arctan2", "mul_reduce"],
+    ids=["hfft", "linalg.solve", "cumprod", "sort", "argmax", "ufunc_arctan2", "mul_reduce"],
 )
 def test_unsupported_function_named(call, name):
     with pytest.raises(UnsupportedError) as ei:
@@ -672,7 +672,7 @@ def test_unsupported_function_named(call, name):
 
 def test_unsupported_is_a_tracing_error():
     with pytest.raises(TracingError):
-        trace(lambda u: np.cumsum(u), np.ones(4))
+        trace(lambda u: np.cumprod(u), np.ones(4))
 
 
 def test_shape_mismatch_names_both_shapes():
