@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,8 @@ class GeneratedDataset(torch.utils.data.Dataset):
             }
             self.coords = {axis: ds[...] for axis, ds in f["coords"].items()}
             done = f["done"][...] != 0
+            # CRC-32 of each sample's stored bytes, checked on every read
+            self._checksums = {name: ds[...] for name, ds in f["checksums"].items()}
         self.fields = list(self._specs)
         n = int(self.attrs["n_samples"])
         if require_complete and (not done.all() or self.attrs.get("status") != "complete"):
@@ -227,9 +230,48 @@ class GeneratedDataset(torch.utils.data.Dataset):
         c = 0
         for name in names:
             k = self._channels(name)[0]
-            out[c : c + k] = f["fields"][name][g].reshape(k, *shape[1:])
+            out[c : c + k] = self._read_rows(f["fields"][name], name, g, g + 1)[0].reshape(
+                k, *shape[1:]
+            )
             c += k
         return torch.from_numpy(out)
+
+    def _read_rows(self, ds: h5py.Dataset, name: str, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` of field ``name``, each checked against its CRC-32.
+
+        Raises :class:`DataError` naming the damaged sample(s) and the repair command when a
+        chunk cannot be decoded or its bytes differ from those written.
+        """
+        try:
+            data = np.ascontiguousarray(ds[start:stop])
+        except (OSError, RuntimeError) as exc:
+            bad = [i for i in range(start, stop) if not self._readable(ds, i)] or [start]
+            raise self._damaged(name, bad, f"its stored chunk cannot be decoded: {exc}") from None
+        crc = np.array([zlib.crc32(row) for row in data], dtype=np.uint32)
+        wrong = np.flatnonzero(crc != self._checksums[name][start:stop])
+        if wrong.size:
+            bad = (start + wrong).tolist()
+            raise self._damaged(name, bad, "its bytes do not match the checksum stored with it")
+        return data
+
+    @staticmethod
+    def _readable(ds: h5py.Dataset, i: int) -> bool:
+        try:
+            ds[i : i + 1]
+        except (OSError, RuntimeError):
+            return False
+        return True
+
+    def _damaged(self, name: str, bad: list[int], why: str) -> DataError:
+        from .repair import repair_command
+
+        where = f"sample {bad[0]}" if len(bad) == 1 else f"samples {compact_ranges(bad)}"
+        why = " ".join(why.split())
+        return DataError(
+            f"{where.capitalize()} of field {name!r} in {str(self.path)!r} "
+            f"{'is' if len(bad) == 1 else 'are'} damaged ({why}); "
+            f"repair it with: {repair_command(self.path)}"
+        )
 
     def read(self, name: str, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Field ``name`` of items ``indices`` (positions in this dataset; default all).
@@ -240,7 +282,7 @@ class GeneratedDataset(torch.utils.data.Dataset):
         """
         if name not in self._specs:
             raise ConfigError(f"Unknown field {name!r}; {str(self.path)!r} has {self.fields}.")
-        return self._read(self._file()["fields"][name], indices)
+        return self._read(self._file()["fields"][name], indices, name)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -252,7 +294,12 @@ class GeneratedDataset(torch.utils.data.Dataset):
             out["method"] = np.char.decode(out["method"], "ascii", "replace").astype(str)
         return out
 
-    def _read(self, ds: h5py.Dataset, positions: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    def _read(
+        self,
+        ds: h5py.Dataset,
+        positions: Sequence[int] | np.ndarray | None,
+        field: str | None = None,
+    ) -> np.ndarray:
         if positions is None:
             glob = self.indices
         else:
@@ -264,7 +311,8 @@ class GeneratedDataset(torch.utils.data.Dataset):
         uniq, inverse = np.unique(glob, return_inverse=True)
         data = np.empty((uniq.size, *ds.shape[1:]), dtype=ds.dtype)
         for start, stop, offset in _runs(uniq):
-            data[offset : offset + stop - start] = ds[start:stop]
+            rows = ds[start:stop] if field is None else self._read_rows(ds, field, start, stop)
+            data[offset : offset + stop - start] = rows
         return data[inverse]
 
     def __repr__(self) -> str:
