@@ -43,6 +43,7 @@ __all__ = [
     "GenerateReport",
     "verify",
     "info",
+    "GenerationInterrupted",
 ]
 
 # heavy modules (dask, h5py, torch) load on first use
@@ -53,6 +54,7 @@ _LAZY = {
     "open_dataset": ".dataset",
     "verify": ".storage",
     "info": ".storage",
+    "GenerationInterrupted": ".pipeline",
 }
 
 

@@ -215,6 +215,7 @@ class _StopSignals:
         self._raised = False
         self._depth = 0
         self._previous: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def __enter__(self) -> _StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -229,6 +230,13 @@ class _StopSignals:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self._pid:
+            # a forked worker inherited this handler: act as if it were not there
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         if self.received is not None:
             return  # already stopping
         self.received = signum

@@ -448,7 +448,10 @@ class DatasetWriter:
         created = make_parent_folders(path)
         if created:
             _log.warning(
-                "created folder %s for the dataset %s (it did not exist)", created[0], path
+                "created folder %s for the dataset %s (%s)",
+                created[-1],
+                path,
+                "it did not exist" if len(created) == 1 else f"and {len(created) - 1} parent(s)",
             )
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
@@ -460,8 +463,8 @@ class DatasetWriter:
                 os.replace(tmp, path)
             except OSError as exc:
                 raise DataError(
-                    f"Cannot write the dataset {str(path)!r}: "
-                    f"{exc.strerror or _one_line(exc)} (in folder {str(path.parent)!r})."
+                    f"Cannot write the dataset {str(path)!r}: cannot create a file in folder "
+                    f"{str(path.parent)!r} ({exc.strerror or _one_line(exc)})."
                 ) from None
         finally:
             tmp.unlink(missing_ok=True)
