@@ -133,8 +133,12 @@ def generate_command(
         raise typer.Exit(0)
     try:
         report = generate(cfg)
-    except GenerationInterrupted as exc:  # already logged: kept samples, resume command
-        raise typer.Exit(exc.exit_code) from None
+    except GenerationInterrupted as exc:
+        import logging
+
+        if not logging.getLogger("pdeflow.datagen").isEnabledFor(logging.WARNING):
+            typer.echo(exc.message(), err=True)  # else the warning line already said it
+        raise typer.Exit(exc.exit_code) from None  # 130 (SIGINT) or 143 (SIGTERM)
     typer.echo(report.summary())
 
 
