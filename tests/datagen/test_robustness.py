@@ -221,6 +221,26 @@ def test_resume_command_spells_out_every_non_default_setting():
     assert GenerationInterrupted(signal.SIGTERM).exit_code == 143
 
 
+def test_a_signal_waits_for_the_chunk_being_written_and_a_second_is_ignored():
+    from pdeflow.datagen.pipeline import _StopSignals
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    steps = []
+    with pytest.raises(GenerationInterrupted) as info_:
+        with _StopSignals() as stop:
+            with stop.critical():  # as writer.write(chunk) runs
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run by now, and deferred the signal
+                steps.append("chunk written")
+                os.kill(os.getpid(), signal.SIGINT)  # a second signal: ignored
+                time.sleep(0.05)
+            steps.append("not reached")
+    assert steps == ["chunk written"]
+    assert info_.value.signum == signal.SIGTERM and info_.value.exit_code == 143
+    # the previous handlers are back
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
 # -------------------------------------------------------------- item 4: damaged samples
 N_BAD = 64
 BAD = 33
@@ -288,6 +308,23 @@ def test_damaged_sample_is_named_and_repaired_bitwise(tmp_path, family, compress
         assert f.attrs["status"] == "complete"
     assert open_dataset(path)[BAD]["index"] == BAD
     assert repair(path).damaged == []  # nothing left to do
+
+
+def test_repair_says_when_a_recycling_solver_makes_it_inexact(tmp_path):
+    path, clean = tmp_path / "d.h5", tmp_path / "clean.h5"
+    generate(family="darcy", n=16, resolution=16, solver="skr", out=path, workers=1,
+             executor="processes", progress_mode="off")  # fmt: skip
+    shutil.copy(path, clean)
+    _flip_32_bytes(path, "u", 5)
+    report = repair(path)
+    assert report.damaged == [5] and not report.exact
+    assert "not bit for bit" in report.summary()
+    assert verify(path).ok
+    with h5py.File(path, "r") as f, h5py.File(clean, "r") as g:
+        np.testing.assert_array_equal(f["fields/a"][...], g["fields/a"][...])  # inputs exact
+        np.testing.assert_allclose(f["fields/u"][5], g["fields/u"][5], rtol=0, atol=1e-6)
+        untouched = np.arange(16) != 5
+        np.testing.assert_array_equal(f["fields/u"][untouched], g["fields/u"][untouched])
 
 
 def test_dataset_verify_and_repair_commands(tmp_path, capsys):
