@@ -205,8 +205,9 @@ class _StopSignals:
     """While active (in the main thread): SIGINT and SIGTERM raise
     :class:`GenerationInterrupted`, except inside :meth:`critical` blocks (a chunk being
     written), which finish first; once one signal arrived, later ones are ignored, so a
-    second Ctrl-C or a SIGTERM after it cannot cut the final flush short.  Elsewhere than in
-    the main thread nothing is installed (Python delivers signals to the main thread)."""
+    second Ctrl-C or a SIGTERM after it cannot cut the final flush short.  A signal the
+    process ignores (a background job's SIGINT) stays ignored.  Elsewhere than in the main
+    thread nothing is installed (Python delivers signals to the main thread)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -220,6 +221,8 @@ class _StopSignals:
     def __enter__(self) -> _StopSignals:
         if threading.current_thread() is threading.main_thread():
             for signum in self.SIGNALS:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue  # ignored on purpose (a background job, nohup): keep it so
                 with contextlib.suppress(ValueError, OSError):
                     self._previous[signum] = signal.signal(signum, self._handle)
         return self
