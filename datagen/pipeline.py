@@ -556,7 +556,12 @@ def _fill(writer, family, solver, config, report, client, progress_mode, stop) -
     report.already_done = config.n - len(todo)
     if len(todo) == 0:
         writer.finish()
-        _log.info("%s is already complete (%d samples)", writer.path, config.n)
+        _log.info(
+            "%s is already complete (%d samples); `pdeflow dataset verify` checks it and "
+            "`pdeflow dataset repair` regenerates damaged samples",
+            writer.path,
+            config.n,
+        )
         return
     with open_executor(config, client) as running:
         report.startup_seconds = running.startup_seconds
