@@ -252,13 +252,24 @@ class _StopSignals:
 
     @contextlib.contextmanager
     def critical(self):
-        """A block that a signal does not interrupt (it is raised when the block ends)."""
+        """A block that a signal does not interrupt: it is raised by :meth:`check` inside
+        the block or when the block ends.
+
+        The generation loop runs in one: an exception raised asynchronously inside
+        ``concurrent.futures.wait`` (between the lock acquisitions of its
+        ``_AcquireFutures``) would leave a future's lock held, and the executor's shutdown
+        would then wait for it forever."""
         self._depth += 1
         try:
             yield
         finally:
             self._depth -= 1
         if self._depth == 0 and self.received is not None and not self._raised:
+            self._raise()
+
+    def check(self) -> None:
+        """Raise :class:`GenerationInterrupted` here if a signal arrived (a safe point)."""
+        if self.received is not None and not self._raised:
             self._raise()
 
     def hold(self) -> None:
@@ -563,7 +574,9 @@ def _fill(writer, family, solver, config, report, client, progress_mode, stop) -
             config.n,
         )
         return
-    with open_executor(config, client) as running:
+    # signals are acted on at the loop's safe points (stop.check), not while the executor
+    # starts or stops (a half-started process pool would be left running)
+    with stop.critical(), open_executor(config, client) as running:
         report.startup_seconds = running.startup_seconds
         report.scheduler = running.where
         report.workers = running.workers
@@ -587,7 +600,14 @@ def _interrupted(
     return out
 
 
-def _order(ex: Any, family: Family, todo: np.ndarray, config: GenerateConfig, workers: int):
+def _order(
+    ex: Any,
+    family: Family,
+    todo: np.ndarray,
+    config: GenerateConfig,
+    workers: int,
+    stop: _StopSignals,
+):
     """SKR order of the missing samples (features computed on the workers)."""
     from pdeflow.solvers.ordering import skr_order
 
@@ -596,8 +616,23 @@ def _order(ex: Any, family: Family, todo: np.ndarray, config: GenerateConfig, wo
     if len(todo) < 3:
         return todo
     parts = np.array_split(todo, min(len(todo), 4 * workers))
-    feats = np.concatenate(list(ex.map(_features_chunk, [family] * len(parts), parts)))
+    futures = [ex.submit(_features_chunk, family, part) for part in parts]
+    feats = np.concatenate(_gather(futures, stop))
     return todo[skr_order(feats, method=config.order)]
+
+
+_POLL_SECONDS = 0.25  # longest wait for a signal to be acted on in the generation loop
+
+
+def _gather(futures: list[Any], stop: _StopSignals) -> list[Any]:
+    """Results of ``futures`` in order, checking for a signal every ``_POLL_SECONDS``."""
+    from concurrent.futures import wait
+
+    pending = set(futures)
+    while pending:
+        _, pending = wait(pending, timeout=_POLL_SECONDS)
+        stop.check()
+    return [fut.result() for fut in futures]
 
 
 _MAX_RESTARTS = 3  # replaced process pools (a worker died) before a run gives up
@@ -611,7 +646,7 @@ def _run(
 
     ex = running.executor
     t0 = time.perf_counter()
-    order = _order(ex, family, todo, config, report.workers)
+    order = _order(ex, family, todo, config, report.workers, stop)
     report.order_seconds = time.perf_counter() - t0
     chunk_size = config.chunk_size or _default_chunk_size(family, len(todo), report.workers)
     report.chunk_size = chunk_size
@@ -641,7 +676,8 @@ def _run(
     try:
         with progress(label, total=len(todo), mode=progress_mode) as bar:
             while live:
-                done, _ = wait(list(live), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(live), timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                stop.check()  # a signal is acted on here, never inside wait()
                 broken = False
                 for fut in done:
                     try:
@@ -653,8 +689,7 @@ def _run(
                     if resolved is None and chunk.resolved is not None:
                         resolved = chunk.resolved
                         _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
-                    with stop.critical():  # a signal waits until the chunk is written
-                        n_new = writer.write(chunk)
+                    n_new = writer.write(chunk)
                     report.written += n_new
                     report.solve_seconds += float(np.sum(chunk.stats["time"]))
                     iterations += float(np.sum(chunk.stats["iterations"]))
