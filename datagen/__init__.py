@@ -53,6 +53,7 @@ __all__ = [
     "info",
     "export_dataset",
     "show_sample",
+    "GenerationInterrupted",
 ]
 
 # heavy modules (dask, h5py, torch) load on first use
@@ -65,6 +66,7 @@ _LAZY = {
     "info": ".storage",
     "export_dataset": ".export",
     "show_sample": ".show",
+    "GenerationInterrupted": ".pipeline",
 }
 
 

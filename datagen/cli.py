@@ -8,6 +8,7 @@ Usage::
     pdeflow generate darcy --n 64 --out d.h5 --scheduler tcp://127.0.0.1:8786
     pdeflow dataset info darcy.h5
     pdeflow dataset verify darcy.h5                                 # exit 1 if a check fails
+    pdeflow dataset repair darcy.h5                                 # regenerate damaged samples
     pdeflow dataset export darcy.h5 --format zarr --out darcy.zarr  # or netcdf (.nc)
     pdeflow dataset show darcy.h5 --sample 3 --out s3.png           # a picture of sample 3
     pdeflow families [darcy]                                        # options, defaults, fields
@@ -156,7 +157,7 @@ def generate_command(
 ) -> None:
     """Generate a dataset of solved PDE samples into an HDF5 file (resumable)."""
     from .config import GenerateConfig
-    from .pipeline import generate
+    from .pipeline import GenerationInterrupted, generate
 
     state = _root_state(ctx)
     file = config or getattr(state, "config_file", None)
@@ -190,7 +191,14 @@ def generate_command(
     cfg = GenerateConfig.merge(
         file=file, overrides=flags, overrides_name="command-line flags", table="generate"
     )
-    report = generate(cfg)
+    try:
+        report = generate(cfg)
+    except GenerationInterrupted as exc:
+        import logging
+
+        if not logging.getLogger("pdeflow.datagen").isEnabledFor(logging.WARNING):
+            typer.echo(exc.message(), err=True)  # else the warning line already said it
+        raise typer.Exit(exc.exit_code) from None  # 130 (SIGINT) or 143 (SIGTERM)
     typer.echo(report.summary())
 
 
@@ -198,11 +206,15 @@ def generate_command(
 def info_command(
     path: Annotated[Path, typer.Argument(help="Dataset file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Read metadata only; skip the damaged-sample scan.")
+    ] = False,
 ) -> None:
-    """Summarize a dataset: family, fields, completeness, solver statistics, provenance."""
+    """Summarize a dataset: family, fields, completeness, damaged samples, solver statistics,
+    provenance."""
     from .storage import format_info, info
 
-    d = info(path)
+    d = info(path, check=not quick)
     typer.echo(json.dumps(d, indent=2, default=str) if as_json else format_info(d))
 
 
@@ -214,7 +226,7 @@ def verify_command(
     ] = False,
 ) -> None:
     """Check completeness, finiteness and checksums; exit 1 if anything is wrong."""
-    from .storage import verify
+    from .storage import compact_ranges, verify
 
     rep = verify(path, check_checksums=not no_checksums)
     if rep.ok:
@@ -222,7 +234,24 @@ def verify_command(
         return
     for problem in rep.problems:
         typer.echo(f"problem: {problem}")
+    if rep.damaged:
+        from .repair import repair_command
+
+        raise DataError(
+            f"{path}: {len(rep.problems)} problem(s) found; {len(rep.damaged)} damaged "
+            f"sample(s) ({compact_ranges(rep.damaged)}); repair with: {repair_command(path)}"
+        )
     raise DataError(f"{path}: {len(rep.problems)} problem(s) found")
+
+
+@dataset_app.command("repair")
+def repair_dataset_command(
+    path: Annotated[Path, typer.Argument(help="Dataset file.")],
+) -> None:
+    """Regenerate the damaged samples (unreadable or checksum mismatch) in place."""
+    from .repair import repair
+
+    typer.echo(repair(path).summary())
 
 
 @dataset_app.command("export")

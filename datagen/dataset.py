@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,8 @@ class GeneratedDataset(torch.utils.data.Dataset):
             }
             self.coords = {axis: ds[...] for axis, ds in f["coords"].items()}
             done = f["done"][...] != 0
+            # CRC-32 of each sample's stored bytes, checked on every read
+            self._checksums = {name: ds[...] for name, ds in f["checksums"].items()}
         self.fields = list(self._specs)
         n = int(self.attrs["n_samples"])
         if require_complete and (not done.all() or self.attrs.get("status") != "complete"):
@@ -144,6 +147,7 @@ class GeneratedDataset(torch.utils.data.Dataset):
         self.indices = chosen[done[chosen]]
         self._h5: h5py.File | None = None
         self._pid: int | None = None
+        self._datasets: dict[str, h5py.Dataset] = {}
 
     # ------------------------------------------------------------------ validation
     def _group(self, option: str, names: Sequence[str] | None, role: str) -> list[str]:
@@ -183,12 +187,15 @@ class GeneratedDataset(torch.utils.data.Dataset):
             # a handle inherited through fork belongs to the parent: leave it alone
             self._h5 = open_checked(self.path, "r")
             self._pid = os.getpid()
+            # handles looked up once (an h5py path lookup costs about 0.05-0.1 ms)
+            self._datasets = {name: self._h5["fields"][name] for name in self._specs}
         return self._h5
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_h5"] = None
         state["_pid"] = None
+        state["_datasets"] = {}
         return state
 
     def close(self) -> None:
@@ -197,6 +204,7 @@ class GeneratedDataset(torch.utils.data.Dataset):
             self._h5.close()
         self._h5 = None
         self._pid = None
+        self._datasets = {}
 
     def __enter__(self) -> GeneratedDataset:
         return self
@@ -215,21 +223,58 @@ class GeneratedDataset(torch.utils.data.Dataset):
         if not -n <= i < n:
             raise IndexError(f"Index {i} out of range for a dataset of {n} samples.")
         g = int(self.indices[i])
-        f = self._file()
+        self._file()
         return {
-            "x": self._stack(f, self.inputs, g, self._x_shape),
-            "y": self._stack(f, self.outputs, g, self._y_shape),
+            "x": self._stack(self.inputs, g, self._x_shape),
+            "y": self._stack(self.outputs, g, self._y_shape),
             "index": g,
         }
 
-    def _stack(self, f: h5py.File, names: list[str], g: int, shape: tuple) -> torch.Tensor:
+    def _stack(self, names: list[str], g: int, shape: tuple) -> torch.Tensor:
         out = np.empty(shape, dtype=np.float32)
         c = 0
         for name in names:
             k = self._channels(name)[0]
-            out[c : c + k] = f["fields"][name][g].reshape(k, *shape[1:])
+            row = self._read_rows(self._datasets[name], name, g, g + 1)[0]
+            out[c : c + k] = row.reshape(k, *shape[1:])
             c += k
         return torch.from_numpy(out)
+
+    def _read_rows(self, ds: h5py.Dataset, name: str, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` of field ``name``, each checked against its CRC-32.
+
+        Raises :class:`DataError` naming the damaged sample(s) and the repair command when a
+        chunk cannot be decoded or its bytes differ from those written.
+        """
+        try:
+            data = np.ascontiguousarray(ds[start:stop])
+        except (OSError, RuntimeError) as exc:
+            bad = [i for i in range(start, stop) if not self._readable(ds, i)] or [start]
+            raise self._damaged(name, bad, f"its stored chunk cannot be decoded: {exc}") from None
+        stored = self._checksums[name]
+        bad = [start + k for k, row in enumerate(data) if zlib.crc32(row) != stored[start + k]]
+        if bad:
+            raise self._damaged(name, bad, "its bytes do not match the checksum stored with it")
+        return data
+
+    @staticmethod
+    def _readable(ds: h5py.Dataset, i: int) -> bool:
+        try:
+            ds[i : i + 1]
+        except (OSError, RuntimeError):
+            return False
+        return True
+
+    def _damaged(self, name: str, bad: list[int], why: str) -> DataError:
+        from .repair import repair_command
+
+        where = f"sample {bad[0]}" if len(bad) == 1 else f"samples {compact_ranges(bad)}"
+        why = " ".join(why.split())
+        return DataError(
+            f"{where.capitalize()} of field {name!r} in {str(self.path)!r} "
+            f"{'is' if len(bad) == 1 else 'are'} damaged ({why}); "
+            f"repair it with: {repair_command(self.path)}"
+        )
 
     def read(self, name: str, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Field ``name`` of items ``indices`` (positions in this dataset; default all).
@@ -240,7 +285,8 @@ class GeneratedDataset(torch.utils.data.Dataset):
         """
         if name not in self._specs:
             raise ConfigError(f"Unknown field {name!r}; {str(self.path)!r} has {self.fields}.")
-        return self._read(self._file()["fields"][name], indices)
+        self._file()
+        return self._read(self._datasets[name], indices, name)
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
@@ -252,7 +298,12 @@ class GeneratedDataset(torch.utils.data.Dataset):
             out["method"] = np.char.decode(out["method"], "ascii", "replace").astype(str)
         return out
 
-    def _read(self, ds: h5py.Dataset, positions: Sequence[int] | np.ndarray | None) -> np.ndarray:
+    def _read(
+        self,
+        ds: h5py.Dataset,
+        positions: Sequence[int] | np.ndarray | None,
+        field: str | None = None,
+    ) -> np.ndarray:
         if positions is None:
             glob = self.indices
         else:
@@ -264,7 +315,8 @@ class GeneratedDataset(torch.utils.data.Dataset):
         uniq, inverse = np.unique(glob, return_inverse=True)
         data = np.empty((uniq.size, *ds.shape[1:]), dtype=ds.dtype)
         for start, stop, offset in _runs(uniq):
-            data[offset : offset + stop - start] = ds[start:stop]
+            rows = ds[start:stop] if field is None else self._read_rows(ds, field, start, stop)
+            data[offset : offset + stop - start] = rows
         return data[inverse]
 
     def __repr__(self) -> str:

@@ -135,6 +135,28 @@ class ProcessPool:
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
+    def terminate(self, timeout: float = 5.0) -> None:
+        """Stop now: cancel the queued tasks and end the worker processes (SIGTERM, then
+        SIGKILL after ``timeout`` seconds), without waiting for the running tasks.
+
+        What a stopped run needs: its finished results are saved, and a SIGTERM from a
+        scheduler (SLURM, Kubernetes) leaves a grace period that running chunks would use up.
+        """
+        # the pool's processes (CPython keeps them in ``_processes``; absent: nothing to end)
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            with contextlib.suppress(OSError, ValueError):
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in processes:
+            with contextlib.suppress(OSError, ValueError):
+                proc.join(max(0.0, deadline - time.monotonic()))
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(1.0)
+        self._pool.shutdown(wait=True)
+
     def __repr__(self) -> str:
         return f"ProcessPool(workers={self.workers}, restarts={self.restarts})"
 
@@ -296,5 +318,9 @@ def open_executor(config: GenerateConfig, client: Any = None) -> Iterator[Runnin
     pool = ProcessPool(config.workers)
     try:
         yield RunningExecutor(pool, "local processes", time.perf_counter() - t0, config.workers)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # stopped (a signal, a failed chunk): end the workers instead of letting them finish
+        # chunks nobody will write
+        pool.terminate()
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)

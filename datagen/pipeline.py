@@ -25,9 +25,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import math
 import os
+import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +51,8 @@ from .families import ChunkResult, Family, SolverSettings
 __all__ = [
     "generate",
     "GenerateReport",
+    "GenerationInterrupted",
+    "resume_command",
     "build_family",
     "local_cluster",
     "plan_chunks",
@@ -135,6 +141,179 @@ class GenerateReport:
         )
 
 
+# ------------------------------------------------------------------------- interruption
+class GenerationInterrupted(KeyboardInterrupt):
+    """A :func:`generate` run stopped by SIGINT (Ctrl-C) or SIGTERM (``kill``, SLURM,
+    Kubernetes, ``timeout``) after saving every finished sample; the file is resumable.
+
+    A ``KeyboardInterrupt``, so ``except KeyboardInterrupt`` catches both signals alike.
+
+    Attributes
+    ----------
+    signum : int
+        The signal that stopped the run.
+    path : Path or None
+        The dataset file.
+    kept : int
+        Samples saved in the file (all of them done and intact).
+    n_samples : int
+        Size of the dataset.
+    resume : str
+        The shell command that completes the dataset.
+    exit_code : int
+        ``128 + signum`` (130 for SIGINT, 143 for SIGTERM), what ``pdeflow generate``
+        exits with.
+    """
+
+    def __init__(
+        self,
+        signum: int,
+        path: Path | None = None,
+        kept: int = 0,
+        n_samples: int = 0,
+        resume: str = "",
+    ) -> None:
+        self.signum = int(signum)
+        self.path = path
+        self.kept = int(kept)
+        self.n_samples = int(n_samples)
+        self.resume = resume
+        super().__init__(self.message())
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    def message(self) -> str:
+        """One line: what stopped the run, what was kept, how to resume."""
+        if self.path is None:
+            return f"interrupted by {self.signal_name}"
+        return (
+            f"interrupted by {self.signal_name}: {self.kept} of {self.n_samples} samples are "
+            f"saved in {self.path}; complete it with: {self.resume}"
+        )
+
+
+class _StopSignals:
+    """While active (in the main thread): SIGINT and SIGTERM raise
+    :class:`GenerationInterrupted`, except inside :meth:`critical` blocks (a chunk being
+    written), which finish first; once one signal arrived, later ones are ignored, so a
+    second Ctrl-C or a SIGTERM after it cannot cut the final flush short.  A signal the
+    process ignores (a background job's SIGINT) stays ignored.  Elsewhere than in the main
+    thread nothing is installed (Python delivers signals to the main thread)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._raised = False
+        self._depth = 0
+        self._previous: dict[int, Any] = {}
+        self._pid = os.getpid()
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                if signal.getsignal(signum) is signal.SIG_IGN:
+                    continue  # ignored on purpose (a background job, nohup): keep it so
+                with contextlib.suppress(ValueError, OSError):
+                    self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self._pid:
+            # a forked worker inherited this handler: act as if it were not there
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if self.received is not None:
+            return  # already stopping
+        self.received = signum
+        if self._depth == 0:
+            self._raise()
+
+    def _raise(self) -> None:
+        self._raised = True
+        raise GenerationInterrupted(self.received or signal.SIGINT)
+
+    @contextlib.contextmanager
+    def critical(self):
+        """A block that a signal does not interrupt: it is raised by :meth:`check` inside
+        the block or when the block ends.
+
+        The generation loop runs in one: an exception raised asynchronously inside
+        ``concurrent.futures.wait`` (between the lock acquisitions of its
+        ``_AcquireFutures``) would leave a future's lock held, and the executor's shutdown
+        would then wait for it forever."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self.received is not None and not self._raised:
+            self._raise()
+
+    def check(self) -> None:
+        """Raise :class:`GenerationInterrupted` here if a signal arrived (a safe point)."""
+        if self.received is not None and not self._raised:
+            self._raise()
+
+    def hold(self) -> None:
+        """Stop raising: the run is stopping; later signals are ignored."""
+        self._raised = True
+        if self.received is None:
+            self.received = signal.SIGINT
+
+
+def resume_command(config: GenerateConfig) -> str:
+    """The ``pdeflow generate`` command line that resumes the run of ``config``.
+
+    Every setting that differs from its default is spelled out as a flag (family options
+    as ``-o KEY=VALUE``), so the command works without the config file it came from.
+
+    Examples
+    --------
+    >>> cfg = GenerateConfig(family="darcy", n=64, out="d.h5", resolution=32)
+    >>> resume_command(cfg)
+    'pdeflow generate darcy --n 64 --out d.h5 --resolution 32 --resume'
+    """
+    words = ["pdeflow", "generate", config.family]
+    skip = {"family", "options", "resume", "overwrite"}
+    for name, info in type(config).model_fields.items():
+        value = getattr(config, name)
+        if name in skip or (not info.is_required() and value == info.get_default()):
+            continue
+        words += [f"--{name.replace('_', '-')}", str(value)]
+    for key, value in config.options.items():
+        words += ["-o", f"{key}={_yaml_scalar(value)}"]
+    words.append("--resume")
+    return shlex.join(words)
+
+
+def _yaml_scalar(value: Any) -> str:
+    """``value`` as the ``-o KEY=VALUE`` text that parses back to it (YAML)."""
+    import yaml
+
+    text = json.dumps(value)  # JSON is YAML: quoted strings, numbers, lists
+    if isinstance(value, str) and yaml.safe_load(value) == value:
+        return value
+    return text
+
+
 # ------------------------------------------------------------------------------ helpers
 def build_family(config: GenerateConfig) -> Family:
     """The family a config describes (resolution and seed applied)."""
@@ -218,6 +397,11 @@ def _worker_setup() -> None:
     if _SET_UP_PID == os.getpid():
         return
     _SET_UP_PID = os.getpid()
+    if threading.current_thread() is threading.main_thread():
+        # a process-pool worker: Ctrl-C (sent to the whole process group) is handled by the
+        # process that runs generate, which saves the file and ends the workers (Dask
+        # workers: _dask_worker.QuietWorker)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     from .executors import one_thread_per_worker
 
     one_thread_per_worker()
@@ -296,8 +480,15 @@ def generate(
     ConfigError
         A bad setting (named), an existing file without ``overwrite``/``resume``, a file
         whose family or options differ from the config on ``resume``.
-    KeyboardInterrupt
-        Re-raised after the finished samples are flushed; the file is resumable.
+    DataError
+        The output path cannot be written (one line: a parent that is a file, a read-only
+        or virtual folder such as ``/proc``), or ``overwrite`` targets a file that is not
+        a pdeflow dataset.  Missing parent folders are created, with a warning line.
+    GenerationInterrupted
+        SIGINT (Ctrl-C) or SIGTERM arrived (in the main thread): the chunk being written is
+        finished, every finished sample is flushed, the workers are stopped, one warning
+        line says how many samples were kept and the command that resumes, then this
+        ``KeyboardInterrupt`` is raised.  The file is resumable (``resume=True``).
 
     Examples
     --------
@@ -306,8 +497,6 @@ def generate(
     >>> report.written
     8
     """
-    from .storage import DatasetWriter
-
     if config is None:
         config = GenerateConfig.merge(overrides=settings, overrides_name="generate()")
     elif settings:
@@ -321,10 +510,25 @@ def generate(
         method=config.solver, preconditioner=config.preconditioner, rtol=config.rtol
     )
     path = Path(config.out)
-    record = config.model_dump(mode="json")
-    record.pop("resume", None)
-    record.pop("overwrite", None)
     t_start = time.perf_counter()
+    with _StopSignals() as stop:
+        writer = None
+        try:
+            writer = _open_writer(config, family, path)
+            report = GenerateReport(path=path, family=family.name, n_samples=config.n)
+            with writer:
+                _fill(writer, family, solver, config, report, client, progress_mode, stop)
+        except KeyboardInterrupt as exc:
+            stop.hold()
+            raise _interrupted(exc, config, path, writer) from None
+    report.seconds = time.perf_counter() - t_start
+    return report
+
+
+def _open_writer(config: GenerateConfig, family: Family, path: Path) -> Any:
+    """A new file's writer, or with ``config.resume`` the existing file's."""
+    from .storage import DatasetWriter
+
     if config.resume:
         if not path.exists():
             raise ConfigError(f"field 'resume': {path} does not exist; drop --resume to create it")
@@ -336,44 +540,74 @@ def generate(
                 f"field 'n': {path} holds {writer.n_samples} samples, the settings ask for "
                 f"{config.n}; use the same n to resume"
             )
-    else:
-        if path.exists() and not config.overwrite:
-            raise ConfigError(
-                f"field 'out': {path} exists; pass --resume to complete it or --overwrite to "
-                "replace it"
-            )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = DatasetWriter.create(
-            path,
-            family,
-            config.n,
-            config=record,
-            seed=config.seed,
-            dtype=config.dtype,
-            compression=None if config.compression == "none" else config.compression,
-            overwrite=config.overwrite,
+        return writer
+    if path.exists() and not config.overwrite:
+        raise ConfigError(
+            f"field 'out': {path} exists; pass --resume to complete it or --overwrite to replace it"
         )
-    report = GenerateReport(path=path, family=family.name, n_samples=config.n)
+    record = config.model_dump(mode="json")
+    record.pop("resume", None)
+    record.pop("overwrite", None)
+    return DatasetWriter.create(
+        path,
+        family,
+        config.n,
+        config=record,
+        seed=config.seed,
+        dtype=config.dtype,
+        compression=None if config.compression == "none" else config.compression,
+        overwrite=config.overwrite,
+    )
+
+
+def _fill(writer, family, solver, config, report, client, progress_mode, stop) -> None:
+    """Solve and write every missing sample of ``writer``'s file, then mark it complete."""
     writer.sync_seconds = SYNC_SECONDS
-    with writer:
-        todo = writer.missing()
-        report.already_done = config.n - len(todo)
-        if len(todo) == 0:
-            writer.finish()
-            report.seconds = time.perf_counter() - t_start
-            _log.info("%s is already complete (%d samples)", path, config.n)
-            return report
-        with open_executor(config, client) as running:
-            report.startup_seconds = running.startup_seconds
-            report.scheduler = running.where
-            report.workers = running.workers
-            _run(running, family, solver, config, todo, writer, report, progress_mode)
+    todo = writer.missing()
+    report.already_done = config.n - len(todo)
+    if len(todo) == 0:
         writer.finish()
-    report.seconds = time.perf_counter() - t_start
-    return report
+        _log.info(
+            "%s is already complete (%d samples); `pdeflow dataset verify` checks it and "
+            "`pdeflow dataset repair` regenerates damaged samples",
+            writer.path,
+            config.n,
+        )
+        return
+    # signals are acted on at the loop's safe points (stop.check), not while the executor
+    # starts or stops (a half-started process pool would be left running)
+    with stop.critical(), open_executor(config, client) as running:
+        report.startup_seconds = running.startup_seconds
+        report.scheduler = running.where
+        report.workers = running.workers
+        _run(running, family, solver, config, todo, writer, report, progress_mode, stop)
+    writer.finish()
 
 
-def _order(ex: Any, family: Family, todo: np.ndarray, config: GenerateConfig, workers: int):
+def _interrupted(
+    exc: KeyboardInterrupt, config: GenerateConfig, path: Path, writer: Any
+) -> GenerationInterrupted:
+    """The :class:`GenerationInterrupted` of a stopped run (finished samples already saved),
+    logged as one warning line."""
+    signum = exc.signum if isinstance(exc, GenerationInterrupted) else int(signal.SIGINT)
+    if writer is None:  # stopped before the file was opened: nothing written
+        out = GenerationInterrupted(signum)
+        _log.warning("%s before %s was opened; nothing was written", out.message(), path)
+        return out
+    again = config.model_copy(update={"resume": True, "overwrite": False})
+    out = GenerationInterrupted(signum, path, writer.done_count(), config.n, resume_command(again))
+    _log.warning("%s", out.message())
+    return out
+
+
+def _order(
+    ex: Any,
+    family: Family,
+    todo: np.ndarray,
+    config: GenerateConfig,
+    workers: int,
+    stop: _StopSignals,
+):
     """SKR order of the missing samples (features computed on the workers)."""
     from pdeflow.solvers.ordering import skr_order
 
@@ -382,22 +616,37 @@ def _order(ex: Any, family: Family, todo: np.ndarray, config: GenerateConfig, wo
     if len(todo) < 3:
         return todo
     parts = np.array_split(todo, min(len(todo), 4 * workers))
-    feats = np.concatenate(list(ex.map(_features_chunk, [family] * len(parts), parts)))
+    futures = [ex.submit(_features_chunk, family, part) for part in parts]
+    feats = np.concatenate(_gather(futures, stop))
     return todo[skr_order(feats, method=config.order)]
+
+
+_POLL_SECONDS = 0.25  # longest wait for a signal to be acted on in the generation loop
+
+
+def _gather(futures: list[Any], stop: _StopSignals) -> list[Any]:
+    """Results of ``futures`` in order, checking for a signal every ``_POLL_SECONDS``."""
+    from concurrent.futures import wait
+
+    pending = set(futures)
+    while pending:
+        _, pending = wait(pending, timeout=_POLL_SECONDS)
+        stop.check()
+    return [fut.result() for fut in futures]
 
 
 _MAX_RESTARTS = 3  # replaced process pools (a worker died) before a run gives up
 
 
 def _run(
-    running: RunningExecutor, family, solver, config, todo, writer, report, progress_mode
+    running: RunningExecutor, family, solver, config, todo, writer, report, progress_mode, stop
 ) -> None:
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     ex = running.executor
     t0 = time.perf_counter()
-    order = _order(ex, family, todo, config, report.workers)
+    order = _order(ex, family, todo, config, report.workers, stop)
     report.order_seconds = time.perf_counter() - t0
     chunk_size = config.chunk_size or _default_chunk_size(family, len(todo), report.workers)
     report.chunk_size = chunk_size
@@ -427,7 +676,8 @@ def _run(
     try:
         with progress(label, total=len(todo), mode=progress_mode) as bar:
             while live:
-                done, _ = wait(list(live), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(live), timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+                stop.check()  # a signal is acted on here, never inside wait()
                 broken = False
                 for fut in done:
                     try:
@@ -475,13 +725,8 @@ def _run(
                 while chunks and len(live) < window:
                     submit(chunks.popleft())
     except KeyboardInterrupt:
-        writer.flush()
-        _log.warning(
-            "interrupted: %d of %d samples are in %s; run again with --resume to complete it",
-            writer.done_count(),
-            config.n,
-            writer.path,
-        )
+        stop.hold()  # later signals must not cut the flush short
+        writer.flush()  # every finished sample is on disk before the workers are stopped
         raise
     except Exception as exc:
         writer.flush()

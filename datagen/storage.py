@@ -62,6 +62,7 @@ import itertools
 import json
 import math
 import os
+import shlex
 import subprocess
 import time
 import zlib
@@ -75,6 +76,7 @@ import h5py
 import numpy as np
 
 from pdeflow.errors import ConfigError, DataError
+from pdeflow.progress import get_logger
 
 from .families._base import STAT_NAMES, ChunkResult, Family
 
@@ -90,6 +92,9 @@ __all__ = [
     "compact_ranges",
     "open_checked",
     "git_hash",
+    "make_parent_folders",
+    "check_replaceable",
+    "damaged_samples",
 ]
 
 #: Version of the layout described in the module docstring.
@@ -103,6 +108,7 @@ _METHOD_DTYPE = np.dtype("S32")
 _GIT_TIMEOUT_S = 2.0
 # verify reads fields in blocks of at most this many bytes
 _VERIFY_BLOCK_BYTES = 64 * 2**20
+_log = get_logger("pdeflow.datagen")
 
 
 class DatasetExistsError(DataError, FileExistsError):
@@ -194,6 +200,80 @@ def _runs(idx: np.ndarray) -> list[tuple[int, int, int]]:
         out.append((int(run[0]), int(run[-1]) + 1, offset))
         offset += run.size
     return out
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def make_parent_folders(path: str | os.PathLike) -> list[Path]:
+    """Create the missing folders above ``path``; returns those created, outermost first.
+
+    Raises
+    ------
+    DataError
+        One line: an ancestor is a file, not a folder, or a folder cannot be created
+        (no permission, read-only or virtual file system such as ``/proc``).
+    """
+    parent = Path(path).absolute().parent
+    missing = []
+    probe = parent
+    while not probe.exists():
+        if probe.is_symlink():  # a dangling link: mkdir would fail on it
+            raise DataError(
+                f"Cannot create the folder for {str(path)!r}: {str(probe)!r} is a broken "
+                "symbolic link."
+            )
+        missing.append(probe)
+        probe = probe.parent
+    if not probe.is_dir():
+        raise DataError(
+            f"Cannot write the dataset {str(path)!r}: {str(probe)!r} is a file, not a folder."
+        )
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # created meanwhile by another process
+            if not folder.is_dir():
+                raise DataError(
+                    f"Cannot write the dataset {str(path)!r}: {str(folder)!r} is a file, "
+                    "not a folder."
+                ) from None
+        except OSError as exc:
+            raise DataError(
+                f"Cannot create the folder {str(folder)!r} for the dataset {str(path)!r}: "
+                f"{exc.strerror or _one_line(exc)}."
+            ) from None
+    return list(reversed(missing))
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Raise :class:`DataError` unless ``path`` is a pdeflow dataset (that ``overwrite`` may
+    replace): an HDF5 file whose root attribute ``format`` is ``"pdeflow-dataset"``.
+
+    Anything else (a text file, an HDF5 file of another layout, a folder) is refused, so
+    ``--overwrite`` with a mistyped path never destroys unrelated data.
+    """
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise DataError(f"Refusing to overwrite {where!r}: it is not a file.")
+    why = ""
+    try:
+        if not h5py.is_hdf5(path):
+            why = "it is not an HDF5 file"
+        else:
+            with h5py.File(path, "r", locking=False) as f:
+                fmt = _attr(f.attrs.get("format"))
+            if fmt != FORMAT:
+                why = f"its attribute 'format' is {fmt!r}, not {FORMAT!r}"
+    except OSError as exc:
+        why = f"it cannot be read as HDF5 ({exc.strerror or _one_line(exc)})"
+    if why:
+        raise DataError(
+            f"Refusing to overwrite {where!r}: {why}, so it is not a pdeflow dataset. "
+            "Delete it yourself or choose another path."
+        )
 
 
 def _attr(value: Any) -> Any:
@@ -356,19 +436,36 @@ class DatasetWriter:
             raise ConfigError(f"'compression' must be one of {_COMPRESSIONS}. Got {compression!r}.")
         if not isinstance(config, Mapping):
             raise ConfigError(f"'config' must be a dict. Got {type(config).__name__}.")
+        if path.is_dir():
+            raise DataError(f"Dataset path {str(path)!r} is a directory.")
         if path.exists() and not overwrite:
             raise DatasetExistsError(
                 f"Dataset {str(path)!r} exists; resume it, pass overwrite=True to replace it, "
                 "or choose another path."
             )
-        if path.is_dir():
-            raise DataError(f"Dataset path {str(path)!r} is a directory.")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            check_replaceable(path)
+        created = make_parent_folders(path)
+        if created:
+            _log.warning(
+                "created folder %s for the dataset %s (%s)",
+                created[-1],
+                path,
+                "it did not exist" if len(created) == 1 else f"and {len(created) - 1} parent(s)",
+            )
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            with h5py.File(tmp, "w") as f:
-                _build(f, family, int(n_samples), dict(config), seed, dtype, compression)
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb"):  # a plain OSError (errno, reason) before HDF5's own
+                    pass
+                with h5py.File(tmp, "w") as f:
+                    _build(f, family, int(n_samples), dict(config), seed, dtype, compression)
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise DataError(
+                    f"Cannot write the dataset {str(path)!r}: cannot create a file in folder "
+                    f"{str(path.parent)!r} ({exc.strerror or _one_line(exc)})."
+                ) from None
         finally:
             tmp.unlink(missing_ok=True)
         return cls(path, h5py.File(path, "r+"))
@@ -404,6 +501,38 @@ class DatasetWriter:
     def done_count(self) -> int:
         """Number of samples done."""
         return int(np.count_nonzero(self._done))
+
+    def attrs(self) -> dict[str, Any]:
+        """The file's root attributes (``family_options`` and ``config`` parsed from JSON)."""
+        return _read_attrs(self._file())
+
+    def stored_methods(self, indices: np.ndarray | list[int]) -> list[str]:
+        """The solver method recorded for samples ``indices`` (``stats/method``)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        values = self._stats["method"][...][idx]
+        return [v.decode("ascii", "replace") for v in values]
+
+    def invalidate(self, indices: np.ndarray | list[int]) -> None:
+        """Mark samples ``indices`` not done (on disk, durably), so they are written again.
+
+        Used to repair damaged samples: their ``done`` flag and ``write_count`` return to 0
+        and the next :meth:`write` of them stores them as a first write would.
+        """
+        self._sync()
+        idx = np.unique(np.asarray(indices, dtype=np.int64))
+        if idx.size == 0:
+            return
+        if idx[0] < 0 or idx[-1] >= self.n_samples:
+            raise DataError(f"Sample indices {idx.tolist()} out of range [0, {self.n_samples}).")
+        f = self._file()
+        self._done[idx] = 0
+        self._write_count[idx] = 0
+        runs = _runs(idx)
+        _write_rows(self._flags["done"], runs, self._done[idx], idx)
+        _write_rows(self._flags["write_count"], runs, self._write_count[idx], idx)
+        if _attr(f.attrs["status"]) != "partial":
+            f.attrs["status"] = "partial"
+        f.flush()
 
     # ------------------------------------------------------------------ writing
     def write(self, chunk: ChunkResult) -> int:
@@ -797,12 +926,17 @@ class VerifyReport:
     problems : list of str
         One line per problem (missing samples as compact ranges, non-finite samples,
         checksum mismatches, samples written more than once, unreadable parts).
+    damaged : list of int
+        Done samples whose stored bytes are damaged: a field of the sample cannot be read
+        (an HDF5 filter error) or does not match its CRC-32.  ``pdeflow dataset repair``
+        regenerates exactly these (:func:`pdeflow.datagen.repair.repair`).
     """
 
     ok: bool
     n_samples: int
     n_done: int
     problems: list[str] = field(default_factory=list)
+    damaged: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
         head = f"{'ok' if self.ok else 'NOT ok'}: {self.n_done}/{self.n_samples} samples done"
@@ -814,24 +948,52 @@ def verify(path: str | os.PathLike, *, check_checksums: bool = True) -> VerifyRe
 
     Checks the format attributes and layout, lists the samples not done, the done samples
     written more than once, with non-finite values, or (``check_checksums``) whose stored
-    bytes do not match their CRC-32; an unreadable or truncated file is a problem.
+    bytes do not match their CRC-32; an unreadable or truncated file is a problem.  A block
+    of samples that fails to read is read again sample by sample, so only the samples whose
+    own chunk is damaged are reported (``damaged``), never their neighbours.
     """
     try:
         f = open_checked(path, "r")
     except DataError as exc:
         return VerifyReport(False, 0, 0, [str(exc)])
     problems: list[str] = []
+    damaged: set[int] = set()
     n, n_done = 0, 0
     with f:
         try:
             n = int(f.attrs["n_samples"])
-            n_done = _verify_open(f, n, problems, check_checksums)
+            n_done = _verify_open(f, n, problems, check_checksums, damaged)
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
             problems.append(f"unreadable: {type(exc).__name__}: {exc}")
-    return VerifyReport(not problems, n, n_done, problems)
+    return VerifyReport(not problems, n, n_done, problems, sorted(damaged))
 
 
-def _verify_open(f: h5py.File, n: int, problems: list[str], check_checksums: bool) -> int:
+def damaged_samples(path: str | os.PathLike) -> np.ndarray:
+    """Indices of the done samples of ``path`` whose stored field bytes are damaged.
+
+    A sample is damaged when one of its fields cannot be read (its HDF5 chunk fails to
+    decode) or does not match the CRC-32 stored when it was written.  Reads every field
+    once.
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+        Ascending sample indices (empty for an intact file).
+
+    Raises
+    ------
+    DataError
+        The file is not a readable pdeflow dataset.
+    """
+    rep = verify(path)
+    if rep.n_samples == 0 and rep.problems:
+        raise DataError(rep.problems[0])
+    return np.asarray(rep.damaged, dtype=np.int64)
+
+
+def _verify_open(
+    f: h5py.File, n: int, problems: list[str], check_checksums: bool, damaged: set[int]
+) -> int:
     required = ["fields", "coords", "stats", "checksums", "done", "write_count"]
     absent = [name for name in required if name not in f]
     if absent:
@@ -859,56 +1021,112 @@ def _verify_open(f: h5py.File, n: int, problems: list[str], check_checksums: boo
         if ds.shape[0] != n or name not in f["checksums"]:
             problems.append(f"field {name!r}: shape {ds.shape} or its checksums do not match")
             continue
-        _verify_field(name, ds, f["checksums"][name][...], done, problems, check_checksums)
+        scan = scan_field(ds, f["checksums"][name][...], done, check_checksums)
+        problems.extend(scan.problems(name))
+        damaged.update(scan.unreadable)
+        damaged.update(scan.mismatch)
     return n_done
 
 
-def _verify_field(
-    name: str,
-    ds: h5py.Dataset,
-    checksums: np.ndarray,
-    done: np.ndarray,
-    problems: list[str],
-    check_checksums: bool,
-) -> None:
+@dataclass
+class FieldScan:
+    """Per-sample findings of :func:`scan_field` (ascending sample indices)."""
+
+    unreadable: list[int] = field(default_factory=list)
+    nonfinite: list[int] = field(default_factory=list)
+    mismatch: list[int] = field(default_factory=list)
+
+    def problems(self, name: str) -> list[str]:
+        """One line per kind of finding, for :class:`VerifyReport`."""
+        out = []
+        if self.unreadable:
+            out.append(
+                f"field {name!r}: {len(self.unreadable)} sample(s) unreadable (damaged "
+                f"chunk): {compact_ranges(self.unreadable)}"
+            )
+        if self.nonfinite:
+            out.append(
+                f"field {name!r}: {len(self.nonfinite)} sample(s) with non-finite values: "
+                f"{compact_ranges(self.nonfinite)}"
+            )
+        if self.mismatch:
+            out.append(
+                f"field {name!r}: {len(self.mismatch)} checksum mismatch(es): "
+                f"{compact_ranges(self.mismatch)}"
+            )
+        return out
+
+
+def scan_field(
+    ds: h5py.Dataset, checksums: np.ndarray, done: np.ndarray, check_checksums: bool = True
+) -> FieldScan:
+    """Read every done sample of field ``ds`` once and classify the bad ones.
+
+    Samples are read in blocks of up to 64 MiB; a block that fails to read (an HDF5 filter
+    error on one damaged chunk fails the whole read) is read again one sample at a time,
+    so exactly the samples whose chunk is damaged are reported.
+
+    Parameters
+    ----------
+    ds : h5py.Dataset, shape (n, *field shape)
+    checksums : ndarray of uint32, shape (n,)
+        CRC-32 of each sample's stored bytes.
+    done : ndarray of bool, shape (n,)
+        Samples to check.
+    check_checksums : bool
+        Compare each sample's CRC-32 (else only readability and finiteness).
+    """
     sample_bytes = max(1, math.prod(ds.shape[1:]) * ds.dtype.itemsize)
     block = max(1, _VERIFY_BLOCK_BYTES // sample_bytes)
-    nonfinite, mismatch, unreadable = [], [], []
+    scan = FieldScan()
     for run in _split_runs(np.flatnonzero(done)):
         for lo in range(0, run.size, block):
             start, stop = int(run[lo]), int(run[min(lo + block, run.size) - 1]) + 1
             try:
-                data = np.ascontiguousarray(ds[start:stop])
+                _check_rows(
+                    scan, start, np.ascontiguousarray(ds[start:stop]), checksums, check_checksums
+                )
             except (OSError, ValueError, RuntimeError):
-                unreadable.extend(range(start, stop))
-                continue
-            finite = np.isfinite(data.reshape(stop - start, -1)).all(axis=1)
-            nonfinite.extend(start + np.flatnonzero(~finite))
-            if check_checksums:
-                crc = np.array([zlib.crc32(row) for row in data], dtype=np.uint32)
-                mismatch.extend(start + np.flatnonzero(crc != checksums[start:stop]))
-    if unreadable:
-        problems.append(f"field {name!r}: samples unreadable: {compact_ranges(unreadable)}")
-    if nonfinite:
-        problems.append(
-            f"field {name!r}: {len(nonfinite)} sample(s) with non-finite values: "
-            f"{compact_ranges(nonfinite)}"
-        )
-    if mismatch:
-        problems.append(
-            f"field {name!r}: {len(mismatch)} checksum mismatch(es): {compact_ranges(mismatch)}"
-        )
+                for i in range(start, stop):
+                    try:
+                        row = np.ascontiguousarray(ds[i : i + 1])
+                    except (OSError, ValueError, RuntimeError):
+                        scan.unreadable.append(i)
+                        continue
+                    _check_rows(scan, i, row, checksums, check_checksums)
+    return scan
+
+
+def _check_rows(
+    scan: FieldScan, start: int, data: np.ndarray, checksums: np.ndarray, check: bool
+) -> None:
+    stop = start + data.shape[0]
+    finite = np.isfinite(data.reshape(stop - start, -1)).all(axis=1)
+    scan.nonfinite.extend(int(i) for i in start + np.flatnonzero(~finite))
+    if check:
+        crc = np.array([zlib.crc32(row) for row in data], dtype=np.uint32)
+        scan.mismatch.extend(int(i) for i in start + np.flatnonzero(crc != checksums[start:stop]))
 
 
 # ------------------------------------------------------------------------------------- info
-def info(path: str | os.PathLike) -> dict[str, Any]:
-    """A summary of a dataset file (for ``pdeflow dataset info``); fast, reads no fields.
+def info(path: str | os.PathLike, *, check: bool = True) -> dict[str, Any]:
+    """A summary of a dataset file (for ``pdeflow dataset info``).
+
+    Parameters
+    ----------
+    path : path-like
+    check : bool
+        Read every done sample once to find damaged ones (unreadable chunk or CRC-32
+        mismatch, as :func:`verify` does; I/O bound).  With False only metadata is read
+        (fast) and ``damaged`` is None.
 
     Returns
     -------
     dict
         ``path``, ``file_size`` (bytes), ``family``, ``options``, ``n_samples``, ``n_done``,
-        ``status``, ``dtype``, ``fields`` (name -> ``shape``, ``dtype``, ``role``, ``axes``),
+        ``status`` (the file's ``"partial"`` | ``"complete"``, or ``"damaged"`` when damaged
+        samples were found), ``damaged`` (list of sample indices, or None when not
+        checked), ``dtype``, ``fields`` (name -> ``shape``, ``dtype``, ``role``, ``axes``),
         ``coords`` (axis -> ``size``, ``min``, ``max``), ``params`` (names), ``stats``
         (``iterations_mean``, ``iterations_max``, ``residual_max``, ``time_total`` [s],
         ``methods`` over done samples; None where no sample is done) and ``provenance``
@@ -918,11 +1136,23 @@ def info(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     with open_checked(path, "r") as f:
         try:
-            return _info_open(f, path)
+            d = _info_open(f, path)
         except (OSError, KeyError, ValueError) as exc:
             raise DataError(
                 f"Dataset {str(path)!r} is damaged ({exc}); run `pdeflow dataset verify`."
             ) from exc
+        d["damaged"] = None
+        if check:
+            done = f["done"][...] != 0
+            bad: set[int] = set()
+            for name, ds in f["fields"].items():
+                scan = scan_field(ds, f["checksums"][name][...], done)
+                bad.update(scan.unreadable)
+                bad.update(scan.mismatch)
+            d["damaged"] = sorted(bad)
+            if bad:
+                d["status"] = "damaged"
+    return d
 
 
 def _info_open(f: h5py.File, path: Path) -> dict[str, Any]:
@@ -1003,6 +1233,11 @@ def format_info(d: dict[str, Any]) -> str:
         f"family     {d['family']}  {json.dumps(d['options'], sort_keys=True)}",
         f"samples    {d['n_done']} of {d['n_samples']} done, status {d['status']}",
     ]
+    if d.get("damaged"):
+        lines.append(
+            f"damaged    {len(d['damaged'])} sample(s): {compact_ranges(d['damaged'])}; "
+            f"repair with: pdeflow dataset repair {shlex.quote(d['path'])}"
+        )
     for i, (name, fd) in enumerate(d["fields"].items()):
         label = "fields" if i == 0 else ""
         axes = ",".join(fd["axes"])
