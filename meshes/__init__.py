@@ -25,4 +25,6 @@ _LAZY = {
 
 __all__ = ["CappedGraph", "graph", "knn_graph", "radius_graph"]
 
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, submodules=("graph",), public=__all__)
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), _LAZY, submodules=("graph",), public=__all__
+)

@@ -111,7 +111,7 @@ def _pieces(per_target: torch.Tensor, budget: int) -> list[tuple[int, int, int]]
 def radius_edges(
     x: torch.Tensor, r: float, bid_np: np.ndarray | None, loop: bool, cap: int | None
 ) -> tuple[torch.Tensor, int]:
-    """Radius graph by cell list: sorted ``(2, E)`` int64 on ``x``'s device, and the dropped count."""
+    """Radius graph by cell list: sorted ``(2, E)`` int64 edges on ``x``'s device, dropped count."""
     device, n = x.device, x.shape[0]
     bid = None if bid_np is None else torch.from_numpy(bid_np).to(device)
     n_graphs = 1 if bid_np is None else int(bid_np.max()) + 1
@@ -168,7 +168,9 @@ def plan_blocks(
         if rows * cols > budget:
             step = max(1, budget // max(cols, 1))
             for a in range(ptr_rows[g], ptr_rows[g + 1], step):
-                plan.append((a, min(a + step, ptr_rows[g + 1]), ptr_cols[g], ptr_cols[g + 1], False))
+                plan.append(
+                    (a, min(a + step, ptr_rows[g + 1]), ptr_cols[g], ptr_cols[g + 1], False)
+                )
             g += 1
             continue
         h = g + 1

@@ -151,7 +151,9 @@ def _compact(b: np.ndarray | None) -> np.ndarray | None:
 
 def _method(method: str, x: Any, who: str) -> str:
     if method not in _METHODS:
-        raise ConfigError(f"The 'method' parameter of {who} must be one of {_METHODS}. Got {method!r}.")
+        raise ConfigError(
+            f"The 'method' parameter of {who} must be one of {_METHODS}. Got {method!r}."
+        )
     if method == "auto":
         return "torch" if _is_tensor(x) and x.device.type != "cpu" else "kdtree"
     return method

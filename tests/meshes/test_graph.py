@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from pdeflow.errors import ConfigError, DataError, ShapeError
-from pdeflow.meshes import CappedGraph, knn_graph, radius_graph
-from pdeflow.meshes import _graph_torch
+from pdeflow.meshes import CappedGraph, _graph_torch, knn_graph, radius_graph
 
 
 # ---------------------------------------------------------------------- brute force
@@ -83,9 +82,7 @@ def clouds(max_n: int = 40):
         if draw(st.booleans()):
             x = draw(arrays(np.int64, (n, dim), elements=st.integers(-3, 3))).astype(float)
         else:
-            x = draw(
-                arrays(np.float64, (n, dim), elements=st.floats(-5, 5, allow_nan=False))
-            )
+            x = draw(arrays(np.float64, (n, dim), elements=st.floats(-5, 5, allow_nan=False)))
         batch = None
         if draw(st.booleans()):
             batch = draw(arrays(np.int64, (n,), elements=st.integers(0, 3)))
@@ -118,7 +115,9 @@ def test_knn_graph_equals_brute_force(cloud, k, loop):
 
 
 @SETTINGS
-@given(cloud=clouds(), r=st.sampled_from([1.0, 2.0, 3.0]), cap=st.integers(1, 4), loop=st.booleans())
+@given(
+    cloud=clouds(), r=st.sampled_from([1.0, 2.0, 3.0]), cap=st.integers(1, 4), loop=st.booleans()
+)
 def test_max_neighbors_keeps_the_nearest_and_counts_the_dropped(cloud, r, cap, loop):
     x, batch = cloud
     expected, dropped = brute_radius(x, r, batch, loop, cap=cap)
@@ -147,8 +146,9 @@ def test_random_clouds_2d_3d_with_batches(dim, batched):
     expected_knn = brute_knn(x, 7, batch)
     np.testing.assert_array_equal(knn_graph(x, 7, batch), expected_knn)
     np.testing.assert_array_equal(
-        knn_graph(torch.as_tensor(x), 7, torch.as_tensor(batch) if batched else None,
-                  method="torch").numpy(),
+        knn_graph(
+            torch.as_tensor(x), 7, torch.as_tensor(batch) if batched else None, method="torch"
+        ).numpy(),
         expected_knn,
     )
 
@@ -172,8 +172,9 @@ def test_duplicate_points():
             )
     # a cap among copies keeps the lowest indices (ties broken by index, deterministic)
     capped = radius_graph(np.zeros((5, 3)), 0.0, max_neighbors=2)
-    np.testing.assert_array_equal(capped.edge_index, [[1, 2, 0, 2, 0, 1, 0, 1, 0, 1],
-                                                      [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]])
+    np.testing.assert_array_equal(
+        capped.edge_index, [[1, 2, 0, 2, 0, 1, 0, 1, 0, 1], [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]]
+    )
     assert capped.n_dropped == 20 - 10
 
 
@@ -187,7 +188,9 @@ def test_closed_ball_on_a_lattice():
     # k=6 on a lattice ties among the diagonals: both backends break them by index
     expected = brute_knn(x, 6)
     np.testing.assert_array_equal(knn_graph(x, 6), expected)
-    np.testing.assert_array_equal(knn_graph(torch.as_tensor(x), 6, method="torch").numpy(), expected)
+    np.testing.assert_array_equal(
+        knn_graph(torch.as_tensor(x), 6, method="torch").numpy(), expected
+    )
 
 
 def test_output_layout_and_kind():
@@ -259,13 +262,21 @@ def test_torch_path_equals_kdtree_on_a_larger_cloud():
         (lambda: radius_graph(np.zeros((4, 2)), float("inf")), ConfigError, "'r'"),
         (lambda: knn_graph(np.zeros((4, 2)), 0), ConfigError, "'k'"),
         (lambda: knn_graph(np.zeros((4, 2)), 2.5), ConfigError, "'k'"),
-        (lambda: radius_graph(np.zeros((4, 2)), 1.0, max_neighbors=0), ConfigError, "max_neighbors"),
+        (
+            lambda: radius_graph(np.zeros((4, 2)), 1.0, max_neighbors=0),
+            ConfigError,
+            "max_neighbors",
+        ),
         (lambda: radius_graph(np.array([[0.0, np.nan], [1, 1]]), 1.0), DataError, "non-finite"),
         (lambda: knn_graph(torch.tensor([[0.0, float("inf")]]), 1), DataError, "non-finite"),
         (lambda: radius_graph(np.zeros(4), 1.0), ShapeError, "2-D"),
         (lambda: knn_graph(np.zeros((2, 3, 4)), 1), ShapeError, "2-D"),
         (lambda: radius_graph(np.zeros((4, 2)), 1.0, batch=np.zeros(4)), DataError, "integer"),
-        (lambda: radius_graph(np.zeros((4, 2)), 1.0, batch=-np.ones(4, int)), DataError, "negative"),
+        (
+            lambda: radius_graph(np.zeros((4, 2)), 1.0, batch=-np.ones(4, int)),
+            DataError,
+            "negative",
+        ),
         (lambda: radius_graph(np.zeros((4, 2)), 1.0, method="ball"), ConfigError, "method"),
     ],
 )
