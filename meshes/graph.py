@@ -231,20 +231,20 @@ def _radius_kdtree(
     n = x.shape[0]
     pts = _with_batch_column(x, bid, sep=2.0 * r + 1.0)
     reach = max(r * (1.0 + _KD_MARGIN), TINY_DISTANCE)
-    pairs = cKDTree(pts).query_pairs(reach, output_type="ndarray")
+    pairs = cKDTree(pts, compact_nodes=False).query_pairs(reach, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     d2 = _sq_dist_np(_columns(x), i, j)
     inside = d2 <= r * r
     if not inside.all():
         i, j, d2 = i[inside], j[inside], d2[inside]
-    src, tgt = np.concatenate([i, j]), np.concatenate([j, i])
-    if loop:
-        self_ = np.arange(n, dtype=src.dtype)
-        src, tgt = np.concatenate([src, self_]), np.concatenate([tgt, self_])
-    if cap is None:
-        return _sort_edges_np(src, tgt, n), 0
-    d2 = np.concatenate([d2, d2, np.zeros(n)]) if loop else np.concatenate([d2, d2])
-    return _cap_np(src, tgt, d2, n, cap)
+    self_ = np.arange(n, dtype=np.int64) if loop else np.zeros(0, dtype=np.int64)
+    if cap is None:  # pack (target, source) into one int64 key and sort once
+        b = _shift(n)
+        key = np.concatenate([(j << b) | i, (i << b) | j, (self_ << b) | self_])
+        key.sort()
+        return np.stack([key & ((1 << b) - 1), key >> b]), 0
+    src, tgt = np.concatenate([i, j, self_]), np.concatenate([j, i, self_])
+    return _cap_np(src, tgt, np.concatenate([d2, d2, np.zeros(self_.size)]), n, cap)
 
 
 @overload
