@@ -348,38 +348,34 @@ def radius_graph(
 # ---------------------------------------------------------------------- kNN graph
 def _knn_kdtree(x: np.ndarray, k: int, bid: np.ndarray | None, loop: bool) -> np.ndarray:
     n = x.shape[0]
-    diameter = float(np.sqrt(((x.max(axis=0) - x.min(axis=0)) ** 2).sum())) if n else 0.0
+    diameter = float(np.sqrt(((x.max(axis=0) - x.min(axis=0)) ** 2).sum()))
     pts = _with_batch_column(x, bid, sep=2.0 * diameter + 1.0)
-    tree = cKDTree(pts)
+    tree = cKDTree(pts, compact_nodes=False)
     # one more than needed (k, plus the point itself without loops), to detect ties
     m = min(n, k + (1 if loop else 2))
-    idx = tree.query(pts, k=m)[1].reshape(n, m)
-    rows = np.repeat(np.arange(n), m)
-    cols = idx.reshape(-1)
+    cols = tree.query(pts, k=m)[1].reshape(n, m)
+    rows = np.broadcast_to(np.arange(n)[:, None], (n, m))
     valid = cols < n
     cols = np.where(valid, cols, 0)
     if bid is not None:
         valid &= bid[cols] == bid[rows]
     # the query returned the point's whole graph (it ran out of it, or asked for all)
-    incomplete = ~valid.reshape(n, m).all(axis=1) | (m >= n)
+    incomplete = ~valid.all(axis=1) | (m >= n)
     if not loop:
         valid &= cols != rows
-    d2 = _sq_dist_np(_columns(x), cols, rows)
-    rows, cols, d2 = rows[valid], cols[valid], d2[valid]
-    order = np.lexsort((cols, d2, rows))
-    rows, cols, d2 = rows[order], cols[order], d2[order]
-    counts = np.bincount(rows, minlength=n)
-    first = np.cumsum(counts) - counts
-    rank = np.arange(rows.size) - first[rows]
+    d2 = _sq_dist_np(_columns(x), cols.reshape(-1), rows.reshape(-1)).reshape(n, m)
+    d2[~valid] = np.inf
+    # rank each row's candidates by (distance, index): two stable sorts of short rows
+    for by_distance in (False, True):
+        order = np.argsort(d2 if by_distance else cols, axis=1, kind="stable")
+        cols, d2, valid = (np.take_along_axis(a, order, axis=1) for a in (cols, d2, valid))
     # a target is settled when its graph was exhausted, or when its k-th candidate is
     # clearly nearer than its (k+1)-th: then no point outside the query can rank before
-    has_next = counts > k
-    padded = np.append(d2, 0.0)  # safe gathers for targets with fewer candidates
-    kth = np.where(has_next, padded[np.minimum(first + k - 1, d2.size)], 0.0)
-    after = np.where(has_next, padded[np.minimum(first + k, d2.size)], np.inf)
-    settled = incomplete | (counts < k) | (after > kth * (1.0 + 1e-7) + TINY_DISTANCE**2)
-    keep = rank < k
-    src, tgt = cols[keep & settled[rows]], rows[keep & settled[rows]]
+    padded = np.pad(d2, ((0, 0), (0, max(0, k + 1 - m))), constant_values=np.inf)
+    kth, after = padded[:, k - 1], padded[:, k]
+    settled = incomplete | (after > kth * (1.0 + 1e-7) + TINY_DISTANCE**2)
+    chosen = valid & (np.arange(m) < k)[None, :] & settled[:, None]
+    src, tgt = cols[chosen], rows[chosen]
     unsettled = np.flatnonzero(~settled)
     if unsettled.size:
         extra_src, extra_tgt = _knn_ties(x, pts, tree, unsettled, kth[unsettled], k, bid, loop)
