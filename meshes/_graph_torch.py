@@ -62,7 +62,8 @@ def _cap(
 def _cell_keys(
     x: torch.Tensor, r: float, bid: torch.Tensor | None, n_graphs: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Linear cell key of every point, and the key offsets of the ``3**dim`` neighbour cells.
+    """Linear cell key of every point, and the key offsets of the ``(3**dim - 1) / 2``
+    neighbour cells that come after a cell (the other half sees each pair from its side).
 
     Cells are cubes of side ``cell >= r (1 + 1e-6)``, ``>= 1e-8 * extent`` and
     ``>= 1e-140``: two points within ``r`` lie in the same or adjacent cells even after
@@ -88,11 +89,13 @@ def _cell_keys(
     key = ((c + 1) * torch.tensor(strides, device=x.device)).sum(dim=1)
     if bid is not None:
         key = key + bid * (strides[0] * dims[0])
+    # strides grow at least 3x per axis, so an offset's sign is that of its first nonzero
     deltas = [
         sum(o * s for o, s in zip(offset, strides, strict=True))
         for offset in itertools.product((-1, 0, 1), repeat=dim)
     ]
-    return key, torch.tensor(deltas, dtype=torch.int64, device=x.device)
+    later = [d for d in deltas if d > 0]
+    return key, torch.tensor(later, dtype=torch.int64, device=x.device)
 
 
 def _pieces(per_target: torch.Tensor, budget: int) -> list[tuple[int, int, int]]:
@@ -111,7 +114,12 @@ def _pieces(per_target: torch.Tensor, budget: int) -> list[tuple[int, int, int]]
 def radius_edges(
     x: torch.Tensor, r: float, bid_np: np.ndarray | None, loop: bool, cap: int | None
 ) -> tuple[torch.Tensor, int]:
-    """Radius graph by cell list: sorted ``(2, E)`` int64 edges on ``x``'s device, dropped count."""
+    """Radius graph by cell list: sorted ``(2, E)`` int64 edges on ``x``'s device, dropped count.
+
+    Each unordered pair is examined once: the points are sorted by cell key, and a point
+    (at sorted position ``t``) is compared with the points after it in its own cell and with
+    every point of the neighbour cells that come after its cell. A kept pair gives both edges.
+    """
     device, n = x.device, x.shape[0]
     bid = None if bid_np is None else torch.from_numpy(bid_np).to(device)
     n_graphs = 1 if bid_np is None else int(bid_np.max()) + 1
@@ -120,36 +128,43 @@ def radius_edges(
     skey = key[order]
     ukeys, counts = torch.unique_consecutive(skey, return_counts=True)
     starts = torch.cumsum(counts, 0) - counts
+    own_cell = torch.repeat_interleave(torch.arange(ukeys.numel(), device=device), counts)
+    cell_end = (starts + counts)[own_cell]  # sorted position where each point's cell ends
     cols = x.T.contiguous()
-    r2, n_off, budget = r * r, deltas.numel(), _budget(device)
+    r2, n_off, budget = r * r, deltas.numel() + 1, _budget(device)
     lookup = max(1, budget // (4 * n_off))
-    found_src, found_tgt, found_d2 = [], [], []
+    found_i, found_j, found_d2 = [], [], []
     for a in range(0, n, lookup):
-        targets = order[a : a + lookup]
-        nkey = skey[a : a + lookup, None] + deltas[None, :]
+        b = min(n, a + lookup)
+        nkey = skey[a:b, None] + deltas[None, :]
         pos = torch.searchsorted(ukeys, nkey).clamp_(max=ukeys.numel() - 1)
-        cnt = torch.where(ukeys[pos] == nkey, counts[pos], 0)
-        first_pos = starts[pos]
+        after = torch.arange(a + 1, b + 1, device=device)  # own cell: later points only
+        cnt = torch.cat(
+            [(cell_end[a:b] - after)[:, None], torch.where(ukeys[pos] == nkey, counts[pos], 0)],
+            dim=1,
+        )
+        first_pos = torch.cat([after[:, None], starts[pos]], dim=1)
         for p, q, total in _pieces(cnt.sum(dim=1), budget):
             c = cnt[p:q].reshape(-1)
             segment = torch.repeat_interleave(
                 torch.arange(c.numel(), device=device), c, output_size=total
             )
             offset = torch.arange(total, device=device) - (torch.cumsum(c, 0) - c)[segment]
-            src = order[first_pos[p:q].reshape(-1)[segment] + offset]
-            tgt = targets[p:q][segment // n_off]
-            d2 = _sq_dist(cols, src, tgt)
+            j = order[first_pos[p:q].reshape(-1)[segment] + offset]
+            i = order[a + p + segment // n_off]
+            d2 = _sq_dist(cols, j, i)
             keep = d2 <= r2
-            if not loop:
-                keep &= src != tgt
-            found_src.append(src[keep])
-            found_tgt.append(tgt[keep])
+            found_i.append(i[keep])
+            found_j.append(j[keep])
             if cap is not None:
                 found_d2.append(d2[keep])
-    src, tgt = torch.cat(found_src), torch.cat(found_tgt)
+    i, j = torch.cat(found_i), torch.cat(found_j)
+    selves = torch.arange(n if loop else 0, device=device)
+    src, tgt = torch.cat([i, j, selves]), torch.cat([j, i, selves])
     if cap is None:
         return _sort_edges(src, tgt, n), 0
-    return _cap(src, tgt, torch.cat(found_d2), n, cap)
+    d2 = torch.cat(found_d2)
+    return _cap(src, tgt, torch.cat([d2, d2, torch.zeros_like(selves, dtype=d2.dtype)]), n, cap)
 
 
 # ---------------------------------------------------------------------- kNN
