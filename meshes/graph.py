@@ -29,9 +29,12 @@ Backends (``method``)
 result does not depend on scipy's rounding.
 ``"torch"``: pure torch, on the tensor's device. For radius graphs it uses a cell list:
 points are hashed into a uniform grid of cells at least ``r`` wide and sorted by cell,
-and each point is compared with the points of its ``3**dim`` neighbouring cells. For kNN
-it uses chunked exact distances and ``topk``. Memory stays bounded by chunking. This
-backend also runs on CPU tensors.
+and each pair of points in the same or adjacent cells (``3**dim`` cells per point) is
+examined once. Its cost grows as ``3**dim``, so it is meant for 2-D and 3-D. For kNN it
+computes exact distances within each graph in chunks and takes ``topk``: this is
+``O(n_g**2)`` per graph of ``n_g`` points, suited to graphs of up to ~1e5 points on a GPU.
+Memory stays bounded by the chunking. This backend also runs on CPU tensors (slower there
+than the kd-tree: 13x for a 100k-point radius graph).
 ``"auto"`` (default): ``"torch"`` for tensors on an accelerator, ``"kdtree"`` otherwise.
 
 Inputs are numpy arrays or torch tensors of any dimension. The result is of the same kind
