@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -291,3 +293,17 @@ def test_bad_input_one_line_error(call, error, words):
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_numpy_use_loads_neither_torch_nor_upper_layers():
+    """meshes sits below datagen and operators; numpy callers do not pay for torch."""
+    code = (
+        "import sys, numpy as np\n"
+        "from pdeflow.meshes import knn_graph, radius_graph\n"
+        "radius_graph(np.random.rand(50, 3), 0.3); knn_graph(np.random.rand(50, 3), 3)\n"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith(('pdeflow.datagen',"
+        " 'pdeflow.operators'))]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
