@@ -324,7 +324,8 @@ class ODEProblem:
     @classmethod
     def from_terms(cls, exprs: Sequence, states: Sequence, y0, tspan, params=None,
                    pvalues=None, target: str = "numba", jac: bool = True,
-                   optimize: bool = False, optimize_options: dict | None = None) -> ODEProblem:
+                   optimize: bool = False, optimize_options: dict | None = None,
+                   time_symbol=None) -> ODEProblem:
         """A scalar system ``d states[i]/dt = exprs[i]`` (straight-line generated code).
 
         Arguments
@@ -346,6 +347,9 @@ class ODEProblem:
             compiled as without it.
         optimize_options : dict, optional
             Keyword arguments of :func:`pdeflow.symbolic.egraph.optimize`.
+        time_symbol : Sym, optional
+            The time symbol of non-autonomous right-hand sides (default: ``t`` when the
+            terms use it).
 
         Example
         -------
@@ -378,7 +382,7 @@ class ODEProblem:
                                             optimize_options=optimize_options)
         return cls._compiled_problem(
             sym_compile, compile_jacobian if jac else None, exprs, states, params or None,
-            pvec, np.asarray(y0, dtype=float), tspan, target, False, {"trace": 0.0})
+            pvec, np.asarray(y0, dtype=float), tspan, target, False, {"trace": 0.0}, time_symbol)
 
     @classmethod
     def from_reaction_network(cls, net, tspan, target: str = "numba",
@@ -414,14 +418,16 @@ class ODEProblem:
         states = list(net.state_symbols())
         t_terms = time.perf_counter() - s
         prob = cls.from_terms(exprs, states, net.y0, tspan, target=target, jac=jac,
-                              optimize=optimize)
+                              optimize=optimize, time_symbol=net.time_symbol)
         prob.timings = MappingProxyType({**prob.timings, "trace": t_terms})
         return prob
 
     @classmethod
     def _compiled_problem(cls, sym_compile, sym_jac, outputs, inputs, params, pvec, y0a, tspan,
-                          target, parallel, timings):
+                          target, parallel, timings, tsym=None):
         kw = {"target": target, "parallel": parallel} if parallel else {"target": target}
+        if tsym is not None:
+            kw["time"] = tsym
         s = time.perf_counter()
         fn = sym_compile(outputs, inputs, params=params, **kw)
         timings["codegen"] = time.perf_counter() - s
