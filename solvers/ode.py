@@ -57,10 +57,17 @@ from pdeflow.solvers.ode_methods import STEPPERS, JacobianSource
 
 __all__ = ["ODEProblem", "ODESolution", "ODEStatus", "DenseOutput", "solve", "METHODS"]
 
-METHODS = ("auto", "rodas4", "BDF", "Radau", "rk45")
-SCIPY_METHODS = ("BDF", "Radau")
-# measured on benchmarks/rd3_autoparallel.py (N=32, rtol=1e-6): BDF 0.89 s, rodas4 1.11 s
+METHODS = ("auto", "rodas4", "BDF", "Radau", "LSODA", "rk45")
+SCIPY_METHODS = ("BDF", "Radau", "LSODA")
+# "auto" picks one of these two (see solve); rodas4 and Radau are offered but never picked:
+# slower than BDF on every stiff case measured (benchmarks/ode_methods.py)
 AUTO_STIFF = "BDF"
+AUTO_SMALL = "LSODA"
+SMALL_SYSTEM = 64
+"""Up to this many states a system is "small": ``solve(method="auto")`` takes LSODA (its
+dense finite-difference Jacobian costs ``n + 1`` RHS calls), and ``from_terms`` /
+``from_reaction_network`` with ``target="auto"`` generate numpy code (no JIT compile) and, with
+``jac=None``, no Jacobian (benchmarks/ode_small.py)."""
 
 
 # ------------------------------------------------------------------------ status
@@ -323,7 +330,7 @@ class ODEProblem:
 
     @classmethod
     def from_terms(cls, exprs: Sequence, states: Sequence, y0, tspan, params=None,
-                   pvalues=None, target: str = "numba", jac: bool = True,
+                   pvalues=None, target: str = "auto", jac: bool | None = None,
                    optimize: bool = False, optimize_options: dict | None = None,
                    time_symbol=None) -> ODEProblem:
         """A scalar system ``d states[i]/dt = exprs[i]`` (straight-line generated code).
@@ -338,8 +345,14 @@ class ODEProblem:
         params : list of Sym, optional
             Symbols to bind to ``pvalues``.
         pvalues : Mapping {Sym or name: float} or sequence aligned with ``params``
-        target : str
-        jac : bool
+        target : {"auto", "numba", "numpy", "jax", "torch"}
+            ``"auto"`` (default): ``"numpy"`` for small systems (up to :data:`SMALL_SYSTEM`
+            states: generated numpy code, nothing to JIT-compile, the quickest way to a
+            solution of a small network), else ``"numba"``.
+        jac : bool, optional
+            Compile the analytic sparse Jacobian.  Default: above :data:`SMALL_SYSTEM`
+            states only (a small system's solvers difference a dense Jacobian for less than
+            generating one costs).
         optimize : bool
             Compile the right-hand sides through the e-graph optimizer
             (``compile(..., optimize=True)``, targets ``"numba"`` and ``"python"``);
@@ -366,6 +379,11 @@ class ODEProblem:
         exprs, states = list(exprs), list(states)
         if len(exprs) != len(states):
             raise DataError(f"{len(exprs)} right-hand sides for {len(states)} states")
+        small = len(states) <= SMALL_SYSTEM
+        if target == "auto":
+            target = "numpy" if small and not optimize else "numba"
+        if jac is None:
+            jac = not small
         params = list(params or [])
         if isinstance(pvalues, Mapping):
             by_name = {str(k): float(v) for k, v in pvalues.items()}
@@ -385,12 +403,15 @@ class ODEProblem:
             pvec, np.asarray(y0, dtype=float), tspan, target, False, {"trace": 0.0}, time_symbol)
 
     @classmethod
-    def from_reaction_network(cls, net, tspan, target: str = "numba",
-                              jac: bool = True, optimize: bool = False) -> ODEProblem:
-        """The mass-action ODEs of a BioNetGen network (:func:`load_bngl_net`).
+    def from_reaction_network(cls, net, tspan, target: str = "auto",
+                              jac: bool | None = None, optimize: bool = False) -> ODEProblem:
+        """The ODEs of a BioNetGen network (:func:`load_bngl_net`).
 
-        ``optimize=True`` compiles the right-hand sides through the e-graph optimizer (see
-        :meth:`from_terms`).
+        ``target``, ``jac`` and ``optimize`` are :meth:`from_terms`'s: by default a small
+        network (up to :data:`SMALL_SYSTEM` species) gets generated numpy code and no
+        compiled Jacobian, a larger one Numba code and its analytic sparse Jacobian.
+        ``optimize=True`` compiles the right-hand sides through the e-graph optimizer.
+        Rates that use ``time()`` make the problem non-autonomous.
 
         ``timings["trace"]`` is the time to build the symbolic right-hand sides.
 
@@ -755,7 +776,7 @@ def solve(problem: ODEProblem, method: str = "auto", rtol: float = 1e-6, atol: f
             raise ConfigError(f"The '{name}' parameter of solve must be a float in (0, inf). "
                               f"Got {v!r}.")
     if method == "auto":
-        method = AUTO_STIFF
+        method = AUTO_SMALL if problem.n <= SMALL_SYSTEM else AUTO_STIFF
     if "linear_solver" in options:
         ls = options["linear_solver"]
         if ls not in LINEAR_SOLVERS:
@@ -772,7 +793,9 @@ def solve(problem: ODEProblem, method: str = "auto", rtol: float = 1e-6, atol: f
         if np.any(np.diff(t_eval) < 0) or t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1):
             raise ConfigError(f"t_eval must be sorted and inside tspan {problem.tspan}")
     start = time.perf_counter()
-    if method in SCIPY_METHODS:
+    if method == "LSODA" and t_eval is not None and not options.get("dense_output", True):
+        sol = _solve_odeint(problem, rtol, atol, t_eval, options)
+    elif method in SCIPY_METHODS:
         sol = _solve_scipy(problem, method, rtol, atol, t_eval, options)
     else:
         sol = _solve_own(problem, method, rtol, atol, t_eval, options)
@@ -793,7 +816,14 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
         raise ConfigError(f"adaptive=False is only available for pdeflow's own methods "
                           f"('rodas4', 'rk45'), not {method!r}")
     kw = {}
-    if problem.jac is not None:
+    if method == "LSODA":
+        if options.get("max_steps") is not None:
+            raise ConfigError("max_steps applies to pdeflow's own methods; LSODA takes "
+                              "max_step (the largest step size)")
+        jac = _dense_jacobian(problem)
+        if jac is not None:
+            kw["jac"] = jac
+    elif problem.jac is not None:
         kw["jac"] = problem.jac
     elif problem.jac_sparsity is not None:
         kw["jac_sparsity"] = problem.jac_sparsity
@@ -807,8 +837,8 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
         kw["linear_stats"] = linear
     else:
         solver = method
-    r = solve_ivp(problem.rhs, problem.tspan, np.array(problem.y0), method=solver, rtol=rtol,
-                  atol=atol, t_eval=t_eval, dense_output=True, **kw)
+    r = solve_ivp(_fast_rhs(problem), problem.tspan, np.array(problem.y0), method=solver,
+                  rtol=rtol, atol=atol, t_eval=t_eval, dense_output=True, **kw)
     nlu = int(r.nlu)
     if linear:
         counts = linear["counts"]
@@ -836,6 +866,90 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
         t=np.asarray(r.t), y=np.ascontiguousarray(r.y.T), status=status, message=message,
         method=method, nfev=int(r.nfev), njev=int(r.njev), nlu=nlu, steps=steps,
         rejected=None, t_eval=t_eval, t_final=t_final, dense=dense, linear=linear)
+
+
+def _fast_rhs(problem):
+    """The problem's right-hand side with the fewest Python layers: a compiled problem's own
+    closure (no reshape or dtype pass), else :meth:`ODEProblem.rhs`."""
+    return problem._compiled[0] if problem._compiled is not None else problem.rhs
+
+
+def _dense_jacobian(problem):
+    """``jac(t, y) -> (n, n) ndarray`` for LSODA, or None to let it difference."""
+    src = problem._compiled[1] if problem._compiled is not None else None
+    n = problem.n
+    if src is not None and src.indptr is not None:
+        rows = np.repeat(np.arange(n), np.diff(src.indptr))
+        cols = np.asarray(src.indices)
+        fill = src.data
+
+        def dense(t, y):
+            out = np.zeros((n, n))
+            out[rows, cols] = fill(t, y)
+            return out
+
+        return dense
+    if problem.jac is None:
+        return None
+    user = problem.jac
+
+    def dense_user(t, y):
+        J = user(t, y)
+        return J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
+
+    return dense_user
+
+
+def _solve_odeint(problem, rtol, atol, t_eval, options):
+    """LSODA through ``scipy.integrate.odeint``: the whole integration in one Fortran call,
+    no Python between steps (used when ``t_eval`` is given and no dense output is wanted).
+    """
+    import warnings
+
+    from scipy.integrate import ODEintWarning, odeint
+
+    if options.get("max_steps") is not None:
+        raise ConfigError("max_steps applies to pdeflow's own methods; LSODA takes max_step "
+                          "(the largest step size)")
+    if options.get("adaptive", True) is False:
+        raise ConfigError("adaptive=False is only available for pdeflow's own methods "
+                          "('rodas4', 'rk45'), not 'LSODA'")
+    t0, t1 = problem.tspan
+    inside = t_eval[t_eval > t0]
+    times = np.concatenate([[t0], inside, [t1] if not inside.size or inside[-1] < t1 else []])
+    kw = {"rtol": rtol, "atol": atol, "tfirst": True, "full_output": True, "mxstep": 500_000}
+    jac = _dense_jacobian(problem)
+    if jac is not None:
+        kw["Dfun"] = jac
+    if options.get("first_step") is not None:
+        kw["h0"] = float(options["first_step"])
+    if options.get("max_step") is not None:
+        kw["hmax"] = float(options["max_step"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ODEintWarning)
+        ys, info = odeint(_fast_rhs(problem), np.array(problem.y0), times, **kw)
+    failed = [w for w in caught if issubclass(w.category, ODEintWarning)]
+    # row i of info is the interval ending at times[i + 1]; after a failure the rows hold
+    # whatever was in memory, so only the rows before the failed interval are read
+    short = np.flatnonzero(info["tcur"] < times[1:])
+    ok = not failed and not short.size
+    last = int(short[0]) if short.size else len(times) - 2
+    keep = np.isin(times, t_eval)
+    if ok:
+        status, message, t_final = ODEStatus.SUCCESS, ODEStatus.SUCCESS.message, t1
+    else:
+        status = ODEStatus.SCIPY_FAILED
+        text = str(failed[0].message).splitlines()[0] if failed else info["message"]
+        text = text.split(" Run with full_output")[0].strip()
+        message = f"{status.message} (LSODA: {text})"
+        t_final = float(max(times[last], min(info["tcur"][last], times[last + 1])))
+        keep[last + 1:] = False  # rows past the failure are odeint's fill values
+    # counts are cumulative; a failed interval's own row is still written by LSODA
+    steps, nfev, njev = (int(info[k][last]) for k in ("nst", "nfe", "nje"))
+    return ODESolution(
+        t=times[keep].copy(), y=np.ascontiguousarray(ys[keep]), status=status, message=message,
+        method="LSODA", nfev=nfev, njev=njev, nlu=njev, steps=steps, rejected=None,
+        t_eval=t_eval, t_final=t_final, dense=None)
 
 
 @functools.cache
