@@ -63,6 +63,9 @@ SCIPY_METHODS = ("BDF", "Radau", "LSODA")
 # slower than BDF on every stiff case measured (benchmarks/ode_methods.py)
 AUTO_STIFF = "BDF"
 AUTO_SMALL = "LSODA"
+# compile(..., optimize=True) options that only emit the straight-line program: no rewrite
+# rules, no saturation, tree extraction with the built-in cost table (no calibration file)
+_STRAIGHT_LINE = MappingProxyType({"rules": "none", "cost": "anchor", "extractor": "tree"})
 SMALL_SYSTEM = 64
 """Up to this many states a system is "small": ``solve(method="auto")`` takes LSODA (its
 dense finite-difference Jacobian costs ``n + 1`` RHS calls), and ``from_terms`` /
@@ -345,10 +348,11 @@ class ODEProblem:
         params : list of Sym, optional
             Symbols to bind to ``pvalues``.
         pvalues : Mapping {Sym or name: float} or sequence aligned with ``params``
-        target : {"auto", "numba", "numpy", "jax", "torch"}
-            ``"auto"`` (default): ``"numpy"`` for small systems (up to :data:`SMALL_SYSTEM`
-            states: generated numpy code, nothing to JIT-compile, the quickest way to a
-            solution of a small network), else ``"numba"``.
+        target : {"auto", "numba", "numpy", "jax", "torch", "python"}
+            ``"auto"`` (default): for small systems (up to :data:`SMALL_SYSTEM` states) one
+            straight-line Python function (the e-graph's program emitter, without rewriting:
+            about a millisecond to generate, nothing to JIT-compile, a few microseconds per
+            call), else ``"numba"``.  ``"python"`` needs ``optimize=True``.
         jac : bool, optional
             Compile the analytic sparse Jacobian.  Default: above :data:`SMALL_SYSTEM`
             states only (a small system's solvers difference a dense Jacobian for less than
@@ -380,10 +384,16 @@ class ODEProblem:
         if len(exprs) != len(states):
             raise DataError(f"{len(exprs)} right-hand sides for {len(states)} states")
         small = len(states) <= SMALL_SYSTEM
-        if target == "auto":
-            target = "numpy" if small and not optimize else "numba"
         if jac is None:
             jac = not small
+        if target == "auto":
+            if small and not optimize:  # straight-line Python: no JIT, no rewriting
+                from pdeflow.symbolic.egraph import Limits
+
+                target, optimize = "python", True
+                optimize_options = {**_STRAIGHT_LINE, "limits": Limits(iterations=0)}
+            else:
+                target = "numba"
         params = list(params or [])
         if isinstance(pvalues, Mapping):
             by_name = {str(k): float(v) for k, v in pvalues.items()}
@@ -464,11 +474,11 @@ class ODEProblem:
         if autonomous is None:
             autonomous = fn.program.time is None
         out_numba = target == "numba"
-
-        bound = fn.bind(pvec) if out_numba else None
+        # numba and straight-line python kernels write into an output array through bind()
+        bound = fn.bind(pvec) if target in ("numba", "python") else None
 
         def rhs(t, y):
-            if out_numba:
+            if bound is not None:
                 return bound(np.empty(fn.n_out), y, t)
             return _as_numpy(fn(y, pvec, t))
 
@@ -476,19 +486,21 @@ class ODEProblem:
         jac_call = None
         sources = {"rhs": fn.source}
         if sym_jac is not None:
+            jac_kw = dict(kw, target="numpy") if target == "python" else kw
+            jac_numba = jac_kw["target"] == "numba"
             s = time.perf_counter()
-            jf = sym_jac(outputs, inputs, params=params, **kw)
+            jf = sym_jac(outputs, inputs, params=params, **jac_kw)
             timings["jac_codegen"] = time.perf_counter() - s
             s = time.perf_counter()
             data0 = np.empty(jf.nnz)
-            _fill(jf, data0, y0f, pvec, t0, out_numba)
+            _fill(jf, data0, y0f, pvec, t0, jac_numba)
             timings["jac_compile"] = time.perf_counter() - s
             sources["jac"] = jf.source
             indptr, indices, shape = jf.indptr, jf.indices, jf.shape
 
             def jdata(t, y):
                 d = np.empty(jf.nnz)
-                return _fill(jf, d, y, pvec, t, out_numba)
+                return _fill(jf, d, y, pvec, t, jac_numba)
 
             def jac_call(t, y):
                 return sp.csr_matrix((jdata(t, y), indices, indptr), shape=shape)

@@ -328,18 +328,22 @@ def test_lsoda_failure_raises_with_the_reason():
         solve(blowup, method="LSODA", max_steps=10)
 
 
-def test_small_networks_default_to_numpy_code_without_a_jacobian():
-    """target="auto", jac=None: a small system gets generated numpy code and no Jacobian
-    (nothing to JIT-compile); above SMALL_SYSTEM states Numba code and the sparse Jacobian."""
+def test_small_systems_default_to_straight_line_python_without_a_jacobian():
+    """target="auto", jac=None: a small system gets one straight-line Python function and no
+    Jacobian (nothing to JIT-compile); above SMALL_SYSTEM states Numba code and the sparse
+    Jacobian; jac=True on a small system compiles the Jacobian as numpy code."""
     from pdeflow.solvers.ode import SMALL_SYSTEM
     from pdeflow.symbolic import sym
 
     xs = [sym(f"x{i}") for i in range(SMALL_SYSTEM + 1)]
     small = ODEProblem.from_terms([-x for x in xs[:3]], xs[:3], np.ones(3), (0.0, 1.0))
-    assert small.rhs_compiled.target == "numpy" and small.jac is None
+    assert small.rhs_compiled.target == "python" and small.jac is None
     sol = solve(small, rtol=1e-9, atol=1e-12, t_eval=[1.0], dense_output=False)
     assert sol.method == "LSODA"
     np.testing.assert_allclose(sol.y[-1], np.exp(-1.0), rtol=1e-7)
+    with_jac = ODEProblem.from_terms([-x * x for x in xs[:3]], xs[:3], np.ones(3), (0.0, 1.0),
+                                     jac=True)
+    np.testing.assert_allclose(with_jac.jac(0.0, np.full(3, 2.0)).toarray(), -4 * np.eye(3))
     big = ODEProblem.from_terms([-x for x in xs], xs, np.ones(len(xs)), (0.0, 1.0))
     assert big.rhs_compiled.target == "numba" and big.jac is not None
 

@@ -463,7 +463,7 @@ def test_mm_and_hill_rate_laws():
     _assert_observables(obs, {"Stot": s, "Ptot": pr})
 
 
-@pytest.mark.parametrize("target", ["numpy", "numba"])
+@pytest.mark.parametrize("target", ["auto", "numpy", "numba"])
 def test_functions_with_if_min_max_and_time(target):
     """Item 9: if(), comparisons, && ||, min/max of several arguments, time()."""
     net, obs = _pdeflow_observables("functions_if_min_max_time.net", target)
