@@ -14,12 +14,17 @@ BioNetGen networks.
   of ``I/(gamma h) - J`` per step, see :mod:`pdeflow.solvers.ode_methods`);
 * ``"BDF"``, ``"Radau"``: scipy's implicit methods through ``solve_ivp(jac=...)``;
   scipy keeps the LU of its Newton matrix across steps while Newton converges and
-  uses SuperLU (``splu``) for sparse Jacobians;
+  uses SuperLU (``splu``) for sparse Jacobians (BDF's are solved by pdeflow, below);
+* ``"LSODA"``: scipy's LSODA (Adams/BDF switching, dense Jacobian: small systems);
+  with ``t_eval`` and ``dense_output=False`` the whole integration is one
+  ``scipy.integrate.odeint`` call, with no Python between steps;
 * ``"rk45"``: explicit Dormand–Prince 5(4) with dense output, for non-stiff problems;
-* ``"auto"``: the stiff method that measured fastest on the RD3 benchmark
-  (``benchmarks/rd3_autoparallel.py``, N=32, rtol 1e-6, compiled sparse Jacobian:
-  scipy BDF 0.89 s, rodas4 1.11 s, Radau 4.16 s on a loaded 2-core machine), i.e.
-  scipy ``"BDF"`` with the sparse Jacobian.
+* ``"auto"``: ``"LSODA"`` up to :data:`SMALL_SYSTEM` states, else ``"BDF"`` with the
+  sparse Jacobian.  ``benchmarks/ode_methods.py`` times every stiff method on the stiff
+  cases (2-core machine, loaded): RD3 N=32 rodas4 0.20 s, BDF 0.23 s, Radau 5.4 s (27x),
+  LSODA 39 s (dense); Gray-Scott 64x64 BDF 14.5 s, rodas4 33 s (2.3x), Radau > 200 s.
+  Radau and LSODA on large systems are offered for cross-checks, never picked by
+  ``"auto"``.
 
 Sparse LU note: scipy's ``splu`` cannot reuse a symbolic factorization between
 calls; pdeflow reuses the fill-reducing ordering and the assembled pattern, and
@@ -667,7 +672,8 @@ class ODESolution:
     method : str
     nfev, njev, nlu : int
         RHS evaluations, Jacobian evaluations, LU factorizations (with
-        ``linear_solver="gmres"``: incomplete LUs plus any exact fallbacks).
+        ``linear_solver="gmres"``: incomplete LUs plus any exact fallbacks; LSODA through
+        ``odeint`` does not count its LUs: ``nlu`` is its Jacobian evaluations).
     steps : int
         Accepted steps.
     rejected : int or None
@@ -737,15 +743,18 @@ def solve(problem: ODEProblem, method: str = "auto", rtol: float = 1e-6, atol: f
     Arguments
     ---------
     problem : ODEProblem
-    method : {"auto", "rodas4", "BDF", "Radau", "rk45"}
-        See the module docstring; ``"auto"`` picks the fastest measured stiff method.
+    method : {"auto", "rodas4", "BDF", "Radau", "LSODA", "rk45"}
+        See the module docstring; ``"auto"`` takes LSODA up to :data:`SMALL_SYSTEM`
+        states and BDF above.
     rtol, atol : float
         Relative and absolute tolerances of the local error (RMS norm of
         ``err / (atol + rtol * max(|y|, |y_new|))`` must be <= 1).
     t_eval : array_like, optional
         Output times inside ``tspan`` (sorted).  Default: every accepted step.
     dense_output : bool
-        Keep the per-step interpolants for ``sol(t)`` (default True).
+        Keep the per-step interpolants for ``sol(t)`` (default True).  LSODA with
+        ``t_eval`` and ``dense_output=False`` runs as one ``odeint`` call (fastest for
+        small systems).
     first_step, max_step : float, optional
     max_steps : int
         Limit on attempted steps of pdeflow's own methods (default 100000).
@@ -829,9 +838,6 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
                           f"('rodas4', 'rk45'), not {method!r}")
     kw = {}
     if method == "LSODA":
-        if options.get("max_steps") is not None:
-            raise ConfigError("max_steps applies to pdeflow's own methods; LSODA takes "
-                              "max_step (the largest step size)")
         jac = _dense_jacobian(problem)
         if jac is not None:
             kw["jac"] = jac
@@ -920,9 +926,6 @@ def _solve_odeint(problem, rtol, atol, t_eval, options):
 
     from scipy.integrate import ODEintWarning, odeint
 
-    if options.get("max_steps") is not None:
-        raise ConfigError("max_steps applies to pdeflow's own methods; LSODA takes max_step "
-                          "(the largest step size)")
     if options.get("adaptive", True) is False:
         raise ConfigError("adaptive=False is only available for pdeflow's own methods "
                           "('rodas4', 'rk45'), not 'LSODA'")

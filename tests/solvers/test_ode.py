@@ -324,8 +324,8 @@ def test_lsoda_failure_raises_with_the_reason():
                 raise_on_failure=False)
     assert not sol.status.converged and sol.t.tolist() == [0.5] and sol.t_final < 1.5
     assert sol.y[0, 0] == pytest.approx(2.0, rel=1e-5)
-    with pytest.raises(ConfigError, match="max_step"):
-        solve(blowup, method="LSODA", max_steps=10)
+    with pytest.raises(ConfigError, match="adaptive=False"):
+        solve(blowup, method="LSODA", adaptive=False, t_eval=[1.0], dense_output=False)
 
 
 def test_small_systems_default_to_straight_line_python_without_a_jacobian():
