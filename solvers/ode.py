@@ -22,9 +22,10 @@ BioNetGen networks.
 * ``"auto"``: ``"LSODA"`` up to :data:`SMALL_SYSTEM` states, else ``"BDF"`` with the
   sparse Jacobian.  ``benchmarks/ode_methods.py`` times every stiff method on the stiff
   cases (2-core machine, loaded): RD3 N=32 rodas4 0.20 s, BDF 0.23 s, Radau 5.4 s (27x),
-  LSODA 39 s (dense); Gray-Scott 64x64 BDF 14.5 s, rodas4 33 s (2.3x), Radau > 200 s.
-  Radau and LSODA on large systems are offered for cross-checks, never picked by
-  ``"auto"``.
+  LSODA 39 s (dense); Gray-Scott 64x64 BDF 14.5 s, rodas4 33 s (2.3x), Radau > 200 s;
+  BCR BDF 77 s, LSODA 182 s (2.4x), rodas4 and Radau > 240 s.  rodas4 (a sparse LU per
+  step: slow where the factors fill in), Radau and LSODA on large systems are offered,
+  never picked by ``"auto"``.
 
 Sparse LU note: scipy's ``splu`` cannot reuse a symbolic factorization between
 calls; pdeflow reuses the fill-reducing ordering and the assembled pattern, and
@@ -65,7 +66,7 @@ __all__ = ["ODEProblem", "ODESolution", "ODEStatus", "DenseOutput", "solve", "ME
 METHODS = ("auto", "rodas4", "BDF", "Radau", "LSODA", "rk45")
 SCIPY_METHODS = ("BDF", "Radau", "LSODA")
 # "auto" picks one of these two (see solve); rodas4 and Radau are offered but never picked:
-# slower than BDF on every stiff case measured (benchmarks/ode_methods.py)
+# more than 3x BDF's time on some stiff case measured (benchmarks/ode_methods.py)
 AUTO_STIFF = "BDF"
 AUTO_SMALL = "LSODA"
 # compile(..., optimize=True) options that only emit the straight-line program: no rewrite
