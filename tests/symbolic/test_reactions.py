@@ -558,3 +558,19 @@ def test_unknown_header_text_is_refused(tmp_path, header, words):
         load_bngl_net(path)
     msg = str(e.value)
     assert "line 1:" in msg and words in msg, msg
+
+
+def test_parameter_expressions_with_if_min_max_fold_to_numbers():
+    net = _net("1 1 2 k2", params="1 k 2.0\n2 k2 if(k>1&&!(k>5),3,4)\n3 k3 min(k,1,0.5)+max(1,k)"
+               "\n4 k4 log2(8)+abs(-1)")
+    assert net.parameters["k2"] == 3.0 and net.parameters["k3"] == 2.5
+    assert net.parameters["k4"] == pytest.approx(4.0, rel=1e-15)
+
+
+def test_time_symbol_avoids_a_parameter_named_t():
+    net = _net("1 0 1 f", params="1 t 3.0",
+               extra="begin functions\n1 f() t*time()\nend functions\n")
+    assert net.time_name == "t_" and not net.autonomous
+    # d[A]/dt = t * time: at time 2 with the parameter t = 3, 6
+    assert net.rhs_numpy(2.0, net.y0)[0] == pytest.approx(6.0)
+    assert net.rhs_terms(params_as_symbols=True)[0] == sym("t") * sym("t_")
