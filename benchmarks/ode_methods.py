@@ -22,6 +22,7 @@ Run::
 
     .venv/bin/python benchmarks/ode_methods.py                 # rd3 and gray-scott
     .venv/bin/python benchmarks/ode_methods.py --bcr --timeout 300
+    .venv/bin/python benchmarks/ode_methods.py --cases gray-scott --methods BDF rodas4
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def main(argv=None):
     ap.add_argument("--lsoda-max", type=int, default=3072)
     ap.add_argument("--bcr", action="store_true")
     ap.add_argument("--cases", nargs="*", default=None)
+    ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(*args.worker, args.repeats, args.out)
@@ -149,7 +151,7 @@ def main(argv=None):
         args.tmp = tmp
         for case in cases:
             rows = []
-            for m in METHODS:
+            for m in args.methods:
                 if m == "LSODA" and sizes[case] > args.lsoda_max:
                     rows.append({"case": case, "method": m,
                                  "skipped": f"dense Jacobian of {sizes[case]} states"})

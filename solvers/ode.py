@@ -21,11 +21,11 @@ BioNetGen networks.
 * ``"rk45"``: explicit Dormand–Prince 5(4) with dense output, for non-stiff problems;
 * ``"auto"``: ``"LSODA"`` up to :data:`SMALL_SYSTEM` states, else ``"BDF"`` with the
   sparse Jacobian.  ``benchmarks/ode_methods.py`` times every stiff method on the stiff
-  cases (2-core machine, loaded): RD3 N=32 rodas4 0.20 s, BDF 0.23 s, Radau 5.4 s (27x),
-  LSODA 39 s (dense); Gray-Scott 64x64 BDF 14.5 s, rodas4 33 s (2.3x), Radau > 200 s;
-  BCR BDF 77 s, LSODA 182 s (2.4x), rodas4 and Radau > 240 s.  rodas4 (a sparse LU per
-  step: slow where the factors fill in), Radau and LSODA on large systems are offered,
-  never picked by ``"auto"``.
+  cases (2-core machine, loaded; multiples of the fastest): RD3 N=32 rodas4 up to 1.8x,
+  Radau 13-27x, LSODA 455x (dense); Gray-Scott 64x64 rodas4 0.95x BDF, Radau over 15x;
+  BCR LSODA 2.4x, rodas4 3.8x, Radau over 3x.  rodas4 (a sparse LU per step: slow where
+  the factors fill in), Radau and LSODA on large systems are offered, never picked by
+  ``"auto"``.
 
 Sparse LU note: scipy's ``splu`` cannot reuse a symbolic factorization between
 calls; pdeflow reuses the fill-reducing ordering and the assembled pattern, and
