@@ -22,7 +22,7 @@ BioNetGen networks.
 * ``"auto"``: ``"LSODA"`` up to :data:`SMALL_SYSTEM` states, else ``"BDF"`` with the
   sparse Jacobian.  ``benchmarks/ode_methods.py`` times every stiff method on the stiff
   cases (2-core machine, loaded; multiples of the fastest): RD3 N=32 rodas4 up to 1.8x,
-  Radau 13-27x, LSODA 455x (dense); Gray-Scott 64x64 rodas4 0.95x BDF, Radau over 15x;
+  Radau 13-27x, LSODA 455x (dense); Gray-Scott 64x64 rodas4 0.95x BDF, Radau over 5x;
   BCR LSODA 2.4x, rodas4 3.8x, Radau over 3x.  rodas4 (a sparse LU per step: slow where
   the factors fill in), Radau and LSODA on large systems are offered, never picked by
   ``"auto"``.
