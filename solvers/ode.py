@@ -14,12 +14,18 @@ BioNetGen networks.
   of ``I/(gamma h) - J`` per step, see :mod:`pdeflow.solvers.ode_methods`);
 * ``"BDF"``, ``"Radau"``: scipy's implicit methods through ``solve_ivp(jac=...)``;
   scipy keeps the LU of its Newton matrix across steps while Newton converges and
-  uses SuperLU (``splu``) for sparse Jacobians;
+  uses SuperLU (``splu``) for sparse Jacobians (BDF's are solved by pdeflow, below);
+* ``"LSODA"``: scipy's LSODA (Adams/BDF switching, dense Jacobian: small systems);
+  with ``t_eval`` and ``dense_output=False`` the whole integration is one
+  ``scipy.integrate.odeint`` call, with no Python between steps;
 * ``"rk45"``: explicit Dormand–Prince 5(4) with dense output, for non-stiff problems;
-* ``"auto"``: the stiff method that measured fastest on the RD3 benchmark
-  (``benchmarks/rd3_autoparallel.py``, N=32, rtol 1e-6, compiled sparse Jacobian:
-  scipy BDF 0.89 s, rodas4 1.11 s, Radau 4.16 s on a loaded 2-core machine), i.e.
-  scipy ``"BDF"`` with the sparse Jacobian.
+* ``"auto"``: ``"LSODA"`` up to :data:`SMALL_SYSTEM` states, else ``"BDF"`` with the
+  sparse Jacobian.  ``benchmarks/ode_methods.py`` times every stiff method on the stiff
+  cases (2-core machine, loaded; multiples of the fastest): RD3 N=32 rodas4 up to 1.8x,
+  Radau 13-27x, LSODA 455x (dense); Gray-Scott 64x64 rodas4 0.95x BDF, Radau over 5x;
+  BCR LSODA 2.4x, rodas4 3.8x, Radau over 3x.  rodas4 (a sparse LU per step: slow where
+  the factors fill in), Radau and LSODA on large systems are offered, never picked by
+  ``"auto"``.
 
 Sparse LU note: scipy's ``splu`` cannot reuse a symbolic factorization between
 calls; pdeflow reuses the fill-reducing ordering and the assembled pattern, and
@@ -57,10 +63,20 @@ from pdeflow.solvers.ode_methods import STEPPERS, JacobianSource
 
 __all__ = ["ODEProblem", "ODESolution", "ODEStatus", "DenseOutput", "solve", "METHODS"]
 
-METHODS = ("auto", "rodas4", "BDF", "Radau", "rk45")
-SCIPY_METHODS = ("BDF", "Radau")
-# measured on benchmarks/rd3_autoparallel.py (N=32, rtol=1e-6): BDF 0.89 s, rodas4 1.11 s
+METHODS = ("auto", "rodas4", "BDF", "Radau", "LSODA", "rk45")
+SCIPY_METHODS = ("BDF", "Radau", "LSODA")
+# "auto" picks one of these two (see solve); rodas4 and Radau are offered but never picked:
+# more than 3x BDF's time on some stiff case measured (benchmarks/ode_methods.py)
 AUTO_STIFF = "BDF"
+AUTO_SMALL = "LSODA"
+# compile(..., optimize=True) options that only emit the straight-line program: no rewrite
+# rules, no saturation, tree extraction with the built-in cost table (no calibration file)
+_STRAIGHT_LINE = MappingProxyType({"rules": "none", "cost": "anchor", "extractor": "tree"})
+SMALL_SYSTEM = 64
+"""Up to this many states a system is "small": ``solve(method="auto")`` takes LSODA (its
+dense finite-difference Jacobian costs ``n + 1`` RHS calls), and ``from_terms`` /
+``from_reaction_network`` with ``target="auto"`` generate numpy code (no JIT compile) and, with
+``jac=None``, no Jacobian (benchmarks/ode_small.py)."""
 
 
 # ------------------------------------------------------------------------ status
@@ -323,8 +339,9 @@ class ODEProblem:
 
     @classmethod
     def from_terms(cls, exprs: Sequence, states: Sequence, y0, tspan, params=None,
-                   pvalues=None, target: str = "numba", jac: bool = True,
-                   optimize: bool = False, optimize_options: dict | None = None) -> ODEProblem:
+                   pvalues=None, target: str = "auto", jac: bool | None = None,
+                   optimize: bool = False, optimize_options: dict | None = None,
+                   time_symbol=None) -> ODEProblem:
         """A scalar system ``d states[i]/dt = exprs[i]`` (straight-line generated code).
 
         Arguments
@@ -337,8 +354,15 @@ class ODEProblem:
         params : list of Sym, optional
             Symbols to bind to ``pvalues``.
         pvalues : Mapping {Sym or name: float} or sequence aligned with ``params``
-        target : str
-        jac : bool
+        target : {"auto", "numba", "numpy", "jax", "torch", "python"}
+            ``"auto"`` (default): for small systems (up to :data:`SMALL_SYSTEM` states) one
+            straight-line Python function (the e-graph's program emitter, without rewriting:
+            about a millisecond to generate, nothing to JIT-compile, a few microseconds per
+            call), else ``"numba"``.  ``"python"`` needs ``optimize=True``.
+        jac : bool, optional
+            Compile the analytic sparse Jacobian.  Default: above :data:`SMALL_SYSTEM`
+            states only (a small system's solvers difference a dense Jacobian for less than
+            generating one costs).
         optimize : bool
             Compile the right-hand sides through the e-graph optimizer
             (``compile(..., optimize=True)``, targets ``"numba"`` and ``"python"``);
@@ -346,6 +370,9 @@ class ODEProblem:
             compiled as without it.
         optimize_options : dict, optional
             Keyword arguments of :func:`pdeflow.symbolic.egraph.optimize`.
+        time_symbol : Sym, optional
+            The time symbol of non-autonomous right-hand sides (default: ``t`` when the
+            terms use it).
 
         Example
         -------
@@ -362,6 +389,17 @@ class ODEProblem:
         exprs, states = list(exprs), list(states)
         if len(exprs) != len(states):
             raise DataError(f"{len(exprs)} right-hand sides for {len(states)} states")
+        small = len(states) <= SMALL_SYSTEM
+        if jac is None:
+            jac = not small
+        if target == "auto":
+            if small and not optimize:  # straight-line Python: no JIT, no rewriting
+                from pdeflow.symbolic.egraph import Limits
+
+                target, optimize = "python", True
+                optimize_options = {**_STRAIGHT_LINE, "limits": Limits(iterations=0)}
+            else:
+                target = "numba"
         params = list(params or [])
         if isinstance(pvalues, Mapping):
             by_name = {str(k): float(v) for k, v in pvalues.items()}
@@ -378,15 +416,18 @@ class ODEProblem:
                                             optimize_options=optimize_options)
         return cls._compiled_problem(
             sym_compile, compile_jacobian if jac else None, exprs, states, params or None,
-            pvec, np.asarray(y0, dtype=float), tspan, target, False, {"trace": 0.0})
+            pvec, np.asarray(y0, dtype=float), tspan, target, False, {"trace": 0.0}, time_symbol)
 
     @classmethod
-    def from_reaction_network(cls, net, tspan, target: str = "numba",
-                              jac: bool = True, optimize: bool = False) -> ODEProblem:
-        """The mass-action ODEs of a BioNetGen network (:func:`load_bngl_net`).
+    def from_reaction_network(cls, net, tspan, target: str = "auto",
+                              jac: bool | None = None, optimize: bool = False) -> ODEProblem:
+        """The ODEs of a BioNetGen network (:func:`load_bngl_net`).
 
-        ``optimize=True`` compiles the right-hand sides through the e-graph optimizer (see
-        :meth:`from_terms`).
+        ``target``, ``jac`` and ``optimize`` are :meth:`from_terms`'s: by default a small
+        network (up to :data:`SMALL_SYSTEM` species) gets generated numpy code and no
+        compiled Jacobian, a larger one Numba code and its analytic sparse Jacobian.
+        ``optimize=True`` compiles the right-hand sides through the e-graph optimizer.
+        Rates that use ``time()`` make the problem non-autonomous.
 
         ``timings["trace"]`` is the time to build the symbolic right-hand sides.
 
@@ -414,14 +455,16 @@ class ODEProblem:
         states = list(net.state_symbols())
         t_terms = time.perf_counter() - s
         prob = cls.from_terms(exprs, states, net.y0, tspan, target=target, jac=jac,
-                              optimize=optimize)
+                              optimize=optimize, time_symbol=net.time_symbol)
         prob.timings = MappingProxyType({**prob.timings, "trace": t_terms})
         return prob
 
     @classmethod
     def _compiled_problem(cls, sym_compile, sym_jac, outputs, inputs, params, pvec, y0a, tspan,
-                          target, parallel, timings):
+                          target, parallel, timings, tsym=None):
         kw = {"target": target, "parallel": parallel} if parallel else {"target": target}
+        if tsym is not None:
+            kw["time"] = tsym
         s = time.perf_counter()
         fn = sym_compile(outputs, inputs, params=params, **kw)
         timings["codegen"] = time.perf_counter() - s
@@ -437,11 +480,11 @@ class ODEProblem:
         if autonomous is None:
             autonomous = fn.program.time is None
         out_numba = target == "numba"
-
-        bound = fn.bind(pvec) if out_numba else None
+        # numba and straight-line python kernels write into an output array through bind()
+        bound = fn.bind(pvec) if target in ("numba", "python") else None
 
         def rhs(t, y):
-            if out_numba:
+            if bound is not None:
                 return bound(np.empty(fn.n_out), y, t)
             return _as_numpy(fn(y, pvec, t))
 
@@ -449,19 +492,21 @@ class ODEProblem:
         jac_call = None
         sources = {"rhs": fn.source}
         if sym_jac is not None:
+            jac_kw = dict(kw, target="numpy") if target == "python" else kw
+            jac_numba = jac_kw["target"] == "numba"
             s = time.perf_counter()
-            jf = sym_jac(outputs, inputs, params=params, **kw)
+            jf = sym_jac(outputs, inputs, params=params, **jac_kw)
             timings["jac_codegen"] = time.perf_counter() - s
             s = time.perf_counter()
             data0 = np.empty(jf.nnz)
-            _fill(jf, data0, y0f, pvec, t0, out_numba)
+            _fill(jf, data0, y0f, pvec, t0, jac_numba)
             timings["jac_compile"] = time.perf_counter() - s
             sources["jac"] = jf.source
             indptr, indices, shape = jf.indptr, jf.indices, jf.shape
 
             def jdata(t, y):
                 d = np.empty(jf.nnz)
-                return _fill(jf, d, y, pvec, t, out_numba)
+                return _fill(jf, d, y, pvec, t, jac_numba)
 
             def jac_call(t, y):
                 return sp.csr_matrix((jdata(t, y), indices, indptr), shape=shape)
@@ -628,7 +673,8 @@ class ODESolution:
     method : str
     nfev, njev, nlu : int
         RHS evaluations, Jacobian evaluations, LU factorizations (with
-        ``linear_solver="gmres"``: incomplete LUs plus any exact fallbacks).
+        ``linear_solver="gmres"``: incomplete LUs plus any exact fallbacks; LSODA through
+        ``odeint`` does not count its LUs: ``nlu`` is its Jacobian evaluations).
     steps : int
         Accepted steps.
     rejected : int or None
@@ -698,15 +744,18 @@ def solve(problem: ODEProblem, method: str = "auto", rtol: float = 1e-6, atol: f
     Arguments
     ---------
     problem : ODEProblem
-    method : {"auto", "rodas4", "BDF", "Radau", "rk45"}
-        See the module docstring; ``"auto"`` picks the fastest measured stiff method.
+    method : {"auto", "rodas4", "BDF", "Radau", "LSODA", "rk45"}
+        See the module docstring; ``"auto"`` takes LSODA up to :data:`SMALL_SYSTEM`
+        states and BDF above.
     rtol, atol : float
         Relative and absolute tolerances of the local error (RMS norm of
         ``err / (atol + rtol * max(|y|, |y_new|))`` must be <= 1).
     t_eval : array_like, optional
         Output times inside ``tspan`` (sorted).  Default: every accepted step.
     dense_output : bool
-        Keep the per-step interpolants for ``sol(t)`` (default True).
+        Keep the per-step interpolants for ``sol(t)`` (default True).  LSODA with
+        ``t_eval`` and ``dense_output=False`` runs as one ``odeint`` call (fastest for
+        small systems).
     first_step, max_step : float, optional
     max_steps : int
         Limit on attempted steps of pdeflow's own methods (default 100000).
@@ -749,7 +798,7 @@ def solve(problem: ODEProblem, method: str = "auto", rtol: float = 1e-6, atol: f
             raise ConfigError(f"The '{name}' parameter of solve must be a float in (0, inf). "
                               f"Got {v!r}.")
     if method == "auto":
-        method = AUTO_STIFF
+        method = AUTO_SMALL if problem.n <= SMALL_SYSTEM else AUTO_STIFF
     if "linear_solver" in options:
         ls = options["linear_solver"]
         if ls not in LINEAR_SOLVERS:
@@ -766,7 +815,9 @@ def solve(problem: ODEProblem, method: str = "auto", rtol: float = 1e-6, atol: f
         if np.any(np.diff(t_eval) < 0) or t_eval.size and (t_eval[0] < t0 or t_eval[-1] > t1):
             raise ConfigError(f"t_eval must be sorted and inside tspan {problem.tspan}")
     start = time.perf_counter()
-    if method in SCIPY_METHODS:
+    if method == "LSODA" and t_eval is not None and not options.get("dense_output", True):
+        sol = _solve_odeint(problem, rtol, atol, t_eval, options)
+    elif method in SCIPY_METHODS:
         sol = _solve_scipy(problem, method, rtol, atol, t_eval, options)
     else:
         sol = _solve_own(problem, method, rtol, atol, t_eval, options)
@@ -787,7 +838,11 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
         raise ConfigError(f"adaptive=False is only available for pdeflow's own methods "
                           f"('rodas4', 'rk45'), not {method!r}")
     kw = {}
-    if problem.jac is not None:
+    if method == "LSODA":
+        jac = _dense_jacobian(problem)
+        if jac is not None:
+            kw["jac"] = jac
+    elif problem.jac is not None:
         kw["jac"] = problem.jac
     elif problem.jac_sparsity is not None:
         kw["jac_sparsity"] = problem.jac_sparsity
@@ -801,8 +856,8 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
         kw["linear_stats"] = linear
     else:
         solver = method
-    r = solve_ivp(problem.rhs, problem.tspan, np.array(problem.y0), method=solver, rtol=rtol,
-                  atol=atol, t_eval=t_eval, dense_output=True, **kw)
+    r = solve_ivp(_fast_rhs(problem), problem.tspan, np.array(problem.y0), method=solver,
+                  rtol=rtol, atol=atol, t_eval=t_eval, dense_output=True, **kw)
     nlu = int(r.nlu)
     if linear:
         counts = linear["counts"]
@@ -830,6 +885,87 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
         t=np.asarray(r.t), y=np.ascontiguousarray(r.y.T), status=status, message=message,
         method=method, nfev=int(r.nfev), njev=int(r.njev), nlu=nlu, steps=steps,
         rejected=None, t_eval=t_eval, t_final=t_final, dense=dense, linear=linear)
+
+
+def _fast_rhs(problem):
+    """The problem's right-hand side with the fewest Python layers: a compiled problem's own
+    closure (no reshape or dtype pass), else :meth:`ODEProblem.rhs`."""
+    return problem._compiled[0] if problem._compiled is not None else problem.rhs
+
+
+def _dense_jacobian(problem):
+    """``jac(t, y) -> (n, n) ndarray`` for LSODA, or None to let it difference."""
+    src = problem._compiled[1] if problem._compiled is not None else None
+    n = problem.n
+    if src is not None and src.indptr is not None:
+        rows = np.repeat(np.arange(n), np.diff(src.indptr))
+        cols = np.asarray(src.indices)
+        fill = src.data
+
+        def dense(t, y):
+            out = np.zeros((n, n))
+            out[rows, cols] = fill(t, y)
+            return out
+
+        return dense
+    if problem.jac is None:
+        return None
+    user = problem.jac
+
+    def dense_user(t, y):
+        J = user(t, y)
+        return J.toarray() if sp.issparse(J) else np.asarray(J, dtype=float)
+
+    return dense_user
+
+
+def _solve_odeint(problem, rtol, atol, t_eval, options):
+    """LSODA through ``scipy.integrate.odeint``: the whole integration in one Fortran call,
+    no Python between steps (used when ``t_eval`` is given and no dense output is wanted).
+    """
+    import warnings
+
+    from scipy.integrate import ODEintWarning, odeint
+
+    if options.get("adaptive", True) is False:
+        raise ConfigError("adaptive=False is only available for pdeflow's own methods "
+                          "('rodas4', 'rk45'), not 'LSODA'")
+    t0, t1 = problem.tspan
+    inside = t_eval[t_eval > t0]
+    times = np.concatenate([[t0], inside, [t1] if not inside.size or inside[-1] < t1 else []])
+    kw = {"rtol": rtol, "atol": atol, "tfirst": True, "full_output": True, "mxstep": 500_000}
+    jac = _dense_jacobian(problem)
+    if jac is not None:
+        kw["Dfun"] = jac
+    if options.get("first_step") is not None:
+        kw["h0"] = float(options["first_step"])
+    if options.get("max_step") is not None:
+        kw["hmax"] = float(options["max_step"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ODEintWarning)
+        ys, info = odeint(_fast_rhs(problem), np.array(problem.y0), times, **kw)
+    failed = [w for w in caught if issubclass(w.category, ODEintWarning)]
+    # row i of info is the interval ending at times[i + 1]; after a failure the rows hold
+    # whatever was in memory, so only the rows before the failed interval are read
+    short = np.flatnonzero(info["tcur"] < times[1:])
+    ok = not failed and not short.size
+    last = int(short[0]) if short.size else len(times) - 2
+    keep = np.isin(times, t_eval)
+    if ok:
+        status, message, t_final = ODEStatus.SUCCESS, ODEStatus.SUCCESS.message, t1
+    else:
+        status = ODEStatus.SCIPY_FAILED
+        text = str(failed[0].message).splitlines()[0] if failed else info["message"]
+        text = text.split(" Run with full_output")[0].strip()
+        message = f"{status.message} (LSODA: {text})"
+        t_final = float(max(times[last], min(info["tcur"][last], times[last + 1])))
+        keep[last + 1:] = False  # rows past the failure are odeint's fill values
+    # counts are cumulative; a failed interval's own row is still written by LSODA
+    steps, nfev, njev = (int(info[k][last]) for k in ("nst", "nfe", "nje"))
+    return ODESolution(
+        t=times[keep].copy(), y=np.ascontiguousarray(ys[keep]), status=status, message=message,
+        method="LSODA", nfev=nfev, njev=njev, nlu=njev, steps=steps, rejected=None,
+        t_eval=t_eval, t_final=t_final, dense=None)
 
 
 @functools.cache

@@ -176,9 +176,10 @@ class DormandPrince(AbstractStepper):
 class SparseShiftedLU:
     """Sparse LU of ``W = shift * I - J`` for a Jacobian with a fixed CSR pattern.
 
-    At construction the fill-reducing column ordering (COLAMD, which depends only on
-    the pattern) is computed once, and the union pattern of ``J`` and the diagonal is
-    laid out already symmetrically permuted, with the positions of ``J``'s nonzeros
+    At construction the fill-reducing column ordering (COLAMD or minimum degree on
+    ``A^T + A``, whichever fills less; both depend only on the pattern) is computed once,
+    and the union pattern of ``J`` and the diagonal is laid out already symmetrically
+    permuted, with the positions of ``J``'s nonzeros
     and of the diagonal inside it.  Assembling ``W`` for a new ``shift`` or new
     Jacobian values is then two vectorized scatters, and each factorization calls
     ``splu(..., permc_spec="NATURAL")``.  Above ``DENSE_MAX`` unknowns a
@@ -206,6 +207,7 @@ class SparseShiftedLU:
         c = np.concatenate([cols, np.arange(n)])
         self._rc = (r, c, cols.size)
         self._data = None  # the SuperLU path's layout, built by _layout() on first use
+        self.ordering = None  # the SuperLU path's fill-reducing ordering, once laid out
         self._static = None
         if n > DENSE_MAX:
             # numeric refactorization on a pattern analysed once (SuperLU above as the
@@ -226,10 +228,20 @@ class SparseShiftedLU:
         r, c, nnz = self._rc
         if n > DENSE_MAX:
             probe = sp.csc_matrix((np.where(r == c, 4.0, 1.0), (r, c)), shape=(n, n))
-            # SuperLU's perm_c maps column j of W to column perm_c[j] of W Pc
-            q = splu(probe, permc_spec="COLAMD").perm_c.copy()
+            # SuperLU's perm_c maps column j of W to column perm_c[j] of W Pc.  The ordering
+            # with the least fill on the probe wins: COLAMD for unsymmetric patterns, minimum
+            # degree on A^T + A for (near-)symmetric ones (Gray-Scott 64x64: 0.78M entries
+            # and 0.07 s per factorization against COLAMD's 1.7M and 0.17 s)
+            best = None
+            for spec in ORDERINGS:
+                lu = splu(probe, permc_spec=spec)
+                fill = lu.L.nnz + lu.U.nnz
+                if best is None or fill < best[0]:
+                    best = (fill, lu.perm_c.copy(), spec)
+            _, q, self.ordering = best
         else:
             q = np.arange(n)
+            self.ordering = "dense"
         self._q = q  # W[r, c] is stored at (q[r], q[c]); b is permuted by inv = q^-1
         self._inv = np.argsort(q)
         rp, cp = q[r], q[c]
@@ -283,6 +295,7 @@ class SparseShiftedLU:
 
 
 DENSE_MAX = 32  # below this size a dense LU beats SuperLU's per-call overhead
+ORDERINGS = ("COLAMD", "MMD_AT_PLUS_A")  # fill-reducing orderings tried once per pattern
 
 
 def _dense_factor(W):

@@ -5,24 +5,33 @@ expanded network in ``begin``/``end`` blocks:
 
 * ``parameters``: ``index name value`` where ``value`` is a number or an
   expression of earlier parameters (``c*p19``, ``ln(2)/120``);
-* ``functions``: ``index name() expression`` of parameters, observables and
-  earlier functions (functional rate laws);
+* ``functions``: ``index name() expression`` of parameters, observables,
+  ``time()`` and earlier functions (functional rate laws); ``index name(x, y)
+  expression`` defines a function of arguments (BioNetGen's local functions);
 * ``species``: ``index name initial_amount`` (a number, parameter or expression;
-  a name starting with ``$`` marks a fixed species whose amount never changes);
+  a ``$`` anywhere in the name, as in ``$A()`` or ``@EC::$Source()``, marks a fixed
+  species whose amount never changes);
 * ``reactions``: ``index reactants products rate #label`` with comma-separated
   1-based species indices, ``0`` meaning none;
 * ``groups`` (observables): ``index name entries`` with entries ``i`` or
   ``w*i`` (``w`` times species ``i``).
 
-Every reaction is mass action: its flux is the rate expression times the
-product of its reactants' amounts (a repeated reactant multiplies twice).  A
-rate naming a function uses that function's value as the rate constant, as
-BioNetGen does.  The statistical factors are already part of the rate
-expressions in a ``.net`` file; none are added here.
+Outside the blocks only the header directives ``version("...")``,
+``substanceUnits("...")`` and ``setOption("name", "value")`` may appear (kept in
+:attr:`ReactionNetwork.directives`).
 
-Expressions are parsed with :mod:`ast` and only numbers, known names,
-``+ - * / **`` (BioNetGen's ``^`` is read as ``**``), unary signs and the
-functions ``exp``, ``ln``/``log`` (natural), ``log10`` and ``sqrt`` are accepted;
+A reaction is mass action (its flux is the rate expression times the product of
+its reactants' amounts; a repeated reactant multiplies twice) unless its rate is
+one of BioNetGen's rate laws ``Sat``, ``MM`` or ``Hill`` (see
+:meth:`Reaction.flux_term`).  A rate naming a function uses that function's value
+as the rate constant, as BioNetGen does.  The statistical factors are already part
+of the rate expressions in a ``.net`` file; none are added here.
+
+Expressions are parsed with :mod:`ast`: numbers, known names, ``+ - * / **``
+(BioNetGen's ``^`` is read as ``**``), unary signs, comparisons, ``&&``, ``||``,
+``!``, ``if(c, a, b)``, ``min``/``max``/``sum``/``avg`` of any number of arguments
+and the one-argument functions ``exp``, ``ln``/``log`` (natural), ``log10``,
+``log2``, ``sqrt``, ``abs`` and the trigonometric and hyperbolic ones are accepted;
 nothing is passed to ``eval``.  Problems raise :class:`pdeflow.errors.DataError`
 naming the file and line.
 
@@ -72,7 +81,28 @@ import scipy.sparse as sp
 
 from pdeflow.errors import DataError
 from pdeflow.symbolic.evaluate import evaluate, substitute
-from pdeflow.symbolic.functions import exp, log, sqrt
+from pdeflow.symbolic.functions import (
+    abs_,
+    and_,
+    cos,
+    cosh,
+    eq,
+    exp,
+    ifelse,
+    le,
+    log,
+    lt,
+    maximum,
+    minimum,
+    ne,
+    not_,
+    or_,
+    sin,
+    sinh,
+    sqrt,
+    tan,
+    tanh,
+)
 from pdeflow.symbolic.terms import ZERO, Num, Sym, Term, add, mul, num, power, sym
 
 __all__ = [
@@ -123,6 +153,11 @@ class Reaction:
         The rate as written in the file.
     label : str
         The comment after ``#`` (BioNetGen's rule name), or ``""``.
+    law : {"Ele", "Sat", "MM", "Hill"}
+        BioNetGen's rate law (``Ele``: mass action); see :meth:`flux_term`.
+    law_params : tuple of Term
+        The rate law's constants after the first (``Sat``: the ``K_i``; ``MM``: ``Km``;
+        ``Hill``: ``K, n``), as terms like ``rate``.
     """
 
     reactants: tuple[int, ...]
@@ -130,6 +165,46 @@ class Reaction:
     rate: Term
     rate_expr: str
     label: str = ""
+    law: str = "Ele"
+    law_params: tuple[Term, ...] = ()
+
+    def flux_term(self, x: tuple[Term, ...], params: tuple[Term, ...] | None = None,
+                  rate: Term | None = None) -> Term:
+        """The reaction's flux as a term of the state symbols ``x`` (BioNetGen's rate laws).
+
+        ``rate`` and ``params`` replace :attr:`rate` and :attr:`law_params` (e.g. after
+        substituting parameter values).  With ``k = rate``, ``r_i`` the reactants' amounts:
+
+        * ``"Ele"`` (mass action): ``k * r_1 * ... * r_n``;
+        * ``"Sat"`` (``Sat k K_1 .. K_m``): ``k * prod_{i<=m} r_i/(K_i + r_i) * prod_{i>m} r_i``,
+          and just ``k`` (zeroth order) when no ``K`` is given;
+        * ``"MM"`` (``MM kcat Km``): ``kcat * E * S/(Km + S)`` with ``E`` the sum of the
+          other reactants and ``S`` the free substrate of the quasi-steady state,
+          ``S = (b + sqrt(b^2 + 4 Km S_t))/2``, ``b = S_t - Km - E``, ``S_t = r_1``;
+        * ``"Hill"`` (``Hill k K n``): ``k * r_1^n/(K^n + r_1^n) * r_2 * ... * r_n``.
+
+        These are the formulas of BioNetGen's ``run_network`` (``Network3/src/network.cpp``).
+        """
+        k = self.rate if rate is None else rate
+        ps = self.law_params if params is None else params
+        rs = [x[j] for j in self.reactants]
+        if self.law == "Ele":
+            return mul(k, *rs)
+        if self.law == "Sat":
+            if not ps:
+                return k
+            sat = [r / add(K, r) for K, r in zip(ps, rs, strict=False)]
+            return mul(k, *sat, *rs[len(ps):])
+        if self.law == "MM":
+            (km,) = ps
+            st, e = rs[0], add(*rs[1:]) if len(rs) > 1 else ZERO
+            b = st - km - e
+            s = num(0.5) * add(b, sqrt(add(power(b, num(2.0)), num(4.0) * st * km)))
+            return mul(k, e, s / add(km, s))
+        # Hill
+        big_k, n_h = ps
+        xn = power(rs[0], n_h)
+        return mul(k, xn / add(power(big_k, n_h), xn), *rs[1:])
 
 
 # Safe expressions ---------------------------------------------------------
@@ -137,29 +212,86 @@ class _Bad(Exception):
     """A problem in one line; the parser adds the file and line number."""
 
 
-_FUNCS = {
+def _log10(a):
+    return log(a) / log(num(10.0))
+
+
+def _log2(a):
+    return log(a) / log(num(2.0))
+
+
+_FUNCS = {  # one argument
     "exp": exp,
     "ln": log,
     "log": log,
-    "log10": lambda a: log(a) / log(num(10.0)),
+    "log10": _log10,
+    "log2": _log2,
     "sqrt": sqrt,
+    "abs": abs_,
+    "sin": sin,
+    "cos": cos,
+    "tan": tan,
+    "sinh": sinh,
+    "cosh": cosh,
+    "tanh": tanh,
+}
+_VARIADIC = {  # one or more arguments (muParser's min, max, sum, avg)
+    "min": lambda *a: _fold(minimum, a),
+    "max": lambda *a: _fold(maximum, a),
+    "sum": lambda *a: add(*a),
+    "avg": lambda *a: add(*a) / num(float(len(a))),
 }
 _CONSTS = {"_pi": math.pi, "_e": math.e}
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
+_IF = "__bng_if"  # BioNetGen's if(cond, a, b): 'if' is a Python keyword
+
+
+def _fold(f, args):
+    out = args[0]
+    for a in args[1:]:
+        out = f(out, a)
+    return out
+
+
+def _compare(op, a, b):
+    match op:
+        case ast.Lt():
+            return lt(a, b)
+        case ast.LtE():
+            return le(a, b)
+        case ast.Gt():
+            return lt(b, a)
+        case ast.GtE():
+            return le(b, a)
+        case ast.Eq():
+            return eq(a, b)
+        case ast.NotEq():
+            return ne(a, b)
+    raise _Bad(f"unsupported comparison {type(op).__name__}")
 
 
 def _parse_expr(text: str) -> ast.expr:
+    """Parse a BioNetGen (muParser) expression: ``^`` is a power, ``&&``/``||``/``!`` are
+    logic, ``if(c, a, b)`` a conditional."""
     text = text.strip()
     if not text:
         raise _Bad("missing expression")
+    py = text.replace("^", "**").replace("&&", " and ").replace("||", " or ")
+    py = re.sub(r"!(?!=)", " not ", py)
+    py = re.sub(r"\bif\s*\(", _IF + "(", py)
     try:
-        return ast.parse(text.replace("^", "**"), mode="eval").body
+        return ast.parse(py, mode="eval").body
     except (SyntaxError, RecursionError, MemoryError):
         raise _Bad(f"cannot parse the expression {text!r}") from None
 
 
-def _to_term(node: ast.expr, resolve) -> Term:
-    """The term of a parsed expression; ``resolve(name)`` gives the term of a name."""
+def _to_term(node: ast.expr, resolve, call=None) -> Term:
+    """The term of a parsed expression.
+
+    ``resolve(name)`` gives the term of a name; ``call(name, args)`` the term of a call
+    ``name(args...)`` to something other than a built-in function (a network function,
+    ``time()``), or None to refuse it.
+    """
 
     def go(n):
         match n:
@@ -173,6 +305,14 @@ def _to_term(node: ast.expr, resolve) -> Term:
                 return -go(a)
             case ast.UnaryOp(op=ast.UAdd(), operand=a):
                 return go(a)
+            case ast.UnaryOp(op=ast.Not(), operand=a):
+                return not_(go(a))
+            case ast.BoolOp(op=op, values=vals):
+                return _fold(and_ if isinstance(op, ast.And) else or_, [go(v) for v in vals])
+            case ast.Compare(left=a, ops=ops, comparators=cs):
+                terms = [go(a), *(go(c) for c in cs)]
+                parts = [_compare(op, terms[i], terms[i + 1]) for i, op in enumerate(ops)]
+                return _fold(and_, parts)
             case ast.BinOp(left=a, op=op, right=b):
                 x, y = go(a), go(b)
                 match op:
@@ -187,17 +327,31 @@ def _to_term(node: ast.expr, resolve) -> Term:
                     case ast.Pow():
                         return power(x, y)
             case ast.Call(func=ast.Name(id=fname), args=args, keywords=[]):
+                if fname == _IF:
+                    if len(args) != 3:
+                        raise _Bad(f"if() takes 3 arguments (condition, then, else), got "
+                                   f"{len(args)}")
+                    c, a, b = (go(x) for x in args)
+                    return ifelse(c, a, b)
                 if fname in _FUNCS and len(args) == 1:
                     return _FUNCS[fname](go(args[0]))
+                if fname in _VARIADIC and args:
+                    return _VARIADIC[fname](*(go(a) for a in args))
+                if call is not None:
+                    t = call(fname, [go(a) for a in args])
+                    if t is not None:
+                        return t
                 if not args:  # a BioNetGen function called as name()
                     return resolve(fname)
                 raise _Bad(
                     f"unsupported function call {ast.unparse(n)!r}: allowed are "
-                    f"{', '.join(sorted(_FUNCS))} of one argument and name() of a network function"
+                    f"{', '.join(sorted(_FUNCS))} of one argument, "
+                    f"{', '.join(sorted(_VARIADIC))}, if(c, a, b), time() and the network's "
+                    "functions"
                 )
         raise _Bad(
             f"unsupported syntax {ast.unparse(n)!r}: expressions may use numbers, names, "
-            "+ - * / ** ^ and exp/ln/log/log10/sqrt"
+            "+ - * / ^, comparisons, && || !, if(), min/max and exp/ln/log10/sqrt..."
         )
 
     return go(node)
@@ -241,8 +395,34 @@ def _number(tok: str):
 _BLOCKS = ("parameters", "functions", "species", "reactions", "groups")
 
 
-def _split_blocks(lines: list[str], source: str) -> dict[str, list[tuple[int, str, str]]]:
-    """``{block: [(line_no, content, comment)]}`` for the blocks this reader uses."""
+_DIRECTIVE = re.compile(r"([A-Za-z_]\w*)\s*\((.*)\)\s*;?\Z")
+_DIRECTIVES = ("version", "substanceUnits", "setOption")
+_STRING = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+
+
+def _directive(content: str, no: int, source: str) -> tuple[str, tuple[str, ...]]:
+    """``(name, string arguments)`` of a header line like ``version("2.2.3");``."""
+    m = _DIRECTIVE.match(content)
+    if m is None or m.group(1) not in _DIRECTIVES:
+        raise DataError(f"{source}, line {no}: text outside a begin/end block: {content!r} "
+                        f"(outside blocks a .net file may hold only the directives "
+                        f"{', '.join(_DIRECTIVES)})")
+    args = m.group(2).strip()
+    values = tuple(a or b for a, b in _STRING.findall(args))
+    if _STRING.sub("", args).replace(",", "").strip():
+        raise DataError(f"{source}, line {no}: the arguments of {m.group(1)}() must be quoted "
+                        f"strings, got {args!r}")
+    return m.group(1), values
+
+
+def _split_blocks(lines: list[str], source: str, directives: list | None = None
+                  ) -> dict[str, list[tuple[int, str, str]]]:
+    """``{block: [(line_no, content, comment)]}`` for the blocks this reader uses.
+
+    Header directives outside the blocks (``version("...")``, ``substanceUnits("...")``,
+    ``setOption("name", "value")``, as BioNetGen writes them) are appended to
+    ``directives`` as ``(name, args)``; any other text outside a block is an error.
+    """
     blocks: dict[str, list[tuple[int, str, str]]] = {b: [] for b in _BLOCKS}
     current: str | None = None
     start = 0
@@ -269,7 +449,9 @@ def _split_blocks(lines: list[str], source: str) -> dict[str, list[tuple[int, st
                                 f"block ({current!r})")
             current = None
         elif current is None:
-            raise DataError(f"{source}, line {no}: text outside a begin/end block: {content!r}")
+            d = _directive(content, no, source)
+            if directives is not None:
+                directives.append(d)
         elif current in blocks:
             blocks[current].append((no, content, comment.strip()))
         # other blocks (molecule types, compartments, ...) are not needed for the ODEs
@@ -295,6 +477,17 @@ def _check_new_name(name: str, taken: dict, what: str) -> None:
         raise _Bad(f"{what} name {name!r} is already defined as a {taken[name]}")
 
 
+_LAWS = {"Ele": (1, 1), "Sat": (1, None), "MM": (2, 2), "Hill": (3, 3)}  # constants: min, max
+_LAW_LINE = re.compile(r"(?:(\S+?)\*)?(Ele|Sat|MM|Hill)(?:\s+(\S.*)|\s*\((.*)\))\Z")
+
+
+def _time_name(taken) -> str:
+    name = "t"
+    while name in taken:
+        name += "_"
+    return name
+
+
 def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
     """Parse the text of a BioNetGen ``.net`` file.
 
@@ -314,9 +507,28 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
     DataError
         On a malformed line, an unknown name or an out-of-range species index;
         the message names ``source`` and the line number.
+
+    Notes
+    -----
+    What BioNetGen's ``run_network`` accepts and how it reads it:
+
+    * a ``$`` anywhere in a species name marks it fixed (``@EC::$Source()``);
+    * header directives ``version``, ``substanceUnits`` and ``setOption`` are kept in
+      :attr:`ReactionNetwork.directives`;
+    * an observable may share its name with a parameter: in expressions the name is the
+      parameter (``run_network`` binds parameters over observables), and the observable
+      is still reported by :meth:`ReactionNetwork.observable_values`;
+    * rate laws ``Sat``, ``MM``, ``Hill`` (written ``Sat k K`` or ``Sat(k,K)``, with an
+      optional statistical factor ``2*Sat k K``), see :meth:`Reaction.flux_term`;
+    * functions may use ``if(c, a, b)``, comparisons, ``&&``/``||``, ``min``/``max``
+      (any number of arguments), ``time()``, and other functions; a function may take
+      arguments (``f(x) 2*x``, BioNetGen's local functions) and is then called with as
+      many (``f(Atot)``).  A local observable ``Obs(x)`` is refused: BioNetGen expands
+      those per reaction when it writes the network.
     """
-    blocks = _split_blocks(text.splitlines(), source)
-    names: dict[str, str] = {}  # every defined name -> its kind
+    directives: list[tuple[str, tuple[str, ...]]] = []
+    blocks = _split_blocks(text.splitlines(), source, directives)
+    names: dict[str, str] = {}  # every defined name -> its kind (a parameter wins)
 
     def run(block, handler):
         for no, content, comment in blocks[block]:
@@ -359,9 +571,9 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
             raise _Bad("a species line is 'index name initial_amount'")
         _check_index(parts, len(species) + 1)
         name, expr = parts[1], parts[2].strip()
-        fixed = name.startswith("$")
+        fixed = "$" in name  # anywhere, as run_network reads it: @EC::$Source()
         amount = _value(_to_term(_parse_expr(expr), number_of), expr)
-        species.append(Species(name.removeprefix("$"), amount, expr, fixed))
+        species.append(Species(name.replace("$", ""), amount, expr, fixed))
 
     run("species", on_species)
     n = len(species)
@@ -375,7 +587,8 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
             raise _Bad("a group line is 'index name entries'")
         _check_index(parts, len(observables) + 1)
         name = parts[1]
-        _check_new_name(name, names, "observable")
+        if names.get(name) != "parameter":  # a parameter of the same name shadows it
+            _check_new_name(name, names, "observable")
         entries = []
         for tok in (parts[2].replace(" ", "").split(",") if len(parts) == 3 else []):
             w_text, star, i_text = tok.rpartition("*")
@@ -388,12 +601,14 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
                 raise _Bad(f"the entry {tok!r} refers to species {i}, but there are {n} species")
             entries.append((i - 1, w))
         observables[name] = tuple(entries)
-        names[name] = "observable"
+        names.setdefault(name, "observable")
 
     run("groups", on_group)
 
-    # functions, as terms of parameter and observable symbols
+    # functions, as terms of parameter, observable and time symbols
+    time = sym(_time_name(set(names)))
     functions: dict[str, Term] = {}
+    local_functions: dict[str, tuple[tuple[Sym, ...], Term]] = {}
 
     def symbolic(name):
         kind = names.get(name)
@@ -401,28 +616,66 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
             return sym(name)
         if kind == "function":
             return functions[name]
+        if kind == "local function":
+            raise _Bad(f"the function {name!r} takes {len(local_functions[name][0])} "
+                       f"argument(s); call it as {name}(...)")
         raise _Bad(f"unknown name {name!r} (not a parameter, observable or earlier function)")
 
+    def calls(fname, args):
+        if fname == "time" and not args and "time" not in names:
+            return time
+        if names.get(fname) == "local function":
+            formal, body = local_functions[fname]
+            if len(args) != len(formal):
+                raise _Bad(f"the function {fname!r} takes {len(formal)} argument(s), "
+                           f"got {len(args)}")
+            return substitute(body, dict(zip(formal, args, strict=True)))
+        if names.get(fname) == "observable" and args:
+            raise _Bad(f"{fname}(...) is a local observable; BioNetGen evaluates those per "
+                       "reaction when it writes the network: regenerate the .net file with "
+                       "generate_network")
+        return None
+
     def on_function(content, _):
-        parts = content.split(None, 2)
-        if len(parts) != 3:
-            raise _Bad("a function line is 'index name() expression'")
-        _check_index(parts, len(functions) + 1)
-        m = re.fullmatch(r"([A-Za-z_]\w*)\((.*)\)", parts[1])
+        m = re.fullmatch(r"\s*(\d+)\s+([A-Za-z_]\w*)\s*\(([^)]*)\)\s*(?:=\s*)?(.*)", content)
         if m is None:
-            raise _Bad(f"a function is named 'name()', got {parts[1]!r}")
-        if m.group(2).strip():
-            raise _Bad(f"functions with arguments ({parts[1]}) are not supported")
-        name = m.group(1)
+            raise _Bad("a function line is 'index name() expression' or "
+                       "'index name(x, y) expression'")
+        _check_index([m.group(1)], len(functions) + len(local_functions) + 1)
+        name, arg_text, expr = m.group(2), m.group(3).strip(), m.group(4)
+        if name == "time":
+            raise _Bad("'time' is reserved for time(); rename the function")
         _check_new_name(name, names, "function")
-        functions[name] = _to_term(_parse_expr(parts[2].removeprefix("=")), symbolic)
-        names[name] = "function"
+        if not expr.strip():
+            raise _Bad("a function line is 'index name() expression'")
+        if not arg_text:
+            functions[name] = _to_term(_parse_expr(expr), symbolic, calls)
+            names[name] = "function"
+            return
+        formal_names = [a.strip() for a in arg_text.split(",")]
+        for a in formal_names:
+            if not _NAME.match(a) or formal_names.count(a) > 1:
+                raise _Bad(f"bad argument list ({arg_text}) of the function {name!r}")
+        formal = tuple(sym(f"{name}.{a}") for a in formal_names)
+        local = dict(zip(formal_names, formal, strict=True))
+
+        def resolve(v):
+            return local[v] if v in local else symbolic(v)
+
+        local_functions[name] = (formal, _to_term(_parse_expr(expr), resolve, calls))
+        names[name] = "local function"
 
     run("functions", on_function)
 
     # reactions
     reactions: list[Reaction] = []
     rate_cache: dict[str, Term] = {}
+
+    def rate_term(expr):
+        rate = rate_cache.get(expr)
+        if rate is None:
+            rate = rate_cache[expr] = _to_term(_parse_expr(expr), symbolic, calls)
+        return rate
 
     def on_reaction(content, comment):
         parts = content.split(None, 3)
@@ -432,10 +685,25 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
         reactants = _index_list(parts[1], n, "reactants")
         products = _index_list(parts[2], n, "products")
         expr = parts[3].strip()
-        rate = rate_cache.get(expr)
-        if rate is None:
-            rate = rate_cache[expr] = _to_term(_parse_expr(expr), symbolic)
-        reactions.append(Reaction(reactants, products, rate, expr, comment))
+        m = _LAW_LINE.match(expr)
+        if m is None:
+            reactions.append(Reaction(reactants, products, rate_term(expr), expr, comment))
+            return
+        factor, law = m.group(1), m.group(2)
+        consts = [c for c in re.split(r"[\s,]+", (m.group(3) or m.group(4) or "").strip()) if c]
+        lo, hi = _LAWS[law]
+        if law == "Sat":
+            hi = len(reactants) + 1
+        if not lo <= len(consts) <= hi:
+            raise _Bad(f"the rate law {law} takes {lo}" + ("" if hi == lo else f" to {hi}")
+                       + f" constants here, got {len(consts)}")
+        if law in ("MM", "Hill") and not reactants:
+            raise _Bad(f"the rate law {law} needs a reactant (the substrate, listed first)")
+        k = rate_term(consts[0])
+        if factor is not None:
+            k = mul(rate_term(factor), k)
+        reactions.append(Reaction(reactants, products, k, expr, comment, law,
+                                  tuple(rate_term(c) for c in consts[1:])))
 
     run("reactions", on_reaction)
 
@@ -447,6 +715,8 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
         reactions=tuple(reactions),
         observables=MappingProxyType(observables),
         functions=MappingProxyType(functions),
+        directives=tuple(directives),
+        time_name=time.name,
     )
 
 
@@ -509,8 +779,15 @@ class ReactionNetwork:
     observables : Mapping
         ``{name: ((species_index, weight), ...)}`` with 0-based indices.
     functions : Mapping
-        ``{name: Term}``: the ``functions`` block, as terms of parameter and
-        observable symbols.
+        ``{name: Term}``: the ``functions`` block (those without arguments), as terms of
+        parameter, observable and time symbols.
+    directives : tuple
+        The header directives, ``(name, args)`` in file order, e.g.
+        ``("version", ("2.2.3",))``; see :attr:`version`, :attr:`substance_units`,
+        :attr:`options`.
+    time_name : str
+        The name of the time symbol that ``time()`` becomes (``"t"``, with underscores
+        appended if a parameter or observable is named so).
 
     Shapes
     ------
@@ -525,13 +802,50 @@ class ReactionNetwork:
     reactions: tuple[Reaction, ...]
     observables: Mapping[str, tuple[tuple[int, int | float], ...]]
     functions: Mapping[str, Term]
+    directives: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    time_name: str = "t"
 
     def __repr__(self):
         return (f"ReactionNetwork({Path(self.source).name!r}: {len(self.species)} species, "
                 f"{len(self.reactions)} reactions, {len(self.parameters)} parameters, "
                 f"{len(self.observables)} observables)")
 
+    # header ------------------------------------------------------------
+    def _directive(self, name):
+        return [args for d, args in self.directives if d == name]
+
+    @property
+    def version(self) -> str | None:
+        """The BioNetGen version of the header's ``version("...")``, if any."""
+        v = self._directive("version")
+        return v[-1][0] if v and v[-1] else None
+
+    @property
+    def substance_units(self) -> str | None:
+        """``"Number"`` or ``"Concentration"`` from ``substanceUnits("...")``, if given."""
+        v = self._directive("substanceUnits")
+        return v[-1][0] if v and v[-1] else None
+
+    @property
+    def options(self) -> dict[str, str]:
+        """``{name: value}`` of the header's ``setOption("name", "value", ...)`` lines."""
+        out = {}
+        for args in self._directive("setOption"):
+            out.update(zip(args[0::2], args[1::2], strict=False))
+        return out
+
     # names and symbols -------------------------------------------------
+    @property
+    def time_symbol(self) -> Sym:
+        """The symbol of ``time()`` in the terms (see :attr:`time_name`)."""
+        return sym(self.time_name)
+
+    @property
+    def autonomous(self) -> bool:
+        """False if a rate depends on ``time()``."""
+        ts = self.time_symbol
+        return not any(ts in t.free_symbols for t in self.rhs_terms())
+
     @property
     def species_names(self) -> list[str]:
         """BioNetGen names of the species, in index order."""
@@ -539,7 +853,8 @@ class ReactionNetwork:
 
     @cached_property
     def _prefix(self) -> str:
-        taken = set(self.parameters) | set(self.observables) | set(self.functions)
+        taken = (set(self.parameters) | set(self.observables) | set(self.functions)
+                 | {self.time_name})
         prefix = "s"
         while any(re.fullmatch(re.escape(prefix) + r"\d+", t) for t in taken):
             prefix += "_"
@@ -641,9 +956,14 @@ class ReactionNetwork:
     def _rhs_cache(self) -> dict[bool, list[Term]]:
         return {}
 
+    def _observable_mapping(self) -> dict:
+        """``{sym(name): observable term}`` for the observables that expressions can name
+        (an observable shadowed by a parameter of the same name is not one of them)."""
+        return {sym(k): t for k, t in self.observable_terms().items() if k not in self.parameters}
+
     def _build_rhs(self, params_as_symbols: bool) -> list[Term]:
         x = self._states
-        mapping: dict = {sym(k): t for k, t in self.observable_terms().items()}
+        mapping: dict = self._observable_mapping()
         if not params_as_symbols:
             mapping.update((sym(k), num(v)) for k, v in self.parameters.items())
         rates: dict[Term, Term] = {}
@@ -657,6 +977,12 @@ class ReactionNetwork:
             k = rates.get(r.rate)
             if k is None:
                 k = rates[r.rate] = substitute(r.rate, mapping)
+            if r.law != "Ele":
+                ps = tuple(substitute(p, mapping) for p in r.law_params)
+                flux = r.flux_term(x, ps, k)
+                for i, v in net:
+                    terms[i].append(flux if v == 1 else mul(num(v), flux))
+                continue
             mono = monomials.get(r.reactants)
             if mono is None:
                 mono = monomials[r.reactants] = mul(*(x[j] for j in r.reactants))
@@ -678,42 +1004,46 @@ class ReactionNetwork:
     # numeric reference -------------------------------------------------
     @cached_property
     def _numeric(self):
-        """Rate constants, functional rates and the padded reactant table."""
+        """Mass-action rate constants, the other reactions' flux terms, the reactant table."""
         values = {sym(k): num(v) for k, v in self.parameters.items()}
+        full = {**self._observable_mapping(), **values}
+        x = self._states
         m = len(self.reactions)
         k = np.empty(m)
         cache: dict[Term, Term] = {}
-        functional_idx, functional_terms = [], []
+        general_idx, general_terms = [], []
         for r, rx in enumerate(self.reactions):
             t = cache.get(rx.rate)
             if t is None:
                 t = cache[rx.rate] = substitute(rx.rate, values)
-            if type(t) is Num:
+            if type(t) is Num and rx.law == "Ele":
                 k[r] = float(t.value)
-            else:
+            else:  # functional rate or another rate law: the flux as a term of states and t
                 k[r] = np.nan
-                functional_idx.append(r)
-                functional_terms.append(t)
+                general_idx.append(r)
+                ps = tuple(substitute(p, full) for p in rx.law_params)
+                general_terms.append(rx.flux_term(x, ps, substitute(rx.rate, full)))
         order = max((len(r.reactants) for r in self.reactions), default=0)
         n = len(self.species)
         table = np.full((m, order), n, dtype=np.intp)  # index n holds 1.0
         for r, rx in enumerate(self.reactions):
             table[r, : len(rx.reactants)] = rx.reactants
-        return k, np.array(functional_idx, dtype=np.intp), functional_terms, table
+        return k, np.array(general_idx, dtype=np.intp), general_terms, table
 
     def fluxes(self, t, y) -> np.ndarray:
-        """Reaction fluxes ``k_r * prod(y[reactants(r)])``, shape ``(n_reactions,)``.
+        """Reaction fluxes, shape ``(n_reactions,)``: ``k_r * prod(y[reactants(r)])`` for
+        mass action, :meth:`Reaction.flux_term` for the other rate laws.
 
-        ``t`` is unused (the network is autonomous); ``y`` has shape ``(n_species,)``.
+        ``t`` is the time (used by ``time()`` in functions); ``y`` has shape ``(n_species,)``.
         """
-        k, f_idx, f_terms, table = self._numeric
+        k, g_idx, g_terms, table = self._numeric
         y = np.asarray(y, dtype=float)
-        flux = np.prod(np.append(y, 1.0)[table], axis=1)
-        if f_idx.size:
-            k = k.copy()
-            obs = self.observable_values(y)
-            k[f_idx] = evaluate(f_terms, {sym(name): float(v) for name, v in obs.items()})
-        return k * flux
+        flux = k * np.prod(np.append(y, 1.0)[table], axis=1)
+        if g_idx.size:
+            env = dict(zip(self._states, y.tolist(), strict=True))
+            env[self.time_symbol] = float(t)
+            flux[g_idx] = np.asarray(evaluate(g_terms, env), dtype=float)
+        return flux
 
     def rhs_numpy(self, t, y) -> np.ndarray:
         """``dy/dt`` by vectorized numpy: ``nu @ (k * prod(y[reactants]))``.
@@ -721,7 +1051,7 @@ class ReactionNetwork:
         Arguments
         ---------
         t : float
-            Time (unused: the network is autonomous).
+            Time (used only by ``time()`` in functions).
         y : array_like, shape ``(n_species,)``
 
         Returns

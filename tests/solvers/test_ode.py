@@ -281,3 +281,118 @@ def test_stepper_kernels_match_numpy():
     sc = atol + 1e-2 * np.maximum(np.abs(y), np.abs(y1))
     want = np.sqrt(np.mean((err / sc) ** 2))
     assert scaled_rms(err, y, y1, atol, 1e-2) == pytest.approx(want, rel=1e-13)
+
+
+# ------------------------------------------------------------ small systems: LSODA
+def test_lsoda_matches_scipy_on_robertson_with_and_without_dense_output():
+    """method="LSODA": with t_eval and no dense output one Fortran call (odeint), else
+    scipy's solve_ivp; both agree with a tight Radau reference."""
+    f, jac = robertson()
+    prob = ODEProblem(f, [1.0, 0.0, 0.0], (0.0, 40.0), jac=jac)
+    t_eval = np.linspace(0.0, 40.0, 9)
+    ref = solve_ivp(f, (0.0, 40.0), [1.0, 0.0, 0.0], method="Radau", rtol=1e-12, atol=1e-14,
+                    t_eval=t_eval, jac=lambda t, y: jac(t, y).toarray())
+    fast = solve(prob, method="LSODA", rtol=1e-9, atol=1e-12, t_eval=t_eval, dense_output=False)
+    full = solve(prob, method="LSODA", rtol=1e-9, atol=1e-12, t_eval=t_eval)
+    for sol in (fast, full):
+        assert sol.status is ODEStatus.SUCCESS and sol.method == "LSODA"
+        np.testing.assert_array_equal(sol.t, t_eval)
+        np.testing.assert_allclose(sol.y, ref.y.T, rtol=1e-6, atol=1e-12)
+        assert sol.njev > 0  # the analytic Jacobian was used
+    assert fast.dense is None and fast.steps > 0 and fast.t_final == 40.0
+    np.testing.assert_allclose(full(20.0), ref.y[:, 4], rtol=1e-6, atol=1e-12)
+    # t_eval inside (t0, t1): only those rows, the integration still ends at t1
+    part = solve(prob, method="LSODA", t_eval=[5.0, 10.0], dense_output=False)
+    assert part.t.tolist() == [5.0, 10.0] and part.t_final == 40.0
+
+
+def test_auto_takes_lsoda_for_small_systems_and_bdf_above():
+    from pdeflow.solvers.ode import SMALL_SYSTEM
+
+    small = ODEProblem(lambda t, y: -y, np.ones(SMALL_SYSTEM), (0.0, 1.0))
+    big = ODEProblem(lambda t, y: -y, np.ones(SMALL_SYSTEM + 1), (0.0, 1.0))
+    assert solve(small).method == "LSODA"
+    assert solve(big).method == "BDF"
+    np.testing.assert_allclose(solve(small).y[-1], np.exp(-1.0), rtol=1e-5)
+
+
+def test_lsoda_failure_raises_with_the_reason():
+    blowup = ODEProblem(lambda t, y: y**2, [1.0], (0.0, 2.0))  # y = 1/(1 - t)
+    with pytest.raises(ConvergenceError, match="LSODA"):
+        solve(blowup, method="LSODA", t_eval=[0.5, 1.5], dense_output=False)
+    sol = solve(blowup, method="LSODA", t_eval=[0.5, 1.5], dense_output=False,
+                raise_on_failure=False)
+    assert not sol.status.converged and sol.t.tolist() == [0.5] and sol.t_final < 1.5
+    assert sol.y[0, 0] == pytest.approx(2.0, rel=1e-5)
+    with pytest.raises(ConfigError, match="adaptive=False"):
+        solve(blowup, method="LSODA", adaptive=False, t_eval=[1.0], dense_output=False)
+
+
+def test_small_systems_default_to_straight_line_python_without_a_jacobian():
+    """target="auto", jac=None: a small system gets one straight-line Python function and no
+    Jacobian (nothing to JIT-compile); above SMALL_SYSTEM states Numba code and the sparse
+    Jacobian; jac=True on a small system compiles the Jacobian as numpy code."""
+    from pdeflow.solvers.ode import SMALL_SYSTEM
+    from pdeflow.symbolic import sym
+
+    xs = [sym(f"x{i}") for i in range(SMALL_SYSTEM + 1)]
+    small = ODEProblem.from_terms([-x for x in xs[:3]], xs[:3], np.ones(3), (0.0, 1.0))
+    assert small.rhs_compiled.target == "python" and small.jac is None
+    sol = solve(small, rtol=1e-9, atol=1e-12, t_eval=[1.0], dense_output=False)
+    assert sol.method == "LSODA"
+    np.testing.assert_allclose(sol.y[-1], np.exp(-1.0), rtol=1e-7)
+    with_jac = ODEProblem.from_terms([-x * x for x in xs[:3]], xs[:3], np.ones(3), (0.0, 1.0),
+                                     jac=True)
+    np.testing.assert_allclose(with_jac.jac(0.0, np.full(3, 2.0)).toarray(), -4 * np.eye(3))
+    big = ODEProblem.from_terms([-x for x in xs], xs, np.ones(len(xs)), (0.0, 1.0))
+    assert big.rhs_compiled.target == "numba" and big.jac is not None
+
+
+def test_reaction_network_with_time_is_non_autonomous():
+    from pdeflow.symbolic.reactions import parse_bngl_net
+
+    net = parse_bngl_net("""
+begin parameters
+  1 k 1.0
+end parameters
+begin species
+  1 A() 0
+end species
+begin functions
+  1 f() k*time()
+end functions
+begin reactions
+  1 0 1 f
+end reactions
+""")
+    prob = ODEProblem.from_reaction_network(net, (0.0, 2.0))
+    assert not prob.autonomous
+    sol = solve(prob, rtol=1e-10, atol=1e-12, t_eval=[2.0], dense_output=False)
+    assert sol.y[-1, 0] == pytest.approx(2.0, rel=1e-8)  # A(t) = k t^2 / 2
+    sol = solve(prob, method="rodas4", rtol=1e-10, atol=1e-12)
+    assert sol.y[-1, 0] == pytest.approx(2.0, rel=1e-8)
+
+
+def test_shifted_lu_takes_the_ordering_with_less_fill():
+    """A (structurally symmetric) periodic 2-D Laplacian: minimum degree on A^T + A fills
+    less than COLAMD (32x32: 38k against 66k entries); the SuperLU path solves with it."""
+    from scipy.sparse.linalg import splu
+
+    from pdeflow.solvers.ode_methods import SparseShiftedLU
+
+    m = 32
+    ring = sp.diags([1.0, -2.0, 1.0], [-1, 0, 1], shape=(m, m)).tolil()
+    ring[0, m - 1] = ring[m - 1, 0] = 1.0
+    J = (sp.kron(sp.identity(m), ring) + sp.kron(ring, sp.identity(m))).tocsr()
+    J.sort_indices()
+    n = J.shape[0]
+    lu = SparseShiftedLU(J.indptr, J.indices, n)
+    lu._static = None  # the SuperLU path (StaticLU would take this one)
+    solve = lu.factor(J.data, 10.0)
+    assert lu.ordering == "MMD_AT_PLUS_A"
+    W = (sp.identity(n) * 10.0 - J).tocsc()
+    fills = {s: (lambda f: f.L.nnz + f.U.nnz)(splu(W, permc_spec=s))
+             for s in ("COLAMD", "MMD_AT_PLUS_A")}
+    assert fills["MMD_AT_PLUS_A"] < 0.7 * fills["COLAMD"]
+    b = np.random.default_rng(0).standard_normal(n)
+    np.testing.assert_allclose(W @ solve(b), b, atol=1e-12)

@@ -184,7 +184,7 @@ def test_bdf_gmres_keeps_the_direct_step_sequence_on_a_badly_scaled_network(reac
     from pdeflow.symbolic.reactions import load_bngl_net
 
     net = load_bngl_net(reaction_data("Repressilator.net"))
-    prob = ODEProblem.from_reaction_network(net, (0.0, 8000.0), target="numpy")
+    prob = ODEProblem.from_reaction_network(net, (0.0, 8000.0), target="numpy", jac=True)
     d = solve(prob, method="BDF", rtol=1e-8, atol=1e-8, linear_solver="direct")
     g = solve(prob, method="BDF", rtol=1e-8, atol=1e-8, linear_solver="gmres")
     assert g.steps <= 1.05 * d.steps, (g.steps, d.steps)

@@ -351,3 +351,226 @@ def test_bad_gdat(tmp_path):
     p.write_text("# time A\n0 1\n1 2\n")
     t, cols = load_gdat(p)
     assert t.tolist() == [0.0, 1.0] and cols["A"].tolist() == [1.0, 2.0]
+
+
+# BioNetGen features, each in a small file of tests/data (issue #28, items 2, 8, 9) -------------
+# Each file runs through pdeflow (parse -> compiled ODEProblem -> solve) and its observables are
+# compared with scipy's solve_ivp at rtol 1e-10 on the same equations written out by hand here.
+DATA = Path(__file__).resolve().parents[1] / "data"
+T_EVAL = np.linspace(0.0, 6.0, 61)
+REF_TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def _reference(f, y0, t_eval=T_EVAL):
+    sol = solve_ivp(f, (t_eval[0], t_eval[-1]), np.asarray(y0, float), method="DOP853",
+                    t_eval=t_eval, **REF_TOL)
+    assert sol.success
+    return sol.y
+
+
+def _pdeflow_observables(name, target="numpy", t_eval=T_EVAL):
+    from pdeflow.solvers.ode import ODEProblem, solve
+
+    net = load_bngl_net(DATA / name)
+    prob = ODEProblem.from_reaction_network(net, (t_eval[0], t_eval[-1]), target=target)
+    sol = solve(prob, method="BDF", rtol=1e-10, atol=1e-12, t_eval=t_eval)
+    return net, net.observable_values(sol.y.T)
+
+
+def _assert_observables(got: dict, want: dict, rtol=1e-7):
+    assert list(got) == list(want)
+    for name, w in want.items():
+        scale = max(np.abs(w).max(), 1e-12)
+        err = np.abs(got[name] - w).max() / scale
+        assert err <= rtol, (name, err)
+
+
+def test_fixed_species_with_compartment_prefix_stays_fixed():
+    """Item 2: '@EC::$Source()' is fixed (a '$' anywhere in the name, as run_network reads it)."""
+    net, obs = _pdeflow_observables("fixed_compartment.net")
+    assert [s.fixed for s in net.species] == [True, False, False]
+    assert net.species[0].name == "@EC::Source()"
+    p = net.parameters
+    src = p["S0"]
+
+    def f(t, y):
+        a, b = y
+        return [p["kprod"] * src - p["kdeg"] * a - p["kbind"] * src * a, p["kbind"] * src * a]
+
+    a, b = _reference(f, [0.0, 1.0])
+    _assert_observables(obs, {"Src": np.full_like(a, src), "Atot": a, "Btot": b})
+
+
+def test_header_directives_are_accepted_and_recorded():
+    """Item 8: version(...), substanceUnits(...) and setOption(...) outside the blocks."""
+    net, obs = _pdeflow_observables("header_directives.net")
+    assert net.version == "2.2.3"
+    assert net.substance_units == "Number"
+    assert net.options == {"SpeciesLabel": "HNauty"}
+    assert [d for d, _ in net.directives] == ["version", "setOption", "substanceUnits"]
+    kf, kr = net.parameters["kf"], net.parameters["kr"]
+    a, b = _reference(lambda t, y: [-kf * y[0] + kr * y[1], kf * y[0] - kr * y[1]], [10.0, 0.0])
+    _assert_observables(obs, {"Atot": a, "Btot": b})
+
+
+def test_observable_named_like_a_parameter():
+    """Item 9: in expressions the shared name is the parameter; the observable is reported."""
+    net, obs = _pdeflow_observables("observable_shadows_parameter.net")
+    assert net.parameters["Atot"] == 5.0 and net.observables["Atot"] == ((0, 1),)
+    kf, katot, kb = net.parameters["kf"], net.parameters["Atot"], net.parameters["kb"]
+
+    def f(t, y):
+        a, b = y
+        flux = kf * katot / (katot + b) * a - kb * b
+        return [-flux, flux]
+
+    a, b = _reference(f, [4.0, 1.0])
+    _assert_observables(obs, {"Atot": a, "Btot": b})
+
+
+def test_sat_rate_law():
+    """Item 9: Sat k K1..Km = k * prod r_i/(K_i + r_i) * remaining reactants; Sat k alone is
+    zeroth order; the spaced and the call form and a statistical factor."""
+    net, obs = _pdeflow_observables("sat_rate_law.net")
+    assert [r.law for r in net.reactions] == ["Sat"] * 4
+    p = net.parameters
+
+    def f(t, y):
+        e, s, pr = y
+        cat = p["kcat"] * s / (p["Km"] + s) * e
+        rec = p["kr"] * pr / (p["Kr"] + pr)
+        loss = 2 * p["kd"] * e / (p["Kd"] + e)
+        return [-loss, -cat + rec + p["k0"], cat - rec]
+
+    e, s, pr = _reference(f, [1.0, 10.0, 0.0])
+    _assert_observables(obs, {"Etot": e, "Stot": s, "Ptot": pr})
+
+
+def test_mm_and_hill_rate_laws():
+    net, obs = _pdeflow_observables("mm_hill_rate_laws.net")
+    assert [r.law for r in net.reactions] == ["MM", "Hill"]
+    p = net.parameters
+
+    def f(t, y):
+        s, e, pr, x = y
+        b = s - p["Km"] - e
+        free = 0.5 * (b + np.sqrt(b * b + 4 * s * p["Km"]))
+        mm = p["kcat"] * e * free / (p["Km"] + free)
+        hill = p["vmax"] * pr ** p["nH"] / (p["K"] ** p["nH"] + pr ** p["nH"]) * x
+        return [-mm + hill, 0.0, mm - hill, 0.0]
+
+    s, _, pr, _ = _reference(f, [8.0, 2.0, 0.0, 1.0])
+    _assert_observables(obs, {"Stot": s, "Ptot": pr})
+
+
+@pytest.mark.parametrize("target", ["auto", "numpy", "numba"])
+def test_functions_with_if_min_max_and_time(target):
+    """Item 9: if(), comparisons, && ||, min/max of several arguments, time()."""
+    net, obs = _pdeflow_observables("functions_if_min_max_time.net", target)
+    assert not net.autonomous and net.time_name == "t"
+    p = net.parameters
+
+    def f(t, y):
+        a, b = y
+        pulse = 1.0 if p["ton"] <= t < p["toff"] else 0.0
+        src = min(p["kmax"], p["k1"] * (1 + t)) + 2 * pulse
+        decay = max(p["kmin"], p["k1"] - 0.2 * t, 0.05)
+        sw = 0.3 if (b > 1 or a < 0.5) else 0.1
+        return [src - decay * a, decay * a - sw * b]
+
+    # the rates jump at t = 2, 4 and where B crosses 1: solve the reference piecewise in t
+    # and let both solvers resolve the state switch with their step control
+    ref = np.hstack([_reference(f, [1.0, 0.0], T_EVAL[T_EVAL <= 2.0])])
+    y = ref[:, -1]
+    for lo, hi in ((2.0, 4.0), (4.0, 6.0)):
+        seg = T_EVAL[(T_EVAL >= lo) & (T_EVAL <= hi)]
+        part = _reference(f, y, seg)
+        ref = np.hstack([ref, part[:, 1:]])
+        y = part[:, -1]
+    _assert_observables(obs, {"Atot": ref[0], "Btot": ref[1]}, rtol=1e-5)
+
+
+def test_local_functions_with_arguments():
+    """Item 9: functions with arguments (BioNetGen's local functions), called from functions."""
+    net, obs = _pdeflow_observables("local_functions.net")
+    k, big_k = net.parameters["k"], net.parameters["K"]
+
+    def hill(x):
+        return x**2 / (big_k**2 + x**2)
+
+    def f(t, y):
+        a, b = y
+        flux = k * hill(a) * 0.5 * a - k * hill(3.0) * b
+        return [-flux, flux]
+
+    a, b = _reference(f, [3.0, 0.5])
+    _assert_observables(obs, {"Atot": a, "Btot": b})
+
+
+@pytest.mark.parametrize(
+    ("block", "line", "words"),
+    [
+        ("begin functions\n1 f(x) Atot(x)\nend functions", 9, "local observable"),
+        ("begin functions\n1 f(x,y) x*y\n2 g() f(1)\nend functions", 10, "takes 2 argument"),
+        ("begin functions\n1 f() if(Atot>1,2)\nend functions", 9, "if() takes 3"),
+        ("begin functions\n1 f(x) 2*x\n2 g() f\nend functions", 10, "call it as f(...)"),
+        ("begin functions\n1 time() 2\nend functions", 9, "reserved"),
+    ],
+)
+def test_function_errors_name_the_line(tmp_path, block, line, words):
+    text = GOOD.replace("begin reactions", block + "\nbegin groups\n1 Atot 1\nend groups\n"
+                        "begin reactions")
+    # the functions block starts on GOOD's line 8, its first function is on line 9
+    path = _write(tmp_path, text)
+    with pytest.raises(DataError) as e:
+        load_bngl_net(path)
+    msg = str(e.value)
+    assert f"line {line}:" in msg and words in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("rate", "words"),
+    [
+        ("Sat k k k", "Sat takes 1 to 2 constants here, got 3"),
+        ("MM k", "MM takes 2 constants here, got 1"),
+        ("Hill(k,k)", "Hill takes 3 constants here, got 2"),
+        ("Sat kk", "unknown name 'kk'"),
+    ],
+)
+def test_rate_law_errors_name_the_line(tmp_path, rate, words):
+    path = _write(tmp_path, GOOD.replace("    1 1 0 k", f"    1 1 0 {rate}"))
+    with pytest.raises(DataError) as e:
+        load_bngl_net(path)
+    msg = str(e.value)
+    assert "line 9:" in msg and words in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ('simulate_ode({t_end=>10})', "only the directives version, substanceUnits, setOption"),
+        ("version(2.2)", "must be quoted strings"),
+    ],
+)
+def test_unknown_header_text_is_refused(tmp_path, header, words):
+    path = _write(tmp_path, GOOD.replace("# header", header))
+    with pytest.raises(DataError) as e:
+        load_bngl_net(path)
+    msg = str(e.value)
+    assert "line 1:" in msg and words in msg, msg
+
+
+def test_parameter_expressions_with_if_min_max_fold_to_numbers():
+    net = _net("1 1 2 k2", params="1 k 2.0\n2 k2 if(k>1&&!(k>5),3,4)\n3 k3 min(k,1,0.5)+max(1,k)"
+               "\n4 k4 log2(8)+abs(-1)")
+    assert net.parameters["k2"] == 3.0 and net.parameters["k3"] == 2.5
+    assert net.parameters["k4"] == pytest.approx(4.0, rel=1e-15)
+
+
+def test_time_symbol_avoids_a_parameter_named_t():
+    net = _net("1 0 1 f", params="1 t 3.0",
+               extra="begin functions\n1 f() t*time()\nend functions\n")
+    assert net.time_name == "t_" and not net.autonomous
+    # d[A]/dt = t * time: at time 2 with the parameter t = 3, 6
+    assert net.rhs_numpy(2.0, net.y0)[0] == pytest.approx(6.0)
+    assert net.rhs_terms(params_as_symbols=True)[0] == sym("t") * sym("t_")
