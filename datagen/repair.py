@@ -6,20 +6,31 @@ to decode) or does not match the CRC-32 stored when it was written
 done, solves them again from the family and options stored in the file, and writes them
 in place, encoded as a generation run encodes them.  Every other sample is left untouched.
 
+How a sample is solved again
+----------------------------
+A linear family solves a chunk of samples as one sequence: with a recycling solver
+(``skr``, ``skr-cg``, an iterative method ``auto`` picked) or a preconditioner refreshed
+along the chunk, a sample's bits depend on which samples were in its chunk and in which
+order.  Generation records per sample the chunk it was solved in, its position in that
+chunk's solve call, and the explicit settings that replay the chunk without an ``auto``
+trial (``/solve/chunk``, ``/solve/position``, ``/solve/settings``; see
+:mod:`pdeflow.datagen.storage`).  A repair re-solves each affected chunk whole, in the
+recorded order, with the recorded settings, under one BLAS thread as the workers run,
+and writes only its damaged samples.  Pointwise families (time stepping, spectral) solve
+the damaged samples alone: they do not depend on their chunk.
+
 What "bitwise" covers
 ---------------------
 After a repair the file holds, for every repaired sample, the same field arrays
 (``/fields/*``, every bit), parameters (``/params/*``), checksums (``/checksums/*``), solver
-statistics ``iterations``, ``residual`` and ``method``, and ``done``/``write_count`` as a
-clean, uninterrupted run with the same settings stores, **when the sample's solve does not
-depend on its neighbours**: every pointwise family (time stepping, spectral), and linear
-families whose sample was solved by ``direct`` (also when ``auto`` picked it), or by
-``gmres``/``cg`` chosen explicitly without a preconditioner.  Not covered: ``stats/time`` and
-``stats/written_at`` (wall-clock values), the file's byte layout (a rewritten chunk may be
-stored at another offset), and samples that a recycling solver (``skr``, ``skr-cg``, or an
-iterative method ``auto`` picked) solved inside a chunk: those depend on the chunk they
-were solved in, so they are solved again to the same tolerance and agree with a clean run
-to that tolerance, not bit for bit; :attr:`RepairReport.exact` says which case applied.
+statistics ``iterations``, ``residual`` and ``method``, solve records ``/solve/*``, and
+``done``/``write_count`` as the clean, uninterrupted run stored: :attr:`RepairReport.exact`
+is True.  Not covered: ``stats/time`` and ``stats/written_at`` (wall-clock values) and the
+file's byte layout (a rewritten chunk may be stored at another offset).  Files written
+before the solve records existed, or whose recorded chunk is incomplete, are repaired as
+before: linear samples are solved without their chunk (bitwise only for ``direct`` and
+explicit ``gmres``/``cg`` without a preconditioner), and a recycling solver's result agrees
+with the clean run to the solver tolerance, not bit for bit (``exact`` False).
 
 Example
 -------
