@@ -247,9 +247,11 @@ N_BAD = 64
 BAD = 33
 
 
-def _make(path: Path, family: str, compression: str, **extra) -> None:
+def _make(
+    path: Path, family: str, compression: str, n: int = N_BAD, resolution: int = 16, **extra
+) -> None:
     generate(
-        family=family, n=N_BAD, resolution=16, out=path, workers=1, executor="processes",
+        family=family, n=n, resolution=resolution, out=path, workers=1, executor="processes",
         compression=compression, progress_mode="off", **extra,
     )  # fmt: skip
 
@@ -402,6 +404,22 @@ def test_recycling_solver_repair_is_bitwise(tmp_path, solver):
     assert "bitwise what a clean run stores" in report.summary()
     assert verify(path).ok
     _assert_bitwise(path, clean)  # fields, params, checksums, iterations, residual, method
+
+
+def test_repair_is_bitwise_with_several_blas_threads(tmp_path):
+    """The workers solve with one BLAS thread; a repair in a process with more solves its
+    chunk with one as well (at 64^2, SKR's small GEMMs summed over two threads changed the
+    last bits of every sample of a chunk)."""
+    from threadpoolctl import threadpool_limits
+
+    path, clean = tmp_path / "d.h5", tmp_path / "clean.h5"
+    _make(path, "darcy", "lzf", n=32, resolution=64, solver="skr", chunk_size=16)
+    shutil.copy(path, clean)
+    _flip_32_bytes(path, "u", 20)
+    with threadpool_limits(2):
+        report = repair(path)
+    assert report.damaged == [20] and report.exact
+    _assert_bitwise(path, clean)
 
 
 def test_dataset_verify_and_repair_commands(tmp_path, capsys):
