@@ -26,6 +26,15 @@ path                        shape, dtype        meaning
 ``/stats/method``           (n,) S32            solver that ran (ascii)
 ``/stats/written_at``       (n,) float64        unix time the sample was written [s]
 ``/checksums/<field>``      (n,) uint32         ``zlib.crc32`` of the stored bytes of the sample
+``/solve/chunk``            (n,) int64          the chunk the sample was solved in: the
+                                                smallest sample index of that chunk (-1:
+                                                not recorded)
+``/solve/position``         (n,) int64          the sample's position in that chunk's list
+                                                of indices (-1: not recorded)
+``/solve/settings``         (n,) S256           JSON of the explicit solver settings that
+                                                solve that chunk again bit for bit
+                                                (:meth:`SolverSettings.to_record`; empty:
+                                                none, a pointwise family)
 ``/done``                   (n,) uint8          1 once the sample is completely written
 ``/write_count``            (n,) uint8          completed writes of the sample (1 when done)
 ==========================  ==================  ===============================================
@@ -41,6 +50,9 @@ Write protocol (survives ``kill -9`` at any moment)
   only after its data reached the file, so a crash leaves only fully written samples done.
 * A writer that opens a file zeroes ``write_count`` of the samples not done: a count there
   comes from a writer killed between the two updates, whose write never completed.
+* ``/solve`` is absent from files written before it existed: they open, verify and
+  resume as before (nothing is recorded for them), and a repair solves their damaged
+  samples without their chunk (:mod:`pdeflow.datagen.repair`).
 * The default ``libver`` is used: ``libver="latest"`` (superblock v3) keeps a "file in use"
   flag that blocks reopening a file whose writer was killed.
 
@@ -105,6 +117,9 @@ FORMAT = "pdeflow-dataset"
 _DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
 _COMPRESSIONS = ("lzf", "gzip", None)
 _METHOD_DTYPE = np.dtype("S32")
+_SETTINGS_DTYPE = np.dtype("S256")
+#: per-sample solve-order records (group ``/solve``): which chunk, where in it, how solved
+SOLVE_RECORDS = ("chunk", "position", "settings")
 _GIT_TIMEOUT_S = 2.0
 # verify reads fields in blocks of at most this many bytes
 _VERIFY_BLOCK_BYTES = 64 * 2**20
@@ -373,6 +388,8 @@ class DatasetWriter:
         self._stats = {name: f["stats"][name] for name in (*STAT_NAMES, "method", "written_at")}
         self._checksums = {name: f["checksums"][name] for name in self._fields}
         self._flags = {name: f[name] for name in ("done", "write_count")}
+        # absent in files written before the records existed: nothing is recorded there
+        self._solve = {name: f["solve"][name] for name in SOLVE_RECORDS} if "solve" in f else None
         self._done = np.asarray(f["done"][...], dtype=np.uint8)
         self._write_count = np.asarray(f["write_count"][...], dtype=np.uint8)
         #: seconds between syncs of the done flags: 0 marks every chunk done (durably) before
@@ -512,6 +529,15 @@ class DatasetWriter:
         values = self._stats["method"][...][idx]
         return [v.decode("ascii", "replace") for v in values]
 
+    def solve_records(self) -> dict[str, np.ndarray] | None:
+        """The solve-order records of every sample (``chunk``, ``position`` as int64,
+        ``settings`` as str; shape (n,)), or None for a file written without them."""
+        if self._solve is None:
+            return None
+        out = {name: self._solve[name][...] for name in ("chunk", "position")}
+        out["settings"] = np.char.decode(self._solve["settings"][...], "ascii", "replace")
+        return out
+
     def invalidate(self, indices: np.ndarray | list[int]) -> None:
         """Mark samples ``indices`` not done (on disk, durably), so they are written again.
 
@@ -581,6 +607,8 @@ class DatasetWriter:
         method = np.full(gidx.size, str(chunk.method).encode("ascii", "replace")[:32])
         meta[self._stats["method"]] = method.astype(_METHOD_DTYPE)
         meta[self._stats["written_at"]] = np.full(gidx.size, time.time())
+        if self._solve is not None:
+            self._solve_meta(chunk, idx, rows, meta)
         for name, crc in checksums.items():
             meta[self._checksums[name]] = crc
         self._pending.append((gidx, meta))
@@ -589,6 +617,18 @@ class DatasetWriter:
         if time.monotonic() - self._synced_at >= self.sync_seconds:
             self._sync()
         return int(gidx.size)
+
+    def _solve_meta(self, chunk: ChunkResult, idx: np.ndarray, rows: Any, meta: dict) -> None:
+        """The solve-order records of the written rows of ``chunk`` (into ``meta``)."""
+        m = idx.size
+        where = chunk.solve_chunk if chunk.solve_chunk is not None else np.full(m, idx.min())
+        pos = chunk.solve_pos if chunk.solve_pos is not None else np.arange(m)
+        text = b"" if chunk.replay is None else chunk.replay.to_record().encode("ascii")
+        if len(text) > _SETTINGS_DTYPE.itemsize:
+            text = b""  # not recordable: a repair solves such samples alone
+        meta[self._solve["chunk"]] = rows(where, np.int64)
+        meta[self._solve["position"]] = rows(pos, np.int64)
+        meta[self._solve["settings"]] = rows(np.full(m, text, dtype=_SETTINGS_DTYPE), None)
 
     def _sync(self) -> None:
         """Store the pending chunks' metadata, flush, then mark their samples done, flush.
@@ -868,6 +908,10 @@ def _build(
     checksums = f.create_group("checksums")
     for name in family.fields():
         checksums.create_dataset(name, data=np.zeros(n, dtype=np.uint32))
+    solve = f.create_group("solve")
+    solve.create_dataset("chunk", data=np.full(n, -1, dtype=np.int64))
+    solve.create_dataset("position", data=np.full(n, -1, dtype=np.int64))
+    solve.create_dataset("settings", data=np.zeros(n, dtype=_SETTINGS_DTYPE))
     f.create_dataset("done", data=np.zeros(n, dtype=np.uint8))
     f.create_dataset("write_count", data=np.zeros(n, dtype=np.uint8))
 

@@ -117,6 +117,47 @@ class SolverSettings:
     restart: int = 40
     k: int | None = None  # recycled vectors; None: solve_sequence's default for the method
     max_iter: int = 10_000
+    order: str | None = None  # order inside a chunk; None: solve_sequence's default
+
+    def to_record(self) -> str:
+        """These settings as compact JSON (fields that differ from their defaults; a
+        preconditioner spec as ``{"name": ..., its fields}``), for :meth:`from_record`.
+
+        Examples
+        --------
+        >>> SolverSettings(method="skr", preconditioner="ilu").to_record()
+        '{"method":"skr","preconditioner":"ilu"}'
+        """
+        import json
+        from dataclasses import asdict, fields, is_dataclass
+
+        record: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == f.default:
+                continue
+            if is_dataclass(value) and not isinstance(value, type):
+                value = {"name": type(value).name, **asdict(value)}
+            record[f.name] = value
+        return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_record(cls, text: str) -> SolverSettings:
+        """The settings :meth:`to_record` wrote (``ConfigError`` if ``text`` is not such a
+        record)."""
+        import json
+
+        from pdeflow.solvers.preconditioners import make_preconditioner
+
+        try:
+            record = json.loads(text)
+            pc = record.get("preconditioner")
+            if isinstance(pc, dict):
+                spec = dict(pc)
+                record["preconditioner"] = replace(make_preconditioner(spec.pop("name")), **spec)
+            return cls(**record)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"Not a solver settings record: {text!r} ({exc}).") from None
 
     def __post_init__(self) -> None:
         methods = ("auto", "skr", "skr-cg", "gmres", "cg", "direct")
@@ -153,6 +194,15 @@ class ChunkResult:
         ``(dtype, compression)`` it was encoded for, and the CRC-32 of each sample's
         uncompressed bytes; ``fields`` is then emptied.  The writer stores such chunks
         as they are, so the single writing process does no compression.
+    replay : SolverSettings or None
+        For linear families: the explicit settings that solve these ``indices`` (in this
+        order) again bit for bit, without an ``"auto"`` trial: ``resolved``, with the
+        ordering that ran (stored per sample as ``stats/solver``).
+    solve_chunk, solve_pos : ndarray of int64, shape (m,), or None
+        The solve-order record the writer stores (``stats/chunk``, ``stats/chunk_pos``);
+        None: this chunk's (its smallest index, and each sample's position in
+        ``indices``).  A repair that solves some samples again alone passes the recorded
+        values.
     """
 
     indices: np.ndarray
@@ -165,6 +215,9 @@ class ChunkResult:
     filter_masks: dict[str, list[int]] | None = None
     encoding: tuple[str, str | None] | None = None
     checksums: dict[str, np.ndarray] | None = None
+    replay: SolverSettings | None = None
+    solve_chunk: np.ndarray | None = None
+    solve_pos: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -320,6 +373,7 @@ class LinearFamily(Family):
             restart=solver.restart,
             k=solver.k,
             max_iter=solver.max_iter,
+            order=solver.order,
         )
         outputs = [self.to_outputs(s, x) for s, x in zip(samples, res.solutions, strict=True)]
         residual = [
@@ -339,6 +393,15 @@ class LinearFamily(Family):
         chunk.resolved = replace(
             solver, method=res.method, preconditioner=res.preconditioner_spec, warm_start=warm
         )
+        chunk.replay = chunk.resolved
+        if solver.method == "auto":
+            # what the trial kept: the picked strategy from the first system, in the order
+            # "auto" solved in, with its preconditioner refresh (solve_sequence._auto)
+            chunk.replay = replace(
+                chunk.resolved,
+                order=solver.order or "auto",
+                pc_refresh=solver.pc_refresh if solver.pc_refresh > 1 else 8,
+            )
         return chunk
 
 

@@ -40,6 +40,7 @@ COMPARED = (
     "stats/method",
     "done",
     "write_count",
+    "solve",
 )
 
 
@@ -246,9 +247,11 @@ N_BAD = 64
 BAD = 33
 
 
-def _make(path: Path, family: str, compression: str, **extra) -> None:
+def _make(
+    path: Path, family: str, compression: str, n: int = N_BAD, resolution: int = 16, **extra
+) -> None:
     generate(
-        family=family, n=N_BAD, resolution=16, out=path, workers=1, executor="processes",
+        family=family, n=n, resolution=resolution, out=path, workers=1, executor="processes",
         compression=compression, progress_mode="off", **extra,
     )  # fmt: skip
 
@@ -310,21 +313,113 @@ def test_damaged_sample_is_named_and_repaired_bitwise(tmp_path, family, compress
     assert repair(path).damaged == []  # nothing left to do
 
 
-def test_repair_says_when_a_recycling_solver_makes_it_inexact(tmp_path):
+def test_repair_of_a_file_without_solve_records_says_it_is_inexact(tmp_path):
+    """A file written before the /solve records existed: it opens, verifies and repairs
+    as before, solving the damaged sample without its chunk (exact=False)."""
     path, clean = tmp_path / "d.h5", tmp_path / "clean.h5"
     generate(family="darcy", n=16, resolution=16, solver="skr", out=path, workers=1,
              executor="processes", progress_mode="off")  # fmt: skip
+    with h5py.File(path, "r+") as f:
+        del f["solve"]  # the layout as it was before the records
     shutil.copy(path, clean)
+    assert verify(path).ok
     _flip_32_bytes(path, "u", 5)
     report = repair(path)
     assert report.damaged == [5] and not report.exact
     assert "not bit for bit" in report.summary()
     assert verify(path).ok
     with h5py.File(path, "r") as f, h5py.File(clean, "r") as g:
+        assert "solve" not in f
         np.testing.assert_array_equal(f["fields/a"][...], g["fields/a"][...])  # inputs exact
         np.testing.assert_allclose(f["fields/u"][5], g["fields/u"][5], rtol=0, atol=1e-6)
+        assert f["fields/u"][5].tobytes() != g["fields/u"][5].tobytes()  # solved alone
         untouched = np.arange(16) != 5
         np.testing.assert_array_equal(f["fields/u"][untouched], g["fields/u"][untouched])
+
+
+AUTO_SCRIPT = """
+import sys
+import pdeflow.solvers.sequence as seq
+from pdeflow.datagen import generate
+
+_trial = seq._trial
+
+
+def no_direct(cand, t_trial, perm, fetch, bk, N, estimates, kept):
+    # as on a large grid: the factorization loses the trial, so "auto" picks CG or SKR-CG
+    if cand.method == "direct":
+        estimates["direct+none"] = float("inf")
+        return
+    _trial(cand, t_trial, perm, fetch, bk, N, estimates, kept)
+
+
+if __name__ == "__main__":
+    seq._trial = no_direct  # forked workers inherit it (this process runs one thread)
+    generate(family="darcy", n=64, resolution=16, solver="auto", workers=1,
+             executor="processes", compression="lzf", out=sys.argv[1], progress_mode="off")
+"""
+
+
+def _chunks(path: Path) -> dict[int, list[int]]:
+    """Recorded chunks: chunk id -> its samples in solve-call order."""
+    with h5py.File(path, "r") as f:
+        chunk, pos = f["solve/chunk"][...], f["solve/position"][...]
+    return {
+        int(c): np.flatnonzero(chunk == c)[np.argsort(pos[chunk == c])].tolist()
+        for c in np.unique(chunk)
+    }
+
+
+@pytest.mark.parametrize("solver", ["skr", "auto"])
+def test_recycling_solver_repair_is_bitwise(tmp_path, solver):
+    path, clean, again = tmp_path / "d.h5", tmp_path / "clean.h5", tmp_path / "again.h5"
+    if solver == "skr":
+        for out in (path, again):
+            _make(out, "darcy", "lzf", solver="skr", chunk_size=32)
+        # determinism first: two clean runs store the same bits (one BLAS thread a worker)
+        _assert_bitwise(path, again)
+    else:
+        script = tmp_path / "auto.py"
+        script.write_text(textwrap.dedent(AUTO_SCRIPT))
+        r = subprocess.run([sys.executable, str(script), str(path)], capture_output=True,
+                           text=True, env=_env(), timeout=600)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    shutil.copy(path, clean)
+    with h5py.File(path, "r") as f:
+        methods = {m.decode() for m in f["stats/method"][...]}
+        iterations = f["stats/iterations"][...]
+    assert methods <= {"skr", "skr-cg+amg", "cg+amg"}, methods  # recycled or AMG-refreshed
+    assert iterations.min() >= 1
+    chunks = _chunks(path)
+    assert -1 not in chunks and len(chunks) >= 2
+    assert sorted(i for m in chunks.values() for i in m) == list(range(N_BAD))
+    # sample 33, and one sample (not the first solved) of every other chunk, pilot included
+    bad = sorted({BAD} | {m[len(m) // 2] for m in chunks.values() if BAD not in m})
+    for i in bad:
+        _flip_32_bytes(path, "u", i)
+    assert verify(path).damaged == bad
+
+    report = repair(path)
+    assert report.damaged == bad and report.exact, report.summary()
+    assert "bitwise what a clean run stores" in report.summary()
+    assert verify(path).ok
+    _assert_bitwise(path, clean)  # fields, params, checksums, iterations, residual, method
+
+
+def test_repair_is_bitwise_with_several_blas_threads(tmp_path):
+    """The workers solve with one BLAS thread; a repair in a process with more solves its
+    chunk with one as well (at 64^2, SKR's small GEMMs summed over two threads changed the
+    last bits of every sample of a chunk)."""
+    from threadpoolctl import threadpool_limits
+
+    path, clean = tmp_path / "d.h5", tmp_path / "clean.h5"
+    _make(path, "darcy", "lzf", n=32, resolution=64, solver="skr", chunk_size=16)
+    shutil.copy(path, clean)
+    _flip_32_bytes(path, "u", 20)
+    with threadpool_limits(2):
+        report = repair(path)
+    assert report.damaged == [20] and report.exact
+    _assert_bitwise(path, clean)
 
 
 def test_dataset_verify_and_repair_commands(tmp_path, capsys):
