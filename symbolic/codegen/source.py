@@ -765,8 +765,207 @@ __all__ = [
     "numba_source",
     "array_source",
     "cuda_source",
+    "batched_source",
     "const_arrays",
     "csr_row_ids",
     "every_const",
     "all_index_consts",
 ]
+
+
+# ---------------------------------------------------------------------------
+# Batched functional targets (JAX, torch): leading batch dimensions, no in-place writes
+# ---------------------------------------------------------------------------
+
+#: module header of the batched targets: ``_b(x, ref, shape)`` is ``x`` in ``ref``'s
+#: dtype and device, broadcast to ``shape``; ``_t`` makes a tensor of a number (torch)
+_BATCHED_HEAD = {
+    "jnp": [
+        "import math",
+        "import jax",
+        "import jax.numpy as jnp",
+        "",
+        "def _b(x, ref, shape):",
+        "    return jnp.broadcast_to(jnp.asarray(x, dtype=ref.dtype), shape)",
+        "",
+    ],
+    "torch": [
+        "import math",
+        "import torch",
+        "",
+        "def _t(x, ref):",
+        "    return x if torch.is_tensor(x) else torch.as_tensor(x, dtype=ref.dtype, "
+        "device=ref.device)",
+        "",
+        "def _b(x, ref, shape):",
+        "    if not torch.is_tensor(x) or x.dtype != ref.dtype:",
+        "        x = torch.as_tensor(x, dtype=ref.dtype, device=ref.device)",
+        "    return x if x.shape == shape else x.expand(shape)",
+        "",
+    ],
+}
+
+#: name of the batched targets' permutation table that orders the output pieces
+OUT_ORDER = "out_order"
+
+
+def _bview(b: Buffer) -> str:
+    """The elements of buffer ``b`` along the last axis (leading axes: the batch)."""
+    if b.kind in ("tmp", "const"):
+        return b.name
+    stop = b.base + b.stride * (b.size - 1) + 1
+    return f"{b.name}[..., {b.base}:{stop}" + (f":{b.stride}]" if b.stride != 1 else "]")
+
+
+def _bfft_lines(st: FFTStep, module: str) -> list[str]:
+    """``fz = <module>.fft.<kind>(...)`` over the trailing axes, leading axes batched."""
+    shape = tuple(int(d) for d in st.in_shape)
+    parts = [f"{_bview(b)}.reshape(bs + {shape})" for b in st.sources]
+    if len(parts) == 2:
+        x = (f"torch.complex({parts[0]}, {parts[1]})" if module == "torch"
+             else f"({parts[0]} + 1j * {parts[1]})")
+    else:
+        x = parts[0]
+    axes = tuple(int(a) - len(shape) for a in st.axes)  # counted from the end
+    if len(axes) == 1:
+        axis = "dim" if module == "torch" else "axis"
+        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={axes[0]}, "
+                f"norm={st.norm!r})"]
+    kw = "dim" if module == "torch" else "axes"
+    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {kw}={axes}, "
+            f"norm={st.norm!r})"]
+
+
+def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]:
+    """Batched functional source for ``module`` ``"jnp"`` or ``"torch"``.
+
+    The module's ``kernel(y, p, t, *consts) -> out`` maps ``y`` of shape
+    ``(..., n_in)`` to ``(..., n_out)``; the leading axes are a batch (``y`` is
+    already broadcast against ``p``'s leading axes by the caller).  ``p`` is
+    ``(P,)`` or ``(..., P)``.  Nothing is written in place: every step makes new
+    arrays and the output pieces are joined once at the end (one ``cat`` and,
+    when the pieces are out of order, one gather), so ``vmap`` and autograd work.
+
+    Returns
+    -------
+    source : str
+    const_names : list of str
+        The names of the constant arguments after ``t``, in order.
+    extra : dict
+        Constants made here (row ids of sparse steps, the output order), by name.
+    """
+    if module not in _BATCHED_HEAD:
+        raise CompilationError(f"batched code is for 'jnp' or 'torch', not {module!r}")
+    consts = dict(program.consts)
+    consts.update(all_index_consts(program))
+    extra: dict = {}
+    zeros = f"{module}.zeros"
+    body = ["bs = y.shape[:-1]"]
+    pieces: list[tuple[str, np.ndarray]] = []  # output pieces: (variable, positions in out)
+
+    def write(dst: Buffer, value: str, rows: np.ndarray | None = None):
+        if dst.kind == "out":
+            var = f"o{len(pieces)}"
+            body.append(f"{var} = {value}")
+            local = np.arange(dst.size) if rows is None else rows
+            pieces.append((var, dst.positions(local)))
+        else:
+            body.append(f"{dst.name} = {value}")
+
+    leaves = program.leaf_symbols()
+
+    def param_leaf(keep_dim: bool):
+        def leaf(t):
+            if type(t) is Placeholder:
+                return _slot(t.index)
+            where = leaves.get(t) if type(t) is Sym else None
+            if where is not None:
+                if where[0] == "t":
+                    return "t"
+                j = where[1]
+                return f"p[..., {j}:{j + 1}]" if keep_dim else f"p[..., {j}]"
+            if type(t) is Sym and t in program.input_offsets:
+                return f"y[..., {program.input_offsets[t]}]"
+            raise KeyError(f"unbound symbol in generated code: {t!r}")
+
+        return leaf
+
+    for n, st in enumerate(program.steps):
+        body.append(f"# step {n}: {type(st).__name__}")
+        if isinstance(st, MapStep):
+            for i, s in enumerate(st.sources):
+                sel = _index_or_slice(st.index[i], st.index_names[i])
+                body.append(f"x{i} = {s.name}[..., {sel}]")
+            for c, nm in enumerate(st.coef_names):
+                body.append(f"w{c} = {nm}")
+            em = Emitter(param_leaf(True), "array", module=module)
+            exprs = em.emit(st.templates)
+            body += em.lines
+            for dst, expr in zip(st.dsts, exprs, strict=True):
+                write(dst, f"_b({expr}, y, bs + ({st.size},))")
+        elif isinstance(st, CsrStep):
+            terms = []
+            for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+                rows_var = f"{ip}_rows"
+                extra[rows_var] = csr_row_ids(consts[ip])
+                g = f"{dv} * {s.name}[..., {ix}]"
+                if s.kind == "const":
+                    g = f"_b({g}, y, bs + ({consts[ix].size},))"
+                empty = f"{zeros}(bs + ({st.dst.size},), dtype=y.dtype"
+                if module == "torch":
+                    terms.append(f"{empty}, device=y.device).index_add(-1, {rows_var}, {g})")
+                else:
+                    terms.append(f"{empty}).at[..., {rows_var}].add({g})")
+            acc = " + ".join(terms) if terms else f"_b(0.0, y, bs + ({st.dst.size},))"
+            if st.offset_name:
+                acc = f"({acc}) + {st.offset_name}"
+            if st.rows_name:
+                if st.dst.kind == "out":
+                    write(st.dst, f"({acc})[..., {st.rows_name}]", st.rows)
+                else:
+                    body.append(f"{st.dst.name} = {acc}")
+            else:
+                write(st.dst, acc)
+        elif isinstance(st, FFTStep):
+            body += _bfft_lines(st, module)
+            for part, dst in sorted(st.dsts.items()):
+                write(dst, f"fz.{'real' if part == 're' else 'imag'}.reshape(bs + (-1,))")
+        elif isinstance(st, ScalarStep):
+            em = Emitter(param_leaf(False), "array", module=module)
+            exprs = em.emit(st.exprs)
+            body += em.lines
+            items = ", ".join(f"_b({e}, y, bs)" for e in exprs)
+            axis = "dim" if module == "torch" else "axis"
+            write(st.dst, f"{module}.stack([{items}], {axis}=-1)")
+    body += _join_pieces(pieces, program.n_out, module, extra)
+    body.append("return out")
+    names = list(consts) + list(extra)
+    head = _BATCHED_HEAD[module]
+    lines = head + [f"def kernel(y, p, t, {', '.join(names)}):"] + ["    " + b for b in body]
+    return "\n".join(lines + [""]), names, extra
+
+
+def _join_pieces(pieces: list, n_out: int, module: str, extra: dict) -> list[str]:
+    """Lines that join the output pieces into ``out`` (later writes win, unwritten
+    entries are zero)."""
+    cat = "torch.cat" if module == "torch" else "jnp.concatenate"
+    axis = "dim" if module == "torch" else "axis"
+    last = np.full(n_out, -1, dtype=np.int64)
+    offset = 0
+    for _, pos in pieces:
+        last[pos] = offset + np.arange(pos.size)
+        offset += pos.size
+    names = [v for v, _ in pieces]
+    lines = []
+    if np.any(last < 0):
+        lines.append("o_zero = _b(0.0, y, bs + (1,))")
+        names.append("o_zero")
+        last[last < 0] = offset
+    if len(names) == 1:
+        lines.append(f"out = {names[0]}")
+    else:
+        lines.append(f"out = {cat}([{', '.join(names)}], {axis}=-1)")
+    if offset != n_out or not np.array_equal(last, np.arange(n_out)):
+        extra[OUT_ORDER] = last
+        lines.append(f"out = out[..., {OUT_ORDER}]")
+    return lines
