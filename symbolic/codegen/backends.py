@@ -317,7 +317,11 @@ class TorchBackend(_BatchedBackend):
         batch = self._batch_shape(y, p, torch.broadcast_shapes)
         if batch != tuple(y.shape[:-1]):
             y = y.expand(*batch, self.n_in)
-        t = t.to(y.dtype) if torch.is_tensor(t) else float(t)
+        if torch.is_tensor(t):
+            t = t.to(y.dtype)
+        elif self.program.time is not None:
+            # a tensor, so that functions of t alone (torch.exp(-t)) get one
+            t = torch.tensor(float(t), dtype=y.dtype, device=y.device)
         return self._kernel(y, p, t, *self._tables(y.dtype, y.device))
 
 
