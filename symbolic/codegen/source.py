@@ -442,21 +442,19 @@ def _scalar_chunks(program: Program, st: ScalarStep, helpers: list[str]) -> list
 
 
 # ---------------------------------------------------------------------------
-# Whole-array targets (numpy, JAX, torch)
+# Whole-array numpy target (flat, unbatched; JAX and torch: :func:`batched_source`)
 # ---------------------------------------------------------------------------
 
 
-def array_source(program: Program, module: str) -> tuple[str, list[str]]:
-    """Vectorized source; ``kernel(y, p, t, *consts) -> out`` (functional)."""
+def array_source(program: Program, module: str = "np") -> tuple[str, list[str]]:
+    """Vectorized numpy source; ``kernel(y, p, t, *consts) -> out``."""
+    if module != "np":
+        raise CompilationError(f"array_source writes numpy code; {module!r} targets use "
+                               "batched_source")
     consts = dict(program.consts)
     body: list[str] = []
     consts.update(all_index_consts(program))
-    if module == "np":
-        body.append(f"out = np.empty({program.n_out})")
-    elif module == "jnp":
-        body.append(f"out = jnp.zeros({program.n_out}, dtype=y.dtype)")
-    else:
-        body.append(f"out = torch.zeros({program.n_out}, dtype=y.dtype, device=y.device)")
+    body.append(f"out = np.empty({program.n_out})")
     for b in program.temps:
         body.append(f"{b.name} = None")
 
@@ -469,10 +467,7 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             else:
                 scaled = f"{dst.stride}*{rows}" if dst.stride != 1 else rows
                 target = f"{dst.base} + {scaled}" if dst.base else scaled
-            if module == "jnp":
-                body.append(f"out = out.at[{target}].set({value})")
-            else:
-                body.append(f"out[{target}] = {value}")
+            body.append(f"out[{target}] = {value}")
         else:
             body.append(f"{dst.name} = {value}")
 
@@ -492,13 +487,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             for dst, tmpl, expr in zip(st.dsts, st.templates, exprs, strict=True):
                 if placeholders_in(tmpl):
                     full = expr  # reads a load or a weight array: already of the step's size
-                elif module != "torch":
-                    full = f"{module}.broadcast_to({expr}, ({st.size},))"
                 else:
-                    full = f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
+                    full = f"np.broadcast_to({expr}, ({st.size},))"
                 write(dst, None, full)
         elif isinstance(st, CsrStep):
-            if module == "np" and len(st.names) > 1:
+            if len(st.names) > 1:
                 # one bincount over every block's entries (not one per block, then sums)
                 gathered = ", ".join(f"{dv} * {src(s)}[{ix}]"
                                      for s, (_, ix, dv) in zip(st.sources, st.names, strict=True))
@@ -508,8 +501,9 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
                 terms = []
                 for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                     rows_var = f"{ip}_rows"
-                    terms.append(_segment_sum(module, s, src(s), ix, dv, rows_var, st.dst.size))
-                acc = " + ".join(terms) if terms else f"{_zeros(module, st.dst.size)}"
+                    terms.append(f"np.bincount({rows_var}, weights={dv} * {src(s)}[{ix}], "
+                                 f"minlength={st.dst.size})")
+                acc = " + ".join(terms) if terms else f"np.zeros({st.dst.size})"
             if st.offset_name:
                 acc = f"({acc}) + {st.offset_name}"
             if st.rows_name:
@@ -532,37 +526,19 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             em = Emitter(_leaf_factory(program, None, lambda j: f"y[{j}]"), "array", module=module)
             exprs = em.emit(st.exprs)
             body += em.lines
-            stack = {"np": "np.stack", "jnp": "jnp.stack", "torch": "torch.stack"}[module]
-            items = ", ".join(
-                f"{module}.broadcast_to({e}, ())"
-                if module != "torch"
-                else f"torch.as_tensor({e}, dtype=y.dtype, device=y.device)"
-                for e in exprs
-            )
-            body.append(f"out = {stack}([{items}])")
+            items = ", ".join(f"np.broadcast_to({e}, ())" for e in exprs)
+            body.append(f"out = np.stack([{items}])")
     body.append("return out")
     extra = []
     for st in program.steps:
         if isinstance(st, CsrStep):
-            if module == "np" and len(st.names) > 1:
+            if len(st.names) > 1:
                 extra.append(joined_rows_name(st))
             else:
                 for ip, _, _ in st.names:
                     extra.append(f"{ip}_rows")
     sig = ", ".join(["y", "p", "t"] + list(consts) + extra)
-    head = {
-        "np": ["import math", "import numpy as np", ""],
-        "jnp": ["import math", "import jax", "import jax.numpy as jnp", ""],
-        "torch": [
-            "import math",
-            "import torch",
-            "",
-            "def _t(x, ref):",
-            "    return x if torch.is_tensor(x) else torch.as_tensor(x, dtype=ref.dtype, "
-            "device=ref.device)",
-            "",
-        ],
-    }[module]
+    head = ["import math", "import numpy as np", ""]
     lines = head + [f"def kernel({sig}):"] + ["    " + b for b in body] + [""]
     return "\n".join(lines), list(consts) + extra
 
@@ -588,21 +564,25 @@ def _view(b: Buffer) -> str:
     return f"{b.name}[{b.base}:{stop}" + (f":{b.stride}]" if b.stride != 1 else "]")
 
 
-def _fft_lines(st: FFTStep, module: str) -> list[str]:
-    """``fz = <module>.fft.<kind>(...)`` for one FFT step."""
+def _fft_lines(st: FFTStep, module: str, batched: bool = False) -> list[str]:
+    """``fz = <module>.fft.<kind>(...)`` for one FFT step; ``batched``: over the trailing
+    axes of arrays whose leading axes ``bs`` are a batch."""
     shape = tuple(int(d) for d in st.in_shape)
-    parts = [f"{_view(b)}.reshape({shape})" for b in st.sources]
+    view, lead = (_bview, "bs + ") if batched else (_view, "")
+    parts = [f"{view(b)}.reshape({lead}{shape})" for b in st.sources]
     if len(parts) == 2:
         x = (f"torch.complex({parts[0]}, {parts[1]})" if module == "torch"
              else f"({parts[0]} + 1j * {parts[1]})")
     else:
         x = parts[0]
-    if len(st.axes) == 1:  # the 1-D functions: less argument handling per call than the n-D
+    # batched: axes counted from the end
+    axes = tuple(int(a) - len(shape) for a in st.axes) if batched else tuple(st.axes)
+    if len(axes) == 1:  # the 1-D functions: less argument handling per call than the n-D
         axis = "dim" if module == "torch" else "axis"
-        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={st.axes[0]}, "
+        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={axes[0]}, "
                 f"norm={st.norm!r})"]
-    axes = "dim" if module == "torch" else "axes"
-    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {axes}={tuple(st.axes)}, "
+    kw = "dim" if module == "torch" else "axes"
+    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {kw}={axes}, "
             f"norm={st.norm!r})"]
 
 
@@ -618,26 +598,6 @@ def no_fft(program: Program, target: str) -> None:
 def joined_rows_name(st: CsrStep) -> str:
     """The numpy target's table of row ids of all of ``st``'s blocks, one after another."""
     return f"{st.names[0][0]}_all_rows"
-
-
-def _zeros(module: str, n: int) -> str:
-    if module == "torch":
-        return f"torch.zeros({n}, dtype=y.dtype, device=y.device)"
-    return f"{module}.zeros({n})"
-
-
-def _segment_sum(module, sbuf, sname, ix, dv, rows_var, size) -> str:
-    if sbuf.kind in ("tmp", "const"):
-        gathered = f"{dv} * {sname}[{ix}]"
-    else:
-        gathered = f"{dv} * {sname}[{ix}]"
-    if module == "np":
-        return f"np.bincount({rows_var}, weights={gathered}, minlength={size})"
-    if module == "jnp":
-        return f"jax.ops.segment_sum({gathered}, {rows_var}, num_segments={size})"
-    return (
-        f"torch.zeros({size}, dtype=y.dtype, device=y.device).index_add(0, {rows_var}, {gathered})"
-    )
 
 
 def csr_row_ids(indptr: np.ndarray) -> np.ndarray:
@@ -817,25 +777,6 @@ def _bview(b: Buffer) -> str:
     return f"{b.name}[..., {b.base}:{stop}" + (f":{b.stride}]" if b.stride != 1 else "]")
 
 
-def _bfft_lines(st: FFTStep, module: str) -> list[str]:
-    """``fz = <module>.fft.<kind>(...)`` over the trailing axes, leading axes batched."""
-    shape = tuple(int(d) for d in st.in_shape)
-    parts = [f"{_bview(b)}.reshape(bs + {shape})" for b in st.sources]
-    if len(parts) == 2:
-        x = (f"torch.complex({parts[0]}, {parts[1]})" if module == "torch"
-             else f"({parts[0]} + 1j * {parts[1]})")
-    else:
-        x = parts[0]
-    axes = tuple(int(a) - len(shape) for a in st.axes)  # counted from the end
-    if len(axes) == 1:
-        axis = "dim" if module == "torch" else "axis"
-        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={axes[0]}, "
-                f"norm={st.norm!r})"]
-    kw = "dim" if module == "torch" else "axes"
-    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {kw}={axes}, "
-            f"norm={st.norm!r})"]
-
-
 def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]:
     """Batched functional source for ``module`` ``"jnp"`` or ``"torch"``.
 
@@ -927,7 +868,7 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
             else:
                 write(st.dst, acc)
         elif isinstance(st, FFTStep):
-            body += _bfft_lines(st, module)
+            body += _fft_lines(st, module, batched=True)
             for part, dst in sorted(st.dsts.items()):
                 write(dst, f"fz.{'real' if part == 're' else 'imag'}.reshape(bs + (-1,))")
         elif isinstance(st, ScalarStep):
