@@ -802,6 +802,17 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
     extra: dict = {}
     zeros = f"{module}.zeros"
     body = ["bs = y.shape[:-1]"]
+    torch_ = module == "torch"
+
+    def take(arr: str, idx: str) -> str:
+        """``arr[..., idx]`` for an index array (torch: index_select, 3x faster per call)."""
+        return f"torch.index_select({arr}, -1, {idx})" if torch_ else f"{arr}[..., {idx}]"
+
+    if torch_ and program.param_slots:
+        # every parameter once, as views: one call instead of a slice per use
+        kinds = {type(st) for st in program.steps}
+        body += ["pm = p.unsqueeze(-1).unbind(-2)"] if MapStep in kinds else []
+        body += ["ps = p.unbind(-1)"] if ScalarStep in kinds else []
     pieces: list[tuple[str, np.ndarray]] = []  # output pieces: (variable, positions in out)
 
     def write(dst: Buffer, value: str, rows: np.ndarray | None = None):
@@ -824,6 +835,8 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
                 if where[0] == "t":
                     return "t"
                 j = where[1]
+                if torch_:
+                    return f"pm[{j}]" if keep_dim else f"ps[{j}]"
                 return f"p[..., {j}:{j + 1}]" if keep_dim else f"p[..., {j}]"
             if type(t) is Sym and t in program.input_offsets:
                 return f"y[..., {program.input_offsets[t]}]"
@@ -836,7 +849,8 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
         if isinstance(st, MapStep):
             for i, s in enumerate(st.sources):
                 sel = _index_or_slice(st.index[i], st.index_names[i])
-                body.append(f"x{i} = {s.name}[..., {sel}]")
+                load = take(s.name, sel) if sel == st.index_names[i] else f"{s.name}[..., {sel}]"
+                body.append(f"x{i} = {load}")
             for c, nm in enumerate(st.coef_names):
                 body.append(f"w{c} = {nm}")
             em = Emitter(param_leaf(True), "array", module=module)
@@ -849,7 +863,7 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
             for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                 rows_var = f"{ip}_rows"
                 extra[rows_var] = csr_row_ids(consts[ip])
-                g = f"{dv} * {s.name}[..., {ix}]"
+                g = f"{dv} * {take(s.name, ix)}"
                 if s.kind == "const":
                     g = f"_b({g}, y, bs + ({consts[ix].size},))"
                 empty = f"{zeros}(bs + ({st.dst.size},), dtype=y.dtype"
@@ -862,7 +876,7 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
                 acc = f"({acc}) + {st.offset_name}"
             if st.rows_name:
                 if st.dst.kind == "out":
-                    write(st.dst, f"({acc})[..., {st.rows_name}]", st.rows)
+                    write(st.dst, take(f"({acc})", st.rows_name), st.rows)
                 else:
                     body.append(f"{st.dst.name} = {acc}")
             else:
@@ -908,5 +922,6 @@ def _join_pieces(pieces: list, n_out: int, module: str, extra: dict) -> list[str
         lines.append(f"out = {cat}([{', '.join(names)}], {axis}=-1)")
     if offset != n_out or not np.array_equal(last, np.arange(n_out)):
         extra[OUT_ORDER] = last
-        lines.append(f"out = out[..., {OUT_ORDER}]")
+        lines.append("out = " + (f"torch.index_select(out, -1, {OUT_ORDER})" if module == "torch"
+                                 else f"out[..., {OUT_ORDER}]"))
     return lines
