@@ -307,6 +307,9 @@ def compile(
     params : list of symbols (or symbolic arrays), optional
         The parameter vector ``p``, in this order.
     target : {"numba", "numpy", "jax", "torch", "cuda"}
+        ``jax`` and ``torch`` take batches: ``y`` of shape ``(..., n_in)`` and
+        ``p`` of shape ``(n_p,)`` or ``(..., n_p)`` give ``(..., n_out)`` in
+        ``y``'s dtype and device; they ``vmap`` and differentiate.
     parallel : bool
         Numba: run loops with ``prange`` over threads.
     time : Sym, optional
@@ -327,6 +330,17 @@ def compile(
     -------
     CompiledFunction
         ``f(y, p, t) -> out`` and ``f(out, y, p, t)``; ``f.source`` shows the code.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from pdeflow.symbolic import array, compile
+    >>> u = array("u", (3,))
+    >>> f = compile(u * u + np.roll(u, 1), [u], target="torch")
+    >>> f(torch.arange(6.0).reshape(2, 3))  # a batch of two states, float32 kept
+    tensor([[ 2.,  1.,  5.],
+            [14., 19., 29.]])
 
     Raises
     ------
