@@ -12,26 +12,14 @@ array([ 3.,  0.,  0.,  0.,  0., -3.])
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import scipy.sparse as sp
 
-from pdeflow.errors import CompilationError, ConfigError, ShapeError
+from pdeflow.errors import CompilationError, ConfigError
 from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, Linear, array_nodes, element_terms
-from pdeflow.symbolic.codegen.cache import load_module
+from pdeflow.symbolic.codegen.backends import BACKENDS
 from pdeflow.symbolic.codegen.lift import lift_scalars
 from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
-from pdeflow.symbolic.codegen.source import (
-    all_index_consts,
-    array_source,
-    const_arrays,
-    csr_row_ids,
-    cuda_source,
-    every_const,
-    joined_rows_name,
-    numba_source,
-)
 from pdeflow.symbolic.terms import Sym, Term, as_term
 from pdeflow.symbolic.tracing import SymArray
 
@@ -203,6 +191,14 @@ class CompiledFunction:
     (writes into ``out``).  ``y`` is the flat concatenation of the inputs,
     ``p`` the flat parameters, ``t`` a float.
 
+    The ``jax`` and ``torch`` targets also take a batch: ``y`` of shape
+    ``(..., n_in)`` and ``p`` of shape ``(n_p,)`` (shared) or ``(..., n_p)``
+    (broadcast against ``y``'s leading axes) give ``(..., n_out)``, computed in
+    ``y``'s dtype on ``y``'s device, without in-place writes (``jax.vmap``,
+    ``torch.func.vmap`` and autograd apply).
+
+    The work is done by one backend per target (:data:`.backends.BACKENDS`).
+
     Attributes
     ----------
     source : str
@@ -213,58 +209,17 @@ class CompiledFunction:
     """
 
     def __init__(self, program: Program, target: str, parallel: bool):
+        backend = BACKENDS.get(target)
+        if backend is None:
+            raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
         self.program = program
         self.target = target
         self.parallel = parallel
         self.n_in = program.n_in
         self.n_out = program.n_out
         self.n_p = program.n_p
-        self._device_state: dict = {}
-        if target == "numba":
-            src, names, extra = numba_source(program, parallel)
-            import numba
-
-            self.source = src
-            self._mod = load_module(src, f"numba-{numba.__version__}")
-            consts = const_arrays(program)
-            consts.update(extra)
-            self._temps = [np.zeros(b.size) for b in program.temps]
-            self._consts = [np.ascontiguousarray(consts[n]) for n in names]
-            # the kernel releases the GIL: each calling thread gets scratch arrays of its own
-            self._local = threading.local()
-            self._kernel = self._mod.kernel
-        elif target in ("numpy", "jax", "torch"):
-            module = {"numpy": "np", "jax": "jnp", "torch": "torch"}[target]
-            src, names = array_source(program, module)
-            self.source = src
-            self._mod = load_module(src, target)
-            values = dict(program.consts)
-            values.update(all_index_consts(program))
-            for st in program.steps:
-                blocks = getattr(st, "names", [])
-                for ip, _, _ in blocks:
-                    values[f"{ip}_rows"] = csr_row_ids(values[ip])
-                if target == "numpy" and len(blocks) > 1:
-                    values[joined_rows_name(st)] = np.concatenate(
-                        [values[f"{ip}_rows"] for ip, _, _ in blocks])
-            self._consts = [values[n] for n in names]
-            self._kernel = self._mod.kernel
-            if target == "jax":
-                import jax
-
-                # scientific computing needs float64: JAX defaults to float32
-                jax.config.update("jax_enable_x64", True)
-                import jax.numpy as jnp
-
-                jc = [jnp.asarray(c) for c in self._consts]
-                kern = self._kernel
-                self._jit = jax.jit(lambda y, p, t: kern(y, p, t, *jc))
-        elif target == "cuda":
-            src, names, plan, extra = cuda_source(program)
-            self.source = src
-            self._cuda_src = (src, names, plan, extra)
-        else:
-            raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+        self._backend = backend(program, parallel)
+        self.source = self._backend.source
 
     def __repr__(self):
         return (
@@ -285,14 +240,25 @@ class CompiledFunction:
         ConfigError
             For targets other than ``numba``.
         """
-        if self.target != "numba":
-            raise ConfigError(f"kernel is the numba target's; this function's is {self.target!r}")
-        return self._kernel
+        return self._backend.kernel
 
     @property
     def bare(self) -> bool:
         """Numba target: the kernel takes ``(out, y, p, t)`` only (no scratch, no tables)."""
-        return self.target == "numba" and not self._temps and not self._consts
+        return self._backend.bare
+
+    # the backend's module, kernel and scratch arrays (tests and tools look at them)
+    @property
+    def _mod(self):
+        return self._backend._mod
+
+    @property
+    def _kernel(self):
+        return self._backend._kernel
+
+    @property
+    def _temps(self):
+        return getattr(self._backend, "_temps", [])
 
     def bind(self, p=None):
         """``g(out, y, t=0.0)``: :meth:`inplace` with the parameters checked and bound once.
@@ -302,177 +268,21 @@ class CompiledFunction:
         Python layer: the inner loop of an ODE solver); anything else takes
         :meth:`inplace`'s checked path.  Measured on RD3 at N=32: 3.5 us less per call.
         """
-        _, p = self._check(np.zeros(self.n_in), p)
-        if self.target != "numba":
-            return lambda out, y, t=0.0: self.inplace(out, y, p, t)
-        kernel, bound_here = self._kernel, self._bound
-        f64, shape_in, shape_out = np.dtype(np.float64), (self.n_in,), (self.n_out,)
-        ndarray, slow = np.ndarray, self.inplace
-        # no scratch and no table arguments (small tables are frozen into the kernel):
-        # nothing per thread to look up
-        bare = self.bare
-
-        def call(out, y, t=0.0):
-            if (
-                type(y) is ndarray
-                and type(out) is ndarray
-                and y.dtype is f64
-                and out.dtype is f64
-                and y.shape == shape_in
-                and out.shape == shape_out
-            ):
-                if bare:
-                    kernel(out, y, p, float(t))
-                else:
-                    kernel(out, y, p, float(t), *bound_here())
-                return out
-            return slow(out, y, p, t)
-
-        return call
-
-    def _bound(self) -> tuple:
-        """The kernel's scratch and constant arrays for the calling thread."""
-        try:
-            return self._local.bound
-        except AttributeError:
-            temps = [np.zeros_like(a) for a in self._temps]
-            bound = self._local.bound = (*temps, *self._consts)
-            return bound
-
-    def _check(self, y, p):
-        if self.target in ("numpy", "numba"):
-            y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
-            p = np.ascontiguousarray(np.zeros(0) if p is None else p, dtype=np.float64).reshape(-1)
-        if y.shape[-1] != self.n_in:
-            raise ShapeError(f"y has {y.shape[-1]} entries, this function takes {self.n_in}")
-        if p is not None and p.shape[-1] != self.n_p:
-            raise ShapeError(f"p has {p.shape[-1]} entries, this function takes {self.n_p}")
-        return y, p
+        return self._backend.bind(p)
 
     def __call__(self, *args):
         if len(args) == 4:
-            return self.inplace(*args)
+            return self._backend.inplace(*args)
         if not 1 <= len(args) <= 3:
             raise TypeError("call as f(y, p=None, t=0.0) or f(out, y, p, t)")
         y = args[0]
         p = args[1] if len(args) > 1 else None
         t = args[2] if len(args) > 2 else 0.0
-        if self.target == "numba":
-            out = np.empty(self.n_out)
-            return self.inplace(out, y, p, t)
-        if self.target == "numpy":
-            y, p = self._check(y, p)
-            return self._kernel(y, p, float(t), *self._consts)
-        if self.target == "jax":
-            import jax.numpy as jnp
-
-            y = jnp.asarray(y)
-            p = jnp.zeros(0, dtype=y.dtype) if p is None else jnp.asarray(p)
-            self._check(y, p)
-            return self._jit(y, p, t)
-        if self.target == "torch":
-            import torch
-
-            y = torch.as_tensor(y)
-            p = (
-                torch.zeros(0, dtype=y.dtype, device=y.device)
-                if p is None
-                else torch.as_tensor(p, dtype=y.dtype, device=y.device)
-            )
-            self._check(y, p)
-            return self._kernel(y, p, t, *self._torch_consts(y.device))
-        if self.target == "cuda":
-            return self._cuda_call(None, y, p, t)
-        raise AssertionError(self.target)
+        return self._backend.call(y, p, t)
 
     def inplace(self, out, y, p=None, t=0.0):
         """Write ``f(y, p, t)`` into ``out``; returns ``out``."""
-        if self.target == "numba":
-            # fast path: already flat float64 arrays of the right sizes (the ODE inner loop)
-            if not (
-                type(y) is np.ndarray
-                and y.dtype == np.float64
-                and y.ndim == 1
-                and y.shape[0] == self.n_in
-                and y.flags.c_contiguous
-                and type(p) is np.ndarray
-                and p.dtype == np.float64
-                and p.ndim == 1
-                and p.shape[0] == self.n_p
-            ):
-                y, p = self._check(y, p)
-            if type(out) is not np.ndarray or out.shape != (self.n_out,) or out.dtype != np.float64:
-                raise ShapeError(f"out must be a float64 array of shape ({self.n_out},)")
-            self._kernel(out, y, p, float(t), *self._bound())
-            return out
-        if self.target == "cuda":
-            return self._cuda_call(out, y, p, t)
-        res = self(y, p, t)
-        out[...] = res
-        return out
-
-    # torch ------------------------------------------------------------------
-    def _torch_consts(self, device):
-        import torch
-
-        c = self._device_state.get(("torch", str(device)))
-        if c is None:
-            c = [torch.as_tensor(x, device=device) for x in self._consts]
-            self._device_state[("torch", str(device))] = c
-        return c
-
-    # CUDA -------------------------------------------------------------------
-    def _cuda_setup(self):
-        st = self._device_state.get("cuda")
-        if st is not None:
-            return st
-        from numba import cuda
-
-        src, names, plan, extra = self._cuda_src
-        mod = load_module(src, "cuda")
-        consts = every_const(self.program)
-        consts.update(extra)
-        dev = {n: cuda.to_device(np.ascontiguousarray(consts[n])) for n in names}
-        for b in self.program.temps:
-            dev[b.name] = cuda.device_array(b.size)
-        st = (mod, plan, dev)
-        self._device_state["cuda"] = st
-        return st
-
-    def _cuda_call(self, out, y, p, t):
-        from numba import cuda
-
-        mod, plan, dev = self._cuda_setup()
-        y_d = y if _is_dev(y) else cuda.to_device(np.ascontiguousarray(y, dtype=float))
-        if p is None:
-            p = np.zeros(max(self.n_p, 1))
-        p_d = p if _is_dev(p) else cuda.to_device(np.ascontiguousarray(p, dtype=float))
-        o_d = out if out is not None and _is_dev(out) else cuda.device_array(self.n_out)
-        # launches are prepared once per set of device arrays (host overhead matters at µs scale)
-        key = (id(y_d), id(p_d), id(o_d), float(t))
-        launches = self._device_state.get(("cuda-launch", key))
-        if launches is None:
-            env = dict(dev, y=y_d, p=p_d, t=float(t), out=o_d)
-            threads = 256
-            launches = [
-                (
-                    getattr(mod, kname)[blocks or max(1, (n + threads - 1) // threads), threads],
-                    tuple(env[a] for a in args),
-                )
-                for kname, n, args, blocks in plan
-            ]
-            self._device_state = {
-                k: v
-                for k, v in self._device_state.items()
-                if not (isinstance(k, tuple) and k[0] == "cuda-launch")
-            }
-            self._device_state[("cuda-launch", key)] = launches
-        for kern, kargs in launches:
-            kern(*kargs)
-        if out is not None and not _is_dev(out):
-            o_d.copy_to_host(out)
-            return out
-        return o_d if _is_dev(y) else o_d.copy_to_host()
+        return self._backend.inplace(out, y, p, t)
 
 
 def compile(
@@ -497,6 +307,9 @@ def compile(
     params : list of symbols (or symbolic arrays), optional
         The parameter vector ``p``, in this order.
     target : {"numba", "numpy", "jax", "torch", "cuda"}
+        ``jax`` and ``torch`` take batches: ``y`` of shape ``(..., n_in)`` and
+        ``p`` of shape ``(n_p,)`` or ``(..., n_p)`` give ``(..., n_out)`` in
+        ``y``'s dtype and device; they ``vmap`` and differentiate.
     parallel : bool
         Numba: run loops with ``prange`` over threads.
     time : Sym, optional
@@ -517,6 +330,17 @@ def compile(
     -------
     CompiledFunction
         ``f(y, p, t) -> out`` and ``f(out, y, p, t)``; ``f.source`` shows the code.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from pdeflow.symbolic import array, compile
+    >>> u = array("u", (3,))
+    >>> f = compile(u * u + np.roll(u, 1), [u], target="torch")
+    >>> f(torch.arange(6.0).reshape(2, 3))  # a batch of two states, float32 kept
+    tensor([[ 2.,  1.,  5.],
+            [14., 19., 29.]])
 
     Raises
     ------
@@ -648,10 +472,3 @@ __all__ = [
     "TARGETS",
 ]
 
-
-def _is_dev(a) -> bool:
-    """Whether ``a`` is a CUDA device array (numba device array or __cuda_array_interface__)."""
-    return hasattr(a, "__cuda_array_interface__") or type(a).__name__ in (
-        "DeviceNDArray",
-        "FakeCUDAArray",
-    )

@@ -442,21 +442,19 @@ def _scalar_chunks(program: Program, st: ScalarStep, helpers: list[str]) -> list
 
 
 # ---------------------------------------------------------------------------
-# Whole-array targets (numpy, JAX, torch)
+# Whole-array numpy target (flat, unbatched; JAX and torch: :func:`batched_source`)
 # ---------------------------------------------------------------------------
 
 
-def array_source(program: Program, module: str) -> tuple[str, list[str]]:
-    """Vectorized source; ``kernel(y, p, t, *consts) -> out`` (functional)."""
+def array_source(program: Program, module: str = "np") -> tuple[str, list[str]]:
+    """Vectorized numpy source; ``kernel(y, p, t, *consts) -> out``."""
+    if module != "np":
+        raise CompilationError(f"array_source writes numpy code; {module!r} targets use "
+                               "batched_source")
     consts = dict(program.consts)
     body: list[str] = []
     consts.update(all_index_consts(program))
-    if module == "np":
-        body.append(f"out = np.empty({program.n_out})")
-    elif module == "jnp":
-        body.append(f"out = jnp.zeros({program.n_out}, dtype=y.dtype)")
-    else:
-        body.append(f"out = torch.zeros({program.n_out}, dtype=y.dtype, device=y.device)")
+    body.append(f"out = np.empty({program.n_out})")
     for b in program.temps:
         body.append(f"{b.name} = None")
 
@@ -469,10 +467,7 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             else:
                 scaled = f"{dst.stride}*{rows}" if dst.stride != 1 else rows
                 target = f"{dst.base} + {scaled}" if dst.base else scaled
-            if module == "jnp":
-                body.append(f"out = out.at[{target}].set({value})")
-            else:
-                body.append(f"out[{target}] = {value}")
+            body.append(f"out[{target}] = {value}")
         else:
             body.append(f"{dst.name} = {value}")
 
@@ -492,13 +487,11 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             for dst, tmpl, expr in zip(st.dsts, st.templates, exprs, strict=True):
                 if placeholders_in(tmpl):
                     full = expr  # reads a load or a weight array: already of the step's size
-                elif module != "torch":
-                    full = f"{module}.broadcast_to({expr}, ({st.size},))"
                 else:
-                    full = f"({expr}) * torch.ones({st.size}, dtype=y.dtype, device=y.device)"
+                    full = f"np.broadcast_to({expr}, ({st.size},))"
                 write(dst, None, full)
         elif isinstance(st, CsrStep):
-            if module == "np" and len(st.names) > 1:
+            if len(st.names) > 1:
                 # one bincount over every block's entries (not one per block, then sums)
                 gathered = ", ".join(f"{dv} * {src(s)}[{ix}]"
                                      for s, (_, ix, dv) in zip(st.sources, st.names, strict=True))
@@ -508,8 +501,9 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
                 terms = []
                 for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
                     rows_var = f"{ip}_rows"
-                    terms.append(_segment_sum(module, s, src(s), ix, dv, rows_var, st.dst.size))
-                acc = " + ".join(terms) if terms else f"{_zeros(module, st.dst.size)}"
+                    terms.append(f"np.bincount({rows_var}, weights={dv} * {src(s)}[{ix}], "
+                                 f"minlength={st.dst.size})")
+                acc = " + ".join(terms) if terms else f"np.zeros({st.dst.size})"
             if st.offset_name:
                 acc = f"({acc}) + {st.offset_name}"
             if st.rows_name:
@@ -532,37 +526,19 @@ def array_source(program: Program, module: str) -> tuple[str, list[str]]:
             em = Emitter(_leaf_factory(program, None, lambda j: f"y[{j}]"), "array", module=module)
             exprs = em.emit(st.exprs)
             body += em.lines
-            stack = {"np": "np.stack", "jnp": "jnp.stack", "torch": "torch.stack"}[module]
-            items = ", ".join(
-                f"{module}.broadcast_to({e}, ())"
-                if module != "torch"
-                else f"torch.as_tensor({e}, dtype=y.dtype, device=y.device)"
-                for e in exprs
-            )
-            body.append(f"out = {stack}([{items}])")
+            items = ", ".join(f"np.broadcast_to({e}, ())" for e in exprs)
+            body.append(f"out = np.stack([{items}])")
     body.append("return out")
     extra = []
     for st in program.steps:
         if isinstance(st, CsrStep):
-            if module == "np" and len(st.names) > 1:
+            if len(st.names) > 1:
                 extra.append(joined_rows_name(st))
             else:
                 for ip, _, _ in st.names:
                     extra.append(f"{ip}_rows")
     sig = ", ".join(["y", "p", "t"] + list(consts) + extra)
-    head = {
-        "np": ["import math", "import numpy as np", ""],
-        "jnp": ["import math", "import jax", "import jax.numpy as jnp", ""],
-        "torch": [
-            "import math",
-            "import torch",
-            "",
-            "def _t(x, ref):",
-            "    return x if torch.is_tensor(x) else torch.as_tensor(x, dtype=ref.dtype, "
-            "device=ref.device)",
-            "",
-        ],
-    }[module]
+    head = ["import math", "import numpy as np", ""]
     lines = head + [f"def kernel({sig}):"] + ["    " + b for b in body] + [""]
     return "\n".join(lines), list(consts) + extra
 
@@ -588,21 +564,25 @@ def _view(b: Buffer) -> str:
     return f"{b.name}[{b.base}:{stop}" + (f":{b.stride}]" if b.stride != 1 else "]")
 
 
-def _fft_lines(st: FFTStep, module: str) -> list[str]:
-    """``fz = <module>.fft.<kind>(...)`` for one FFT step."""
+def _fft_lines(st: FFTStep, module: str, batched: bool = False) -> list[str]:
+    """``fz = <module>.fft.<kind>(...)`` for one FFT step; ``batched``: over the trailing
+    axes of arrays whose leading axes ``bs`` are a batch."""
     shape = tuple(int(d) for d in st.in_shape)
-    parts = [f"{_view(b)}.reshape({shape})" for b in st.sources]
+    view, lead = (_bview, "bs + ") if batched else (_view, "")
+    parts = [f"{view(b)}.reshape({lead}{shape})" for b in st.sources]
     if len(parts) == 2:
         x = (f"torch.complex({parts[0]}, {parts[1]})" if module == "torch"
              else f"({parts[0]} + 1j * {parts[1]})")
     else:
         x = parts[0]
-    if len(st.axes) == 1:  # the 1-D functions: less argument handling per call than the n-D
+    # batched: axes counted from the end
+    axes = tuple(int(a) - len(shape) for a in st.axes) if batched else tuple(st.axes)
+    if len(axes) == 1:  # the 1-D functions: less argument handling per call than the n-D
         axis = "dim" if module == "torch" else "axis"
-        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={st.axes[0]}, "
+        return [f"fz = {module}.fft.{st.kind[:-1]}({x}, n={st.s[0]}, {axis}={axes[0]}, "
                 f"norm={st.norm!r})"]
-    axes = "dim" if module == "torch" else "axes"
-    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {axes}={tuple(st.axes)}, "
+    kw = "dim" if module == "torch" else "axes"
+    return [f"fz = {module}.fft.{st.kind}({x}, s={tuple(st.s)}, {kw}={axes}, "
             f"norm={st.norm!r})"]
 
 
@@ -618,26 +598,6 @@ def no_fft(program: Program, target: str) -> None:
 def joined_rows_name(st: CsrStep) -> str:
     """The numpy target's table of row ids of all of ``st``'s blocks, one after another."""
     return f"{st.names[0][0]}_all_rows"
-
-
-def _zeros(module: str, n: int) -> str:
-    if module == "torch":
-        return f"torch.zeros({n}, dtype=y.dtype, device=y.device)"
-    return f"{module}.zeros({n})"
-
-
-def _segment_sum(module, sbuf, sname, ix, dv, rows_var, size) -> str:
-    if sbuf.kind in ("tmp", "const"):
-        gathered = f"{dv} * {sname}[{ix}]"
-    else:
-        gathered = f"{dv} * {sname}[{ix}]"
-    if module == "np":
-        return f"np.bincount({rows_var}, weights={gathered}, minlength={size})"
-    if module == "jnp":
-        return f"jax.ops.segment_sum({gathered}, {rows_var}, num_segments={size})"
-    return (
-        f"torch.zeros({size}, dtype=y.dtype, device=y.device).index_add(0, {rows_var}, {gathered})"
-    )
 
 
 def csr_row_ids(indptr: np.ndarray) -> np.ndarray:
@@ -765,8 +725,203 @@ __all__ = [
     "numba_source",
     "array_source",
     "cuda_source",
+    "batched_source",
     "const_arrays",
     "csr_row_ids",
     "every_const",
     "all_index_consts",
 ]
+
+
+# ---------------------------------------------------------------------------
+# Batched functional targets (JAX, torch): leading batch dimensions, no in-place writes
+# ---------------------------------------------------------------------------
+
+#: module header of the batched targets: ``_b(x, ref, shape)`` is ``x`` in ``ref``'s
+#: dtype and device, broadcast to ``shape``; ``_t`` makes a tensor of a number (torch)
+_BATCHED_HEAD = {
+    "jnp": [
+        "import math",
+        "import jax",
+        "import jax.numpy as jnp",
+        "",
+        "def _b(x, ref, shape):",
+        "    return jnp.broadcast_to(jnp.asarray(x, dtype=ref.dtype), shape)",
+        "",
+    ],
+    "torch": [
+        "import math",
+        "import torch",
+        "",
+        "def _t(x, ref):",
+        "    return x if torch.is_tensor(x) else torch.as_tensor(x, dtype=ref.dtype, "
+        "device=ref.device)",
+        "",
+        "def _b(x, ref, shape):",
+        "    if not torch.is_tensor(x) or x.dtype != ref.dtype:",
+        "        x = torch.as_tensor(x, dtype=ref.dtype, device=ref.device)",
+        "    return x if x.shape == shape else x.expand(shape)",
+        "",
+    ],
+}
+
+#: name of the batched targets' permutation table that orders the output pieces
+OUT_ORDER = "out_order"
+
+
+def _bview(b: Buffer) -> str:
+    """The elements of buffer ``b`` along the last axis (leading axes: the batch)."""
+    if b.kind in ("tmp", "const"):
+        return b.name
+    stop = b.base + b.stride * (b.size - 1) + 1
+    return f"{b.name}[..., {b.base}:{stop}" + (f":{b.stride}]" if b.stride != 1 else "]")
+
+
+def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]:
+    """Batched functional source for ``module`` ``"jnp"`` or ``"torch"``.
+
+    The module's ``kernel(y, p, t, *consts) -> out`` maps ``y`` of shape
+    ``(..., n_in)`` to ``(..., n_out)``; the leading axes are a batch (``y`` is
+    already broadcast against ``p``'s leading axes by the caller).  ``p`` is
+    ``(P,)`` or ``(..., P)``.  Nothing is written in place: every step makes new
+    arrays and the output pieces are joined once at the end (one ``cat`` and,
+    when the pieces are out of order, one gather), so ``vmap`` and autograd work.
+
+    Returns
+    -------
+    source : str
+    const_names : list of str
+        The names of the constant arguments after ``t``, in order.
+    extra : dict
+        Constants made here (row ids of sparse steps, the output order), by name.
+    """
+    if module not in _BATCHED_HEAD:
+        raise CompilationError(f"batched code is for 'jnp' or 'torch', not {module!r}")
+    consts = dict(program.consts)
+    consts.update(all_index_consts(program))
+    extra: dict = {}
+    zeros = f"{module}.zeros"
+    body = ["bs = y.shape[:-1]"]
+    torch_ = module == "torch"
+
+    def take(arr: str, idx: str) -> str:
+        """``arr[..., idx]`` for an index array (torch: index_select, 3x faster per call)."""
+        return f"torch.index_select({arr}, -1, {idx})" if torch_ else f"{arr}[..., {idx}]"
+
+    if torch_ and program.param_slots:
+        # every parameter once, as views: one call instead of a slice per use
+        kinds = {type(st) for st in program.steps}
+        body += ["pm = p.unsqueeze(-1).unbind(-2)"] if MapStep in kinds else []
+        body += ["ps = p.unbind(-1)"] if ScalarStep in kinds else []
+    pieces: list[tuple[str, np.ndarray]] = []  # output pieces: (variable, positions in out)
+
+    def write(dst: Buffer, value: str, rows: np.ndarray | None = None):
+        if dst.kind == "out":
+            var = f"o{len(pieces)}"
+            body.append(f"{var} = {value}")
+            local = np.arange(dst.size) if rows is None else rows
+            pieces.append((var, dst.positions(local)))
+        else:
+            body.append(f"{dst.name} = {value}")
+
+    leaves = program.leaf_symbols()
+
+    def param_leaf(keep_dim: bool):
+        def leaf(t):
+            if type(t) is Placeholder:
+                return _slot(t.index)
+            where = leaves.get(t) if type(t) is Sym else None
+            if where is not None:
+                if where[0] == "t":
+                    return "t"
+                j = where[1]
+                if torch_:
+                    return f"pm[{j}]" if keep_dim else f"ps[{j}]"
+                return f"p[..., {j}:{j + 1}]" if keep_dim else f"p[..., {j}]"
+            if type(t) is Sym and t in program.input_offsets:
+                return f"y[..., {program.input_offsets[t]}]"
+            raise KeyError(f"unbound symbol in generated code: {t!r}")
+
+        return leaf
+
+    for n, st in enumerate(program.steps):
+        body.append(f"# step {n}: {type(st).__name__}")
+        if isinstance(st, MapStep):
+            for i, s in enumerate(st.sources):
+                sel = _index_or_slice(st.index[i], st.index_names[i])
+                load = take(s.name, sel) if sel == st.index_names[i] else f"{s.name}[..., {sel}]"
+                body.append(f"x{i} = {load}")
+            for c, nm in enumerate(st.coef_names):
+                body.append(f"w{c} = {nm}")
+            em = Emitter(param_leaf(True), "array", module=module)
+            exprs = em.emit(st.templates)
+            body += em.lines
+            for dst, expr in zip(st.dsts, exprs, strict=True):
+                write(dst, f"_b({expr}, y, bs + ({st.size},))")
+        elif isinstance(st, CsrStep):
+            terms = []
+            for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+                rows_var = f"{ip}_rows"
+                extra[rows_var] = csr_row_ids(consts[ip])
+                g = f"{dv} * {take(s.name, ix)}"
+                if s.kind == "const":
+                    g = f"_b({g}, y, bs + ({consts[ix].size},))"
+                empty = f"{zeros}(bs + ({st.dst.size},), dtype=y.dtype"
+                if module == "torch":
+                    terms.append(f"{empty}, device=y.device).index_add(-1, {rows_var}, {g})")
+                else:
+                    terms.append(f"{empty}).at[..., {rows_var}].add({g})")
+            acc = " + ".join(terms) if terms else f"_b(0.0, y, bs + ({st.dst.size},))"
+            if st.offset_name:
+                acc = f"({acc}) + {st.offset_name}"
+            if st.rows_name:
+                if st.dst.kind == "out":
+                    write(st.dst, take(f"({acc})", st.rows_name), st.rows)
+                else:
+                    body.append(f"{st.dst.name} = {acc}")
+            else:
+                write(st.dst, acc)
+        elif isinstance(st, FFTStep):
+            body += _fft_lines(st, module, batched=True)
+            for part, dst in sorted(st.dsts.items()):
+                write(dst, f"fz.{'real' if part == 're' else 'imag'}.reshape(bs + (-1,))")
+        elif isinstance(st, ScalarStep):
+            em = Emitter(param_leaf(False), "array", module=module)
+            exprs = em.emit(st.exprs)
+            body += em.lines
+            items = ", ".join(f"_b({e}, y, bs)" for e in exprs)
+            axis = "dim" if module == "torch" else "axis"
+            write(st.dst, f"{module}.stack([{items}], {axis}=-1)")
+    body += _join_pieces(pieces, program.n_out, module, extra)
+    body.append("return out")
+    names = list(consts) + list(extra)
+    head = _BATCHED_HEAD[module]
+    lines = head + [f"def kernel(y, p, t, {', '.join(names)}):"] + ["    " + b for b in body]
+    return "\n".join(lines + [""]), names, extra
+
+
+def _join_pieces(pieces: list, n_out: int, module: str, extra: dict) -> list[str]:
+    """Lines that join the output pieces into ``out`` (later writes win, unwritten
+    entries are zero)."""
+    cat = "torch.cat" if module == "torch" else "jnp.concatenate"
+    axis = "dim" if module == "torch" else "axis"
+    last = np.full(n_out, -1, dtype=np.int64)
+    offset = 0
+    for _, pos in pieces:
+        last[pos] = offset + np.arange(pos.size)
+        offset += pos.size
+    names = [v for v, _ in pieces]
+    lines = []
+    if np.any(last < 0):
+        lines.append("o_zero = _b(0.0, y, bs + (1,))")
+        names.append("o_zero")
+        last[last < 0] = offset
+    if len(names) == 1:
+        lines.append(f"out = {names[0]}")
+    else:
+        lines.append(f"out = {cat}([{', '.join(names)}], {axis}=-1)")
+    if offset != n_out or not np.array_equal(last, np.arange(n_out)):
+        extra[OUT_ORDER] = last
+        lines.append("out = " + (f"torch.index_select(out, -1, {OUT_ORDER})" if module == "torch"
+                                 else f"out[..., {OUT_ORDER}]"))
+    return lines

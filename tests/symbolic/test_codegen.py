@@ -514,3 +514,20 @@ def test_threads_calling_one_compiled_function_get_their_own_results():
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(many, range(8)))
+
+
+def test_each_target_is_one_backend_class_from_the_dict():
+    from pdeflow.symbolic.codegen import TARGETS, CompiledFunction
+    from pdeflow.symbolic.codegen.backends import BACKENDS, Backend
+
+    assert set(BACKENDS) == set(TARGETS)
+    assert all(issubclass(b, Backend) and b.name == k for k, b in BACKENDS.items())
+    u = array("u", (4,))
+    for target in ("numpy", "torch"):
+        f = compile(u * u, [u], target=target)
+        assert type(f) is CompiledFunction and type(f._backend) is BACKENDS[target]
+        assert f.source == f._backend.source
+    with pytest.raises(ConfigError, match="unknown target 'fortran'"):
+        compile(u * u, [u], target="fortran")
+    with pytest.raises(ConfigError, match="kernel is the numba target's"):
+        _ = compile(u * u, [u], target="torch").kernel
