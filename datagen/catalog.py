@@ -68,17 +68,23 @@ class FamilyOption:
 
 @dataclass(frozen=True)
 class FamilyDescription:
-    """A family's summary line, options (in declaration order) and default-size fields."""
+    """A family's summary line, options (in declaration order) and default-size fields.
+
+    ``source`` says where it comes from: ``built-in``, ``entry point <dist>``,
+    ``file <path>`` or ``module <module>``.
+    """
 
     name: str
     summary: str
     options: tuple[FamilyOption, ...]
     fields: tuple[FieldSpec, ...]
+    source: str = "built-in"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``pdeflow families --json``)."""
         return {
             "name": self.name,
+            "source": self.source,
             "summary": self.summary,
             "options": [dataclasses.asdict(o) for o in self.options],
             "fields": [
@@ -94,7 +100,8 @@ def describe_family(name: str) -> FamilyDescription:
     Parameters
     ----------
     name
-        A registered family (``pdeflow.datagen.families.names()``).
+        A registered family (``pdeflow.datagen.families.names()``), or a spec
+        (``file.py:obj``, ``package.module:obj``); an instance's values are its defaults.
 
     Returns
     -------
@@ -106,6 +113,8 @@ def describe_family(name: str) -> FamilyDescription:
         Unknown family (the message lists the known ones).
     """
     cls = families.family_class(name)
+    family = families.get(name)
+    instance = families.is_spec(name) and not isinstance(families.load(name), type)
     doc = inspect.getdoc(cls) or ""
     docs = _option_docs(doc)
     options = []
@@ -113,14 +122,21 @@ def describe_family(name: str) -> FamilyDescription:
         if not f.init:
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
+        if instance:  # a spec naming an instance: its values are the defaults
+            default = getattr(family, f.name, default)
         type_text, text = docs.get(f.name, (None, ""))
         options.append(
             FamilyOption(f.name, type_text or _annotation(f.type), default, text,
                          _FLAGS.get(f.name))
         )
-    fields = tuple(families.get(name).fields().values())
+    fields = tuple(family.fields().values())
     summary = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
-    return FamilyDescription(name, summary, tuple(options), fields)
+    return FamilyDescription(family.name, summary, tuple(options), fields, _source(name, family))
+
+
+def _source(name: str, family: families.Family) -> str:
+    """Where family ``name`` comes from (a spec: its file or module)."""
+    return families.spec_source(name) if families.is_spec(name) else families.source(name)
 
 
 def _annotation(annotation: Any) -> str:
@@ -176,7 +192,8 @@ def format_family(desc: FamilyDescription, width: int = 100) -> str:
     >>> print(format_family(describe_family("darcy")).splitlines()[0])
     darcy: Darcy flow as in the SKR paper: ``-∇·(a ∇u) = 1``, ``a = exp(GRF)``, cell-centred FV.
     """
-    lines = [f"{desc.name}: {desc.summary}", "  fields (at the default size):"]
+    lines = [f"{desc.name}: {desc.summary}", f"  source: {desc.source}",
+             "  fields (at the default size):"]
     for f in desc.fields:
         shape = "x".join(map(str, f.shape))
         lines.append(f"    {f.name:<10} {f.role:<6} {shape:<10} axes {','.join(f.axes):<7} "

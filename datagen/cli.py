@@ -13,6 +13,7 @@ Usage::
     pdeflow dataset show darcy.h5 --sample 3 --out s3.png           # a picture of sample 3
     pdeflow families [darcy]                                        # options, defaults, fields
     pdeflow generate darcy --print-config                           # settings, no --n/--out needed
+    pdeflow generate --family my_pde.py:GrayScott --n 8 --out g.h5  # a family of your own
 
 Settings resolve as defaults < config file (``--config`` here, else the global
 ``pdeflow --config``) < flags; unknown or invalid fields are errors that name the field.  The
@@ -75,8 +76,16 @@ def generate_command(
     ctx: typer.Context,
     family: Annotated[
         str | None,
-        typer.Argument(help="Problem family, e.g. darcy (see 'pdeflow families').",
+        typer.Argument(help="Problem family, e.g. darcy (see 'pdeflow families'), or a spec "
+                            "as --family takes.",
                        show_default=False),
+    ] = None,
+    family_spec: Annotated[
+        str | None,
+        typer.Option("--family",
+                     help="Family by name or spec: path/to/file.py:obj or package.module:obj "
+                          "(a Family subclass or instance).",
+                     show_default=False),
     ] = None,
     n: Annotated[
         int | None, typer.Option("--n", help="Number of samples.", show_default="required")
@@ -161,6 +170,14 @@ def generate_command(
 
     state = _root_state(ctx)
     file = config or getattr(state, "config_file", None)
+    if family is not None and family_spec is not None and family != family_spec:
+        from pdeflow.errors import ConfigError
+
+        raise ConfigError(
+            f"Two families given: {family!r} (argument) and {family_spec!r} (--family); "
+            "give one."
+        )
+    family = family if family is not None else family_spec
     flags = {
         "family": family,
         "n": n,

@@ -31,7 +31,10 @@ __all__ = ["GenerateConfig"]
 class GenerateConfig(PdeflowConfig):
     """One generation run.  See the module docstring."""
 
-    family: str = Field(description="problem family (pdeflow.datagen.families.names())")
+    family: str = Field(
+        description="problem family: a name (pdeflow.datagen.families.names()) or a spec, "
+        "path/to/file.py:obj or package.module:obj"
+    )
     n: int = Field(gt=0, description="number of samples in the dataset")
     out: str = Field(description="HDF5 file to write")
     resolution: int | None = Field(None, ge=4, description="grid points per axis (stored)")

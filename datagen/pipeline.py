@@ -505,6 +505,8 @@ def generate(
         )
     if config.resume and config.overwrite:
         raise ConfigError("fields 'resume' and 'overwrite': choose one")
+    if families.is_spec(config.family):  # stored in the file: resume/repair from anywhere
+        config = config.model_copy(update={"family": families.canonical_spec(config.family)})
     family = build_family(config)
     solver = SolverSettings(
         method=config.solver, preconditioner=config.preconditioner, rtol=config.rtol

@@ -266,8 +266,11 @@ def _fallback(
 
 
 def _rebuild_family(path: Path, attrs: Mapping[str, Any]) -> Family:
+    # a family generated from a spec (file.py:obj, package.module:obj) is found by its spec
+    spec = (attrs.get("config") or {}).get("family")
+    name = spec if isinstance(spec, str) and families.is_spec(spec) else attrs["family"]
     try:
-        return families.get(attrs["family"], **attrs["family_options"])
+        return families.get(name, **attrs["family_options"])
     except Exception as exc:  # noqa: BLE001 - any failure: the stored family cannot be rebuilt
         raise DataError(
             f"Cannot rebuild family {attrs.get('family')!r} of {str(path)!r} from its stored "
