@@ -91,9 +91,10 @@ def _clean_registry(monkeypatch):
     for name in families._MODULES:
         families.family_class(name)
     monkeypatch.setattr(families, "_REGISTRY", dict(families._REGISTRY))
-    monkeypatch.setattr(families, "_SOURCES", dict(families._SOURCES))
-    monkeypatch.setattr(families, "_REPLACED", set(families._REPLACED))
-    monkeypatch.setattr(families, "_EPS", None)
+    for name, empty in (("_SOURCES", {}), ("_REPLACED", set())):
+        value = getattr(families, name, empty)
+        monkeypatch.setattr(families, name, type(value)(value), raising=False)
+    monkeypatch.setattr(families, "_EPS", None, raising=False)
     yield
 
 
