@@ -143,7 +143,7 @@ def _register[F: type[Family]](cls: F, *, replace: bool, source: str | None = No
             "a class attribute name: ClassVar[str] = '...'."
         )
     new_source = source or _source_of(cls)
-    builtin = cls.__module__.startswith(f"{__name__}.")
+    builtin = _is_builtin(cls.__module__)
     if builtin and name in _REPLACED:
         return cls  # a user replaced this built-in before its module was imported
     old = _REGISTRY.get(name)
@@ -169,6 +169,15 @@ def _same_class(old: type, new: type) -> bool:
     )
 
 
+def _is_builtin(module: str) -> bool:
+    """Whether ``module`` is one of this package's family modules (by file: the package
+    may be imported under a second name, e.g. by a doctest runner)."""
+    if module.startswith(f"{__name__}."):
+        return True
+    file = getattr(sys.modules.get(module), "__file__", None)
+    return file is not None and Path(file).resolve().parent == Path(__file__).resolve().parent
+
+
 def _existing_source(name: str) -> str:
     if name in _SOURCES:
         return _SOURCES[name]
@@ -178,7 +187,7 @@ def _existing_source(name: str) -> str:
 def _source_of(obj: Any) -> str:
     """Where a class or object comes from: built-in, file <path> or module <name>."""
     module = getattr(obj, "__module__", None) or type(obj).__module__
-    if module.startswith(f"{__name__}."):
+    if _is_builtin(module):
         return f"built-in ({module})"
     if module.startswith(_FILE_PREFIX):
         return f"file {_path_of_module(module)}"
