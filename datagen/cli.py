@@ -312,11 +312,13 @@ def show_command(
 def families_command(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Families to describe (default: all).", show_default=False),
+        typer.Argument(help="Families to describe, by name or spec (file.py:obj, "
+                            "package.module:obj); default: all.", show_default=False),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the problem families: their fields, and their options with defaults and docs."""
+    """List the problem families: where each comes from (built-in, entry point, file,
+    module), their fields, and their options with defaults and docs."""
     from . import families
     from .catalog import describe_family, format_family
 

@@ -279,6 +279,25 @@ def test_entry_point_family_loads_lazily_and_lists_its_source(tmp_path, monkeypa
     _assert_values(out, 1.0)
 
 
+def test_entry_points_that_clash_or_misname_say_so(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    _write_family(site, name="other-name", file="badfam.py")
+    info = site / "badfam-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badfam\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[pdeflow.families]\ndarcy = badfam:Decay\nmisnamed = badfam:Decay\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.warns(UserWarning, match="Entry point 'darcy' of badfam 0.1 .* clashes with "
+                                         "the built-in family 'darcy'; it is ignored"):
+        assert "misnamed" in families.names()
+    assert families.source("darcy") == "built-in"
+    with pytest.raises(ConfigError, match="Family 'misnamed' from entry point badfam 0.1: "
+                                          "badfam:Decay is named 'other-name'"):
+        families.get("misnamed")
+
+
 def test_families_listing_names_file_and_builtin_sources(tmp_path, capsys):
     path = _write_family(tmp_path)
     assert main(["families", f"{path}:Decay", "heat"]) == 0
