@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from pdeflow.errors import CompilationError, ConfigError, ShapeError
 from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, array_nodes
 from pdeflow.symbolic.codegen.cache import load_module
+from pdeflow.symbolic.codegen.cuda_device import require_cuda
 from pdeflow.symbolic.codegen.lift import lift_scalars
 from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
 from pdeflow.symbolic.codegen.source import (
@@ -469,6 +470,8 @@ def compile(
         return _compile_optimized(outputs, inputs, params, target, time, optimize_options or {})
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if target == "cuda":
+        require_cuda()  # one line saying what is missing, not numba's CudaSupportError
     program = lower(outputs, inputs, params, time, scalar_mode)
     if program.kind == "scalar" and target == "cuda":
         raise CompilationError("the cuda target compiles traced array programs only")
