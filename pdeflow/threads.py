@@ -300,12 +300,12 @@ def set_threads(n: int | None) -> None:
         _original_torch = None
         return
     n = check_threads(n, "'threads'")
+    if torch is not None and _original_torch is None:
+        _original_torch = torch.get_num_threads()  # before the OpenMP limit below changes it
     limiter = threadpool_limits(limits=n)
     if _original_blas is None:
         _original_blas = limiter
     if torch is not None:
-        if _original_torch is None:
-            _original_torch = torch.get_num_threads()
         torch.set_num_threads(n)
     _explicit = n
 
