@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 
+#: The variable :func:`local_cluster` sets for its workers: their threads each.
+WORKER_ENV_VAR = "PDEFLOW_WORKER_THREADS"
+
 #: Environment variables set to each worker's thread count (:func:`set_worker_threads`).
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -65,12 +68,14 @@ def set_worker_threads(threads: int | None = None) -> None:
     """Worker set-up (process-pool initializer, and the first task on every worker): BLAS,
     OpenMP and torch run ``threads`` threads in this worker.
 
-    ``threads`` defaults to ``$PDEFLOW_THREADS`` as :func:`local_cluster` and
-    :func:`process_pool` set it for their workers (cores ÷ workers), else 1 (a worker of an
-    external cluster: the processes are the parallelism).
+    ``threads`` defaults to ``$PDEFLOW_WORKER_THREADS`` as :func:`local_cluster` sets it for
+    its workers (cores ÷ workers), else 1 (a worker of an external cluster: the processes are
+    the parallelism).  Dask's nannies set their workers' variables in this process before
+    they fork, and leave them set, so the share has a variable of its own: ``PDEFLOW_THREADS``
+    of the parent stays as the user set it.
     """
-    env = os.environ.get(ENV_VAR, "").strip()
-    n = threads if threads is not None else (check_threads(env, ENV_VAR) if env else 1)
+    env = os.environ.get(WORKER_ENV_VAR, "").strip()
+    n = threads if threads is not None else (check_threads(env, WORKER_ENV_VAR) if env else 1)
     for var in (*THREAD_VARS, ENV_VAR):
         os.environ[var] = str(n)
     set_threads(n)  # numpy's BLAS is loaded before this runs (fork, or unpickling): limit it now
@@ -204,7 +209,7 @@ def local_cluster(workers: int, threads: int | None = None) -> Any:
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     per_worker = str(threads_per_worker(workers, threads))
     environ.update({v: per_worker for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
-    environ.update({"OPENBLAS_NUM_THREADS": per_worker, ENV_VAR: per_worker})
+    environ.update({"OPENBLAS_NUM_THREADS": per_worker, WORKER_ENV_VAR: per_worker})
     try:
         settings = {
             "distributed.nanny.pre-spawn-environ": environ,

@@ -145,15 +145,18 @@ def _blas_threads_after_a_task() -> int:
     return max((p["num_threads"] for p in threadpool_info()), default=1)
 
 
-def test_forked_dask_workers_run_one_blas_thread():
-    """Forked workers inherit the parent's BLAS pools; the first task limits them to one
-    thread (two workers x two BLAS threads on two cores made GCRO-DR 4x slower)."""
+def test_forked_dask_workers_run_their_share_of_blas_threads():
+    """Forked workers inherit the parent's BLAS pools; the first task limits them to cores ÷
+    workers threads (two workers x two BLAS threads on two cores made GCRO-DR 4x slower)."""
     from dask.distributed import Client
 
     from pdeflow.datagen.executors import local_cluster
+    from pdeflow.threads import threads_per_worker
 
+    with local_cluster(1, threads=2) as cluster, Client(cluster) as client:
+        assert client.submit(_blas_threads_after_a_task).result() == 2
     with local_cluster(1) as cluster, Client(cluster) as client:
-        assert client.submit(_blas_threads_after_a_task).result() == 1
+        assert client.submit(_blas_threads_after_a_task).result() == threads_per_worker(1)
         # Dask's 20 ms event-loop tick took 3% of a core in every idle worker
         ticks = client.run(lambda dask_worker: dask_worker._tick_interval)
         assert list(ticks.values()) == [0.5]
