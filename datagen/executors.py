@@ -207,9 +207,12 @@ def local_cluster(workers: int, threads: int | None = None) -> Any:
     # AMG-CG solves at 128^2.  Keep Dask's thread limits, drop that one variable.
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    # each worker's share of the threads, as the nannies' own environment: it wins over the
+    # pre-spawn config, which yields to this process's variables, and the nannies of an
+    # earlier cluster left theirs set here (forked workers: set in the parent before a fork)
     per_worker = str(threads_per_worker(workers, threads))
-    environ.update({v: per_worker for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
-    environ.update({"OPENBLAS_NUM_THREADS": per_worker, WORKER_ENV_VAR: per_worker})
+    worker_env = {v: per_worker for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    worker_env.update({"OPENBLAS_NUM_THREADS": per_worker, WORKER_ENV_VAR: per_worker})
     try:
         settings = {
             "distributed.nanny.pre-spawn-environ": environ,
@@ -236,6 +239,7 @@ def local_cluster(workers: int, threads: int | None = None) -> Any:
                 processes=True,
                 # one worker process started at a time (concurrent forks trip fork guards)
                 worker_class=SerialStartNanny,
+                env=worker_env,
                 # no memory monitor polling each worker's RSS every 100 ms (nothing to spill:
                 # a task's result goes straight to the writer)
                 memory_limit=0,
