@@ -16,8 +16,8 @@ Krylov solves               BLAS limited to 1 inside every GMRES, GCRO-DR, CG, r
                             few dozen vectors; the limit is set once per solve, ~0.1 ms)
 data-generation workers     ``threads // workers`` each (at least 1): BLAS, OpenMP, torch
 training (``Trainer.fit``)  torch's count, lowered to the cores that other processes leave
-                            free (measured from ``/proc/stat`` over 0.1 s when training
-                            starts); never raised
+                            free (measured from ``/proc/stat`` when training starts:
+                            since the last measurement, or over 0.1 s); never raised
 ==========================  =============================================================
 
 Setting it: the ``threads`` field of a config (``TrainerConfig``, ``GenerateConfig``), the
@@ -70,11 +70,15 @@ ENV_VAR = "PDEFLOW_THREADS"
 SAMPLE_SECONDS = 0.1
 #: Seconds a measured :func:`default_threads` is reused.
 CACHE_SECONDS = 5.0
+#: :func:`default_threads` measures the load since its previous measurement when that was at
+#: most this many seconds ago (no 0.1 s sleep), else over a fresh 0.1 s.
+REUSE_SECONDS = 60.0
 
 _explicit: int | None = None  # set by set_threads()
 _original_blas: Any = None  # threadpoolctl limiter holding the limits before set_threads()
 _original_torch: int | None = None
 _measured: tuple[float, int] | None = None  # (time.monotonic(), default_threads)
+_last_reading: tuple[float, tuple[int, int] | None, float] | None = None  # see _reading
 _controller: tuple[int, Any] | None = None  # (len(sys.modules), ThreadpoolController)
 
 
@@ -141,30 +145,52 @@ def _cpu_ticks(cpus: set[int]) -> tuple[int, int] | None:
     return (busy, total) if total else None
 
 
-def busy_cores(window: float = SAMPLE_SECONDS) -> float:
+def _reading(cpus: set[int]) -> tuple[float, tuple[int, int] | None, float]:
+    """(monotonic time, /proc/stat ticks of ``cpus``, this process's CPU seconds)."""
+    own = os.times()
+    return time.monotonic(), _cpu_ticks(cpus), own.user + own.system
+
+
+def busy_cores(window: float = SAMPLE_SECONDS, since_last: bool = False) -> float:
     """Cores kept busy by other processes, sampled over ``window`` seconds.
 
     The CPU time of this machine's usable cores (``/proc/stat``, steal time included) minus this
-    process's own CPU time, divided by the window.  0.0 where ``/proc/stat`` cannot be read.
+    process's own CPU time, divided by the elapsed time.  0.0 where ``/proc/stat`` cannot be read.
+
+    Parameters
+    ----------
+    window : float
+        Seconds to sample (this call sleeps that long).
+    since_last : bool
+        Measure since the previous call instead, without sleeping, when that was between
+        ``window`` and :data:`REUSE_SECONDS` seconds ago (a longer average, free of charge).
 
     Returns
     -------
     float
         Busy cores, in ``[0, usable_cores()]``.
     """
+    global _last_reading
     try:
         cpus = os.sched_getaffinity(0)
     except AttributeError:
         return 0.0
-    first, own0, t0 = _cpu_ticks(cpus), os.times(), time.monotonic()
-    if first is None:
+    first = _last_reading
+    if not (
+        since_last
+        and first is not None
+        and first[1] is not None
+        and window <= time.monotonic() - first[0] <= REUSE_SECONDS
+    ):
+        first = _reading(cpus)
+        if first[1] is None:
+            return 0.0
+        time.sleep(window)
+    second = _last_reading = _reading(cpus)
+    if second[1] is None or first[1] is None or second[1][1] <= first[1][1]:
         return 0.0
-    time.sleep(window)
-    second, own1, t1 = _cpu_ticks(cpus), os.times(), time.monotonic()
-    if second is None or second[1] <= first[1]:
-        return 0.0
-    busy_frac = (second[0] - first[0]) / (second[1] - first[1])  # of all usable cores
-    own = (own1.user - own0.user + own1.system - own0.system) / max(t1 - t0, 1e-9)
+    busy_frac = (second[1][0] - first[1][0]) / (second[1][1] - first[1][1])
+    own = (second[2] - first[2]) / max(second[0] - first[0], 1e-9)
     return min(float(len(cpus)), max(0.0, busy_frac * len(cpus) - own))
 
 
@@ -172,7 +198,8 @@ def default_threads() -> int:
     """Threads pdeflow uses when none is configured: the usable cores that other processes
     leave free, at least 1 (a busy core counts from half a core of load).
 
-    Measured with :func:`busy_cores` (0.1 s) and reused for :data:`CACHE_SECONDS`.  The
+    Measured with :func:`busy_cores`: since the previous measurement if that was at most
+    :data:`REUSE_SECONDS` ago, else over 0.1 s; reused for :data:`CACHE_SECONDS`.  The
     explicit setting (:func:`configured_threads`) wins when there is one.
     """
     global _measured
@@ -181,7 +208,7 @@ def default_threads() -> int:
         return explicit
     now = time.monotonic()
     if _measured is None or now - _measured[0] > CACHE_SECONDS:
-        free = usable_cores() - int(busy_cores() + 0.5)
+        free = usable_cores() - int(busy_cores(since_last=True) + 0.5)
         _measured = (time.monotonic(), max(1, free))
     return _measured[1]
 

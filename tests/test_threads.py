@@ -73,7 +73,7 @@ def test_bad_thread_counts_are_refused(bad):
 )
 def test_default_threads_leave_busy_cores_alone(monkeypatch, cores, busy, expected):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
-    monkeypatch.setattr(T, "busy_cores", lambda window=T.SAMPLE_SECONDS: busy)
+    monkeypatch.setattr(T, "busy_cores", lambda window=T.SAMPLE_SECONDS, since_last=False: busy)
     assert T.default_threads() == expected
     monkeypatch.setenv(T.ENV_VAR, "3")
     assert T.default_threads() == 3
@@ -85,6 +85,9 @@ def test_busy_cores_reads_proc_stat_and_leaves_out_this_process(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(T, "_cpu_ticks", lambda cpus: next(readings))
     assert T.busy_cores(window=0.02) == pytest.approx(1.5, abs=0.1)
+    # since the previous reading: one more reading, no sleep (busy 50 of 100 ticks: 1 core)
+    readings = iter([(300, 1300)])
+    assert T.busy_cores(window=0.0, since_last=True) == pytest.approx(1.0, abs=0.1)
     monkeypatch.undo()  # the real /proc/stat gives a value in range
     assert 0.0 <= T.busy_cores(window=0.02) <= T.usable_cores()
 
@@ -161,8 +164,10 @@ def test_threads_context_manager_restores():
 
 
 def test_cli_threads_option_reaches_blas_torch_and_the_config(capsys):
-    assert main(["--threads", "1", "--print-config", "generate", "darcy", "--n", "4",
-                 "--out", "x.h5"]) == 0
+    assert (
+        main(["--threads", "1", "--print-config", "generate", "darcy", "--n", "4", "--out", "x.h5"])
+        == 0
+    )
     assert "threads: 1" in capsys.readouterr().out
     assert (T.blas_threads(), torch.get_num_threads(), T.configured_threads()) == (1, 1, 1)
 

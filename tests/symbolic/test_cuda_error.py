@@ -53,11 +53,15 @@ def _fake_cuda(monkeypatch, available: bool, error: str | None) -> None:
             "installed,\ntry setting environment variable NUMBA_CUDA_DRIVER\n",
             "no CUDA driver (libcuda.so) was found",
         ),
-        ("Error at driver init: [100] Call to cuInit results in CUDA_ERROR_NO_DEVICE",
-         "the CUDA driver sees no GPU"),
+        (
+            "Error at driver init: [100] Call to cuInit results in CUDA_ERROR_NO_DEVICE",
+            "the CUDA driver sees no GPU",
+        ),
         (None, "the CUDA driver sees no GPU"),
-        ("Error at driver init: [999] CUDA_ERROR_UNKNOWN\nmore", "did not initialize ("
-         "Error at driver init: [999] CUDA_ERROR_UNKNOWN)"),
+        (
+            "Error at driver init: [999] CUDA_ERROR_UNKNOWN\nmore",
+            "did not initialize (Error at driver init: [999] CUDA_ERROR_UNKNOWN)",
+        ),
     ],
 )
 def test_each_missing_piece_is_named(monkeypatch, no_simulator, error, says):
