@@ -75,7 +75,7 @@ STARTUP = {
     "blas": {p["filepath"].rsplit("/", 1)[-1]: p["num_threads"] for p in threadpool_info()},
 }
 MODES = {
-    "full": {"systems": 8, "repeats": 5, "steps": 2},
+    "full": {"systems": 6, "repeats": 7, "steps": 2},
     "quick": {"systems": 4, "repeats": 3, "steps": 1},
 }
 
