@@ -119,16 +119,27 @@ def manual_torch(n: int | None) -> Iterator[None]:
 
 
 def manual_settings(kind: str) -> dict[str, Callable[[], Any]]:
+    """The manual settings, in an order that puts a two-thread setting before both pdeflow and
+    ``1 thread`` in ``compare``'s rotation (each candidate always follows the same one, and
+    threads still spinning after a two-thread call slow the next call down)."""
     make = manual_blas if kind == "blas" else manual_torch
     return {
-        "1 thread": lambda: make(1),
         "2 threads": lambda: make(2),
+        "1 thread": lambda: make(1),
         "library default": lambda: make(None),
     }
 
 
-def run_in(mode: Callable[[], Any], fn: Callable[[], Any]) -> Callable[[], Any]:
-    def call() -> Any:
+def settle() -> None:
+    """``compare``'s untimed set-up before every call: let the previous call's threads stop
+    spinning."""
+    time.sleep(0.2)
+
+
+def run_in(mode: Callable[[], Any] | None, fn: Callable[[], Any]) -> Callable[[Any], Any]:
+    def call(_: Any = None) -> Any:
+        if mode is None:
+            return fn()
         with mode():
             return fn()
 
@@ -231,10 +242,11 @@ def main() -> None:
             res = compare(
                 f"solve_sequence {method!r}, {len(systems)} convection-diffusion systems of 4,096 "
                 "unknowns, one core busy",
-                fn,
+                run_in(None, fn),
                 peers,
                 repeats=repeats,
                 warmup=1,
+                setup=settle,
                 check=lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9),
                 meta={"systems": len(systems), "unknowns": 4096, "rtol": 1e-8},
             )
@@ -252,10 +264,11 @@ def main() -> None:
         peers = {k: run_in(m, fn) for k, m in manual_settings("torch").items()}
         res = compare(
             f"FNO training step x{mode['steps']} (2-D 64x64, batch 8, width 32), one core busy",
-            pdeflow_training(fn),
+            run_in(None, pdeflow_training(fn)),
             peers,
             repeats=repeats,
             warmup=1,
+            setup=settle,
             meta={"steps_per_sample": mode["steps"]},
         )
         with pt.torch_threads(None) as chosen:
