@@ -186,6 +186,7 @@ def generate_command(
         "preconditioner": preconditioner,
         "rtol": rtol,
         "workers": workers,
+        "threads": getattr(state, "threads", None),  # pdeflow --threads N
         "scheduler": scheduler,
         "executor": executor,
         "chunk_size": chunk_size,

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pdeflow.config import PdeflowConfig
+from pdeflow.config import PdeflowConfig, Threads
 
 __all__ = ["GenerateConfig"]
 
@@ -45,6 +45,7 @@ class GenerateConfig(PdeflowConfig):
     preconditioner: str | None = Field(None, description="e.g. amg, ilu, jacobi (default: auto)")
     rtol: float = Field(1e-8, gt=0, lt=1, description="relative residual of every linear solve")
     workers: int = Field(2, ge=1, description="local worker processes")
+    threads: Threads = None  # split among the workers (pdeflow.threads.threads_per_worker)
     scheduler: str | None = Field(
         None, description="address of an existing Dask scheduler (tcp://host:port)"
     )

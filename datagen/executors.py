@@ -19,6 +19,7 @@ Two kinds, both used through the ``concurrent.futures.Executor`` interface (``su
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import sys
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pdeflow.errors import ConfigError
+from pdeflow.threads import ENV_VAR, check_threads, set_threads, threads_per_worker
 
 if TYPE_CHECKING:
     from .config import GenerateConfig
@@ -41,13 +43,17 @@ __all__ = [
     "THREAD_VARS",
     "local_cluster",
     "one_thread_per_worker",
+    "set_worker_threads",
     "process_pool",
     "start_method",
     "open_executor",
 ]
 
 
-#: Environment variables set to 1 in process workers (one BLAS/OpenMP thread per worker).
+#: The variable :func:`local_cluster` sets for its workers: their threads each.
+WORKER_ENV_VAR = "PDEFLOW_WORKER_THREADS"
+
+#: Environment variables set to each worker's thread count (:func:`set_worker_threads`).
 THREAD_VARS = (
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -58,19 +64,25 @@ THREAD_VARS = (
 )
 
 
-def one_thread_per_worker() -> None:
-    """Process-pool initializer: one BLAS/OpenMP thread in this worker (the processes are
-    the parallelism)."""
-    for var in THREAD_VARS:
-        os.environ[var] = "1"
-    try:  # numpy's BLAS is loaded before this runs (fork, or unpickling): limit it now
-        from threadpoolctl import threadpool_limits
+def set_worker_threads(threads: int | None = None) -> None:
+    """Worker set-up (process-pool initializer, and the first task on every worker): BLAS,
+    OpenMP and torch run ``threads`` threads in this worker.
 
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn / scipy
-        pass
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+    ``threads`` defaults to ``$PDEFLOW_WORKER_THREADS`` as :func:`local_cluster` sets it for
+    its workers (cores ÷ workers), else 1 (a worker of an external cluster: the processes are
+    the parallelism).  Dask's nannies set their workers' variables in this process before
+    they fork, and leave them set, so the share has a variable of its own: ``PDEFLOW_THREADS``
+    of the parent stays as the user set it.
+    """
+    env = os.environ.get(WORKER_ENV_VAR, "").strip()
+    n = threads if threads is not None else (check_threads(env, WORKER_ENV_VAR) if env else 1)
+    for var in (*THREAD_VARS, ENV_VAR):
+        os.environ[var] = str(n)
+    set_threads(n)  # numpy's BLAS is loaded before this runs (fork, or unpickling): limit it now
+
+
+#: The former name of :func:`set_worker_threads` (one thread was its only setting).
+one_thread_per_worker = set_worker_threads
 
 
 def start_method() -> str:
@@ -86,12 +98,17 @@ def start_method() -> str:
     return "spawn"
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` of ``workers`` processes, one BLAS thread each, started by
-    :func:`start_method`; forked workers are all started here, from the calling thread."""
+def process_pool(workers: int, threads: int | None = None) -> ProcessPoolExecutor:
+    """A ``ProcessPoolExecutor`` of ``workers`` processes, started by :func:`start_method`,
+    each with ``threads // workers`` threads (:func:`pdeflow.threads.threads_per_worker`;
+    default: the ``threads`` setting, else the usable cores); forked workers are all
+    started here, from the calling thread."""
     method = start_method()
+    per_worker = threads_per_worker(workers, threads)
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context(method), initializer=one_thread_per_worker
+        workers,
+        mp_context=multiprocessing.get_context(method),
+        initializer=functools.partial(set_worker_threads, per_worker),
     )
     if method == "fork":
         # fork every worker now (the first task starts them all), before the caller starts
@@ -109,16 +126,19 @@ class ProcessPool:
     Parameters
     ----------
     workers : int
-        Processes, one thread each.
+        Processes.
+    threads : int, optional
+        Threads of all workers together (see :func:`process_pool`).
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = int(workers)
+        self.threads = threads
         self.restarts = 0
         self._pool = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        return process_pool(self.workers)
+        return process_pool(self.workers, self.threads)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         return self._pool.submit(fn, *args, **kwargs)
@@ -176,8 +196,12 @@ class RunningExecutor:
         return isinstance(self.executor, ProcessPool)
 
 
-def local_cluster(workers: int) -> Any:
-    """A ``LocalCluster`` of ``workers`` processes with one thread each, no dashboard.
+def local_cluster(workers: int, threads: int | None = None) -> Any:
+    """A ``LocalCluster`` of ``workers`` processes with one Dask thread each, no dashboard.
+
+    Each worker's BLAS/OpenMP/torch pools get ``threads // workers`` threads
+    (:func:`pdeflow.threads.threads_per_worker`; default: the ``threads`` setting, else the
+    usable cores), set by the first task (``pipeline._worker_setup``).
 
     On Linux the nannies fork the worker processes (Dask's
     ``distributed.worker.multiprocessing-method``), which then start with every module of this
@@ -205,6 +229,12 @@ def local_cluster(workers: int) -> Any:
     # AMG-CG solves at 128^2.  Keep Dask's thread limits, drop that one variable.
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    # each worker's share of the threads, as the nannies' own environment: it wins over the
+    # pre-spawn config, which yields to this process's variables, and the nannies of an
+    # earlier cluster left theirs set here (forked workers: set in the parent before a fork)
+    per_worker = str(threads_per_worker(workers, threads))
+    worker_env = {v: per_worker for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    worker_env.update({"OPENBLAS_NUM_THREADS": per_worker, WORKER_ENV_VAR: per_worker})
     try:
         settings = {
             "distributed.nanny.pre-spawn-environ": environ,
@@ -231,6 +261,7 @@ def local_cluster(workers: int) -> Any:
                 processes=True,
                 # one worker process started at a time (concurrent forks trip fork guards)
                 worker_class=SerialStartNanny,
+                env=worker_env,
                 # no memory monitor polling each worker's RSS every 100 ms (nothing to spill:
                 # a task's result goes straight to the writer)
                 memory_limit=0,
@@ -261,7 +292,9 @@ def _dask_worker_count(client: Any) -> int:
 
 
 @contextlib.contextmanager
-def _dask(workers: int, scheduler: str | None, client: Any) -> Iterator[RunningExecutor]:
+def _dask(
+    workers: int, scheduler: str | None, client: Any, threads: int | None = None
+) -> Iterator[RunningExecutor]:
     t0 = time.perf_counter()
     if client is not None:
         where = str(getattr(client.scheduler, "address", "client"))
@@ -284,7 +317,7 @@ def _dask(workers: int, scheduler: str | None, client: Any) -> Iterator[RunningE
         finally:
             c.close()
         return
-    cluster = local_cluster(workers)
+    cluster = local_cluster(workers, threads)
     c = Client(cluster)
     try:
         from ._dask_worker import QuietWorker
@@ -311,11 +344,12 @@ def open_executor(config: GenerateConfig, client: Any = None) -> Iterator[Runnin
     if client is not None and config.executor == "processes":
         raise ConfigError("field 'executor': 'processes' cannot use a Dask client; drop one")
     if config.executor != "processes":
-        with _dask(config.workers, config.scheduler, client) as running:
+        threads = getattr(config, "threads", None)
+        with _dask(config.workers, config.scheduler, client, threads) as running:
             yield running
         return
     t0 = time.perf_counter()
-    pool = ProcessPool(config.workers)
+    pool = ProcessPool(config.workers, getattr(config, "threads", None))
     try:
         yield RunningExecutor(pool, "local processes", time.perf_counter() - t0, config.workers)
     except BaseException:

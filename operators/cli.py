@@ -117,6 +117,7 @@ def fno(
         "trainer.lr": lr,
         "trainer.device": device,
         "trainer.seed": seed,
+        "trainer.threads": getattr(state, "threads", None),  # pdeflow --threads N
         "trainer.out_dir": None if out_dir is None else str(out_dir),
     }
     from .recipes import FNOTrainConfig, train_fno  # torch loads here, not at CLI start-up

@@ -30,9 +30,10 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
-from pdeflow.config import PdeflowConfig
+from pdeflow.config import PdeflowConfig, Threads
 from pdeflow.errors import ConfigError, DataError
 from pdeflow.progress import get_logger, progress
+from pdeflow.threads import training_threads
 
 from .checkpoint import load_normalizers, read_checkpoint, save_checkpoint
 from .losses import H1Loss, LpLoss
@@ -70,6 +71,7 @@ class TrainerConfig(PdeflowConfig):
     device: str = "auto"
     seed: int = 0
     num_workers: int = Field(0, ge=0)
+    threads: Threads = None  # torch threads of fit/evaluate (pdeflow.threads.training_threads)
     normalize: bool = Field(True, description="fit unit-Gaussian normalizers on training data")
     normalizer_samples: int = Field(256, ge=1)
     eval_every: int = Field(1, ge=1)
@@ -304,6 +306,7 @@ class Trainer:
         return {"train_loss": loss}
 
     @torch.no_grad()
+    @training_threads
     def evaluate(
         self, datasets: Mapping[str, Dataset] | Dataset, metrics: Mapping[str, Any] | None = None
     ) -> dict[str, float]:
@@ -333,6 +336,7 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------ loop
+    @training_threads
     def fit(
         self,
         train: Dataset | IterableDataset,

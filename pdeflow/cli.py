@@ -9,6 +9,7 @@ Global options (before the command name)::
     pdeflow --config run.yaml COMMAND ...     # the file holds COMMAND's config fields,
                                               # flat or in a [COMMAND] table (TOML)
     pdeflow --print-config COMMAND ...        # show the resolved config and exit
+    pdeflow --threads N COMMAND ...           # threads of BLAS and torch (default: free cores)
 
 Errors are one line on stderr (``error: ...``), never a traceback; set
 ``PDEFLOW_DEBUG=1`` to see the traceback of a pdeflow error.  Exit codes:
@@ -80,6 +81,7 @@ class CliState:
 
     config_file: Path | None = None
     print_config: bool = False
+    threads: int | None = None
 
 
 def resolve_config[C: PdeflowConfig](ctx: typer.Context, model: type[C], **flags: Any) -> C:
@@ -106,6 +108,8 @@ def resolve_config[C: PdeflowConfig](ctx: typer.Context, model: type[C], **flags
         A bad file or value (one line naming the field).
     """
     state = ctx.find_object(CliState) or CliState()
+    if state.threads is not None and "threads" in model.model_fields:
+        flags = {"threads": state.threads, **{k: v for k, v in flags.items() if v is not None}}
     config = model.merge(
         file=state.config_file,
         overrides=flags,
@@ -151,8 +155,26 @@ def _root(
         bool,
         typer.Option("--print-config", help="Print the command's resolved settings and exit."),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            metavar="N",
+            help="Threads of BLAS and torch for this command (default: $PDEFLOW_THREADS, else "
+            "the cores other processes leave free; Krylov solves use 1 BLAS thread; "
+            "'generate' splits N among its workers).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = CliState(config_file=config, print_config=print_config)
+    from pdeflow.threads import configured_threads, set_threads
+
+    if threads is None:
+        threads = configured_threads()  # $PDEFLOW_THREADS (a bad value is a one-line error)
+    if threads is not None:
+        set_threads(threads)
+    ctx.obj = CliState(config_file=config, print_config=print_config, threads=threads)
 
 
 @app.command()

@@ -28,14 +28,27 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pdeflow.errors import ConfigError
 
-__all__ = ["PdeflowConfig", "load_mapping", "select_table", "format_validation_error"]
+__all__ = ["PdeflowConfig", "Threads", "load_mapping", "select_table", "format_validation_error"]
+
+#: The ``threads`` field of every config that computes (``threads: Threads = None``):
+#: threads of BLAS and torch, see :mod:`pdeflow.threads`.  ``None`` (the default) lets
+#: pdeflow choose: ``pdeflow --threads N`` or ``$PDEFLOW_THREADS``, else the usable cores
+#: (training: the cores other processes leave free; workers: cores ÷ workers each).
+Threads = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="threads for BLAS and torch (default: pdeflow --threads, $PDEFLOW_THREADS, "
+        "else the free cores; generation splits them among the workers)",
+    ),
+]
 
 _YAML_SUFFIXES = {".yaml", ".yml"}
 _TOML_SUFFIXES = {".toml"}

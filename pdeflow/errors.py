@@ -40,6 +40,11 @@ class CompilationError(PdeflowError):
     """Code generation or compilation failed."""
 
 
+class BackendUnavailableError(PdeflowError, RuntimeError):
+    """A requested backend cannot run here: a GPU, its driver or an optional package is
+    missing (says which, and what to use instead)."""
+
+
 __all__ = [
     "PdeflowError",
     "ConfigError",
@@ -49,4 +54,5 @@ __all__ = [
     "ConvergenceError",
     "DataError",
     "CompilationError",
+    "BackendUnavailableError",
 ]

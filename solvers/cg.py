@@ -27,6 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from pdeflow.errors import ShapeError
+from pdeflow.threads import krylov_threads
 
 from ._common import check_int, setup_solve
 from .backends import AbstractBackend
@@ -96,6 +97,7 @@ class DeflationSpace:
         return f"DeflationSpace(k={self.k}, n_local={self.W.shape[1]})"
 
 
+@krylov_threads
 def cg(
     A: Any,
     b: Any,

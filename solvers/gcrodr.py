@@ -24,6 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from pdeflow.errors import ShapeError
+from pdeflow.threads import krylov_threads
 
 from ._common import check_int, setup_solve
 from .arnoldi import arnoldi_cycle
@@ -69,6 +70,7 @@ class RecycleSpace:
         return f"RecycleSpace(k={self.k}, n_local={self.U.shape[1]})"
 
 
+@krylov_threads
 def gcrodr(
     A: Any,
     b: Any,

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from pdeflow.threads import krylov_threads
+
 from ._common import check_int, setup_solve
 from .arnoldi import arnoldi_cycle
 from .backends import AbstractBackend
@@ -15,6 +17,7 @@ from .status import SolveResult, SolveStatus
 __all__ = ["gmres", "fgmres"]
 
 
+@krylov_threads
 def gmres(
     A: Any,
     b: Any,

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pdeflow.errors import ConfigError, ConvergenceError, ShapeError
+from pdeflow.threads import krylov_threads
 
 from ._common import check_int
 from .backends import AbstractBackend, Operator, backend_for
@@ -236,6 +237,7 @@ class _Strategy:
 
 
 # ---------------------------------------------------------------------------------------
+@krylov_threads
 def solve_sequence(
     systems: Sequence[tuple[Any, Any]],
     method: Method = "auto",

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from pdeflow.errors import CompilationError, ConfigError
 from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, Linear, array_nodes, element_terms
 from pdeflow.symbolic.codegen.backends import BACKENDS
+from pdeflow.symbolic.codegen.cuda_device import require_cuda
 from pdeflow.symbolic.codegen.lift import lift_scalars
 from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
 from pdeflow.symbolic.terms import Sym, Term, as_term
@@ -353,6 +354,8 @@ def compile(
         return _compile_optimized(outputs, inputs, params, target, time, optimize_options or {})
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if target == "cuda":
+        require_cuda()  # one line saying what is missing, not numba's CudaSupportError
     program = lower(outputs, inputs, params, time, scalar_mode)
     if program.kind == "scalar" and target == "cuda":
         raise CompilationError("the cuda target compiles traced array programs only")

@@ -145,14 +145,17 @@ def _blas_threads_after_a_task() -> int:
     return max((p["num_threads"] for p in threadpool_info()), default=1)
 
 
-def test_forked_dask_workers_run_one_blas_thread():
-    """Forked workers inherit the parent's BLAS pools; the first task limits them to one
-    thread (two workers x two BLAS threads on two cores made GCRO-DR 4x slower)."""
+def test_forked_dask_workers_run_their_share_of_blas_threads():
+    """Forked workers inherit the parent's BLAS pools; the first task limits them to cores ÷
+    workers threads (two workers x two BLAS threads on two cores made GCRO-DR 4x slower)."""
     from dask.distributed import Client
 
     from pdeflow.datagen.executors import local_cluster
 
-    with local_cluster(1) as cluster, Client(cluster) as client:
+    with local_cluster(1, threads=2) as cluster, Client(cluster) as client:
+        assert client.submit(_blas_threads_after_a_task).result() == 2
+    # the nannies above left their variables set in this process; they must not stick
+    with local_cluster(1, threads=1) as cluster, Client(cluster) as client:
         assert client.submit(_blas_threads_after_a_task).result() == 1
         # Dask's 20 ms event-loop tick took 3% of a core in every idle worker
         ticks = client.run(lambda dask_worker: dask_worker._tick_interval)

@@ -134,12 +134,15 @@ def test_pointwise_family_needs_no_ordering(client, tmp_path):
 
 def test_local_cluster_workers_keep_adaptive_malloc(client):
     """Dask's nannies export MALLOC_TRIM_THRESHOLD_ (2.4x slower solves); ours do not,
-    and keep one BLAS thread per worker."""
+    and keep cores ÷ workers BLAS threads each."""
+    from pdeflow.threads import threads_per_worker
+
     env = client.run(
         lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"))
     )
     assert len(env) == 2
-    assert all(trim is None and omp == "1" for trim, omp in env.values()), env
+    share = str(threads_per_worker(2))  # cores ÷ workers (1 on two cores)
+    assert all(trim is None and omp == share for trim, omp in env.values()), env
 
 
 def test_features_and_chunks():
