@@ -139,10 +139,10 @@ def test_block_extraction():
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 def test_readme_blocks_run_in_order(tmp_path):
     env = dict(os.environ, PDEFLOW_PROGRESS="plain", MPLBACKEND="Agg")
-    # the examples are checked to run, not timed: with the default BLAS threads, pytest -n 2
-    # on a 2-core machine oversubscribes (the SKR example took > 3 min instead of 7 s)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, "1")
+    # default thread settings, as a newcomer runs them: pdeflow limits BLAS inside Krylov solves
+    # itself (with OpenBLAS's default threads the SKR example once took > 3 min instead of 7 s)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PDEFLOW_THREADS"):
+        env.pop(var, None)
     try:
         proc = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), str(README)],
