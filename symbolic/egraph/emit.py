@@ -15,6 +15,7 @@ ends agree on every function.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -32,6 +33,25 @@ CHUNK = 100
 
 
 def _op_code(op, payload, a: list[str]) -> str:
+    if op in _INFIX:
+        return _infix_code(op, a)
+    code = _op_template(op, payload, len(a))
+    for i, x in enumerate(a):
+        code = code.replace(f"\x00{i}\x00", x)
+    return code
+
+
+_INFIX = frozenset({"add", "mul", "neg", "sub", "div", "fma", "fpow"})
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _op_template(op, payload, n: int) -> str:
+    """The code of a function or power of ``n`` arguments, with argument ``i`` written
+    ``\\x00i\\x00`` (printed once per operation, not per instruction)."""
+    return _printed_code(op, payload, [f"\x00{i}\x00" for i in range(n)])
+
+
+def _infix_code(op, a: list[str]) -> str:
     if op == "add":
         return " + ".join(a)
     if op == "mul":
@@ -46,6 +66,10 @@ def _op_code(op, payload, a: list[str]) -> str:
         return f"{a[0]} * {a[1]} + {a[2]}"
     if op == "fpow":
         return f"{a[0]} ** {a[1]}"
+    raise CompilationError(f"no code for the e-graph operation {op!r}")
+
+
+def _printed_code(op, payload, a: list[str]) -> str:
     if op == "pow":
         t = power(placeholder(0), num(payload))
     else:

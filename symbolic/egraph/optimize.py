@@ -151,7 +151,8 @@ def _optimize(exprs, rules, model, limits, extractor) -> OptimizeResult:
 
     eg = EGraph()
     roots = add_terms(eg, exprs)
-    eg.rebuild()
+    if eg.dirty:  # a constant was folded (a union): restore congruence; else nothing to do
+        eg.rebuild()
     before = SLP.from_choice(eg, roots, {c: eg.nodes[c][0] for c in eg.nodes})
     cost_before = before.cost(model)
     if _nothing_to_choose(eg, rules, limits, extractor):
