@@ -483,10 +483,13 @@ class ODEProblem:
         # numba and straight-line python kernels write into an output array through bind()
         bound = fn.bind(pvec) if target in ("numba", "python") else None
 
-        def rhs(t, y):
-            if bound is not None:
-                return bound(np.empty(fn.n_out), y, t)
-            return _as_numpy(fn(y, pvec, t))
+        if hasattr(fn, "rhs"):  # a straight-line program: its own fewest-layers closure
+            rhs = fn.rhs(pvec)
+        else:
+            def rhs(t, y):
+                if bound is not None:
+                    return bound(np.empty(fn.n_out), y, t)
+                return _as_numpy(fn(y, pvec, t))
 
         jsrc = None
         jac_call = None

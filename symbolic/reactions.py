@@ -67,6 +67,7 @@ array([-100.,   50.])
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import re
 from collections import Counter
@@ -270,15 +271,26 @@ def _compare(op, a, b):
     raise _Bad(f"unsupported comparison {type(op).__name__}")
 
 
+_PLAIN_NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NOT = re.compile(r"!(?!=)")
+_IF_CALL = re.compile(r"\bif\s*\(")
+
+
 def _parse_expr(text: str) -> ast.expr:
     """Parse a BioNetGen (muParser) expression: ``^`` is a power, ``&&``/``||``/``!`` are
     logic, ``if(c, a, b)`` a conditional."""
     text = text.strip()
     if not text:
         raise _Bad("missing expression")
+    # most expressions of a network are one number or one name: no parser needed
+    if _PLAIN_NUMBER.fullmatch(text) and not (text[0] == "0" and text.isdigit() and
+                                              text.strip("0")):  # 007: Python refuses it
+        return ast.Constant(value=int(text) if text.isdigit() else float(text))
+    if text.isascii() and text.isidentifier() and not keyword.iskeyword(text):
+        return ast.Name(id=text, ctx=ast.Load())
     py = text.replace("^", "**").replace("&&", " and ").replace("||", " or ")
-    py = re.sub(r"!(?!=)", " not ", py)
-    py = re.sub(r"\bif\s*\(", _IF + "(", py)
+    py = _NOT.sub(" not ", py)
+    py = _IF_CALL.sub(_IF + "(", py)
     try:
         return ast.parse(py, mode="eval").body
     except (SyntaxError, RecursionError, MemoryError):

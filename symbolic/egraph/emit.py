@@ -15,6 +15,7 @@ ends agree on every function.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -32,6 +33,25 @@ CHUNK = 100
 
 
 def _op_code(op, payload, a: list[str]) -> str:
+    if op in _INFIX:
+        return _infix_code(op, a)
+    code = _op_template(op, payload, len(a))
+    for i, x in enumerate(a):
+        code = code.replace(f"\x00{i}\x00", x)
+    return code
+
+
+_INFIX = frozenset({"add", "mul", "neg", "sub", "div", "fma", "fpow"})
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _op_template(op, payload, n: int) -> str:
+    """The code of a function or power of ``n`` arguments, with argument ``i`` written
+    ``\\x00i\\x00`` (printed once per operation, not per instruction)."""
+    return _printed_code(op, payload, [f"\x00{i}\x00" for i in range(n)])
+
+
+def _infix_code(op, a: list[str]) -> str:
     if op == "add":
         return " + ".join(a)
     if op == "mul":
@@ -46,6 +66,10 @@ def _op_code(op, payload, a: list[str]) -> str:
         return f"{a[0]} * {a[1]} + {a[2]}"
     if op == "fpow":
         return f"{a[0]} ** {a[1]}"
+    raise CompilationError(f"no code for the e-graph operation {op!r}")
+
+
+def _printed_code(op, payload, a: list[str]) -> str:
     if op == "pow":
         t = power(placeholder(0), num(payload))
     else:
@@ -242,6 +266,8 @@ class SLPFunction:
         kern = mod.kernel
         self._run = _per_thread(lambda w, out, y, p, t: kern(out, y, p, t, w),
                                 np.zeros(max(nw, 1)))
+        if nw == 0:  # one chunk: the scratch array is never written, threads can share it
+            self._direct = kern
 
     def __repr__(self):
         return (f"SLPFunction(n_in={self.n_in}, n_out={self.n_out}, n_p={self.n_p}, "
@@ -264,6 +290,41 @@ class SLPFunction:
             raise ShapeError(f"p has {p.shape[0]} entries, this function takes {self.n_p}")
         inplace = self.inplace
         return lambda out, y, t=0.0: inplace(out, y, p, t)
+
+    def rhs(self, p=None):
+        """``f(t, y) -> out``, a new ``(n_out,)`` array per call, with ``p`` bound: the
+        right-hand side an ODE solver calls, with the fewest Python layers between it and
+        the generated code (one call where the program needs no scratch array).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from pdeflow.symbolic import symbols
+        >>> from pdeflow.symbolic.egraph import optimize, compile_slp
+        >>> x, k = symbols("x k")
+        >>> f = compile_slp(optimize([-k * x], rules="none").slp, [x], [k], target="python")
+        >>> f.rhs([2.0])(0.0, np.array([3.0]))
+        array([-6.])
+        """
+        bound = self.bind(p)
+        n_out = self.n_out
+        kern = getattr(self, "_direct", None)
+        if kern is None:
+            return lambda t, y: bound(np.empty(n_out), y, t)
+        p = np.ascontiguousarray(self._p0 if p is None else p, dtype=np.float64).reshape(-1)
+        w = np.zeros(1)
+        in_shape = (self.n_in,)
+        empty, ndarray = np.empty, np.ndarray
+
+        def f(t, y):
+            if type(y) is not ndarray or y.dtype is not _F64 or y.shape != in_shape \
+                    or type(t) is not float:
+                return bound(empty(n_out), y, t)  # converts, or raises ShapeError
+            out = empty(n_out)
+            kern(out, y, p, t, w)
+            return out
+
+        return f
 
     def inplace(self, out, y, p=None, t=0.0):
         """Write ``f(y, p, t)`` into ``out`` (``float64``, ``n_out`` entries); returns ``out``.

@@ -22,6 +22,7 @@ from pdeflow.symbolic.egraph.extract import (
     parents,
     tree_extract,
 )
+from pdeflow.symbolic.egraph.rules import get_rules
 from pdeflow.symbolic.egraph.runner import Limits, StopReason, run
 from pdeflow.symbolic.egraph.slp import SLP
 from pdeflow.symbolic.terms import Term, as_term
@@ -150,9 +151,12 @@ def _optimize(exprs, rules, model, limits, extractor) -> OptimizeResult:
 
     eg = EGraph()
     roots = add_terms(eg, exprs)
-    eg.rebuild()
+    if eg.dirty:  # a constant was folded (a union): restore congruence; else nothing to do
+        eg.rebuild()
     before = SLP.from_choice(eg, roots, {c: eg.nodes[c][0] for c in eg.nodes})
     cost_before = before.cost(model)
+    if _nothing_to_choose(eg, rules, limits, extractor):
+        return _as_input(before, cost_before, eg, extractor, model, rules, limits, t0)
     rep = run(eg, rules, limits)
     t1 = time.perf_counter()
     roots = [eg.find(r) for r in roots]
@@ -182,6 +186,34 @@ def _optimize(exprs, rules, model, limits, extractor) -> OptimizeResult:
         stop_reason=rep.stop_reason, time_s=t2 - t0, saturation_s=rep.time_s,
         extraction_s=t2 - t1, cost_model=model.source, applied=rep.applied,
         extraction_times={"tree": t_tree - t1, "greedy-dag": t_dag - t_tree, "other": t2 - t_dag},
+    )
+    return OptimizeResult(slp, report)
+
+
+def _nothing_to_choose(eg, rules, limits, extractor) -> bool:
+    """No rewriting asked and one e-node per e-class: tree and greedy-DAG extraction can
+    only pick the input program, so they need not run (the straight-line path of small
+    ODE systems: ``rules="none"`` or ``Limits(iterations=0)``)."""
+    if extractor not in ("tree", "greedy-dag"):
+        return False
+    if limits.iterations > 0 and get_rules(rules):
+        return False
+    return all(len(ns) == 1 for ns in eg.nodes.values())
+
+
+def _as_input(slp, cost, eg, extractor, model, rules, limits, t0) -> OptimizeResult:
+    """The result of :func:`_optimize` when the input program is the only candidate (the
+    report :func:`~.runner.run` would give: no rule matches, so one idle iteration)."""
+    rules = get_rules(rules)
+    idle = limits.iterations > 0
+    t = time.perf_counter() - t0
+    report = OptimizeReport(
+        cost_before=cost, cost_after=cost, costs={extractor: cost}, extractor="input",
+        n_nodes=eg.n_nodes, n_classes=eg.n_classes, iterations=int(idle),
+        stop_reason=StopReason.SATURATED if idle else StopReason.ITERATION_LIMIT, time_s=t,
+        saturation_s=0.0, extraction_s=0.0, cost_model=model.source,
+        applied={r.name: 0 for r in rules},
+        extraction_times={"tree": 0.0, "greedy-dag": 0.0, "other": 0.0},
     )
     return OptimizeResult(slp, report)
 

@@ -324,3 +324,48 @@ def test_compiled_program_matches(tmp_path, monkeypatch):
 
     src, nw = slp_source(res.slp, lambda t: f"y[{s.index(t)}]", chunk=7)
     assert src.count("def chunk") > 1 and nw > 0  # values cross chunks through w
+
+
+# ------------------------------------------------ the no-rewriting path (small ODE systems)
+def test_no_rewriting_returns_the_input_program_as_extraction_would():
+    """rules="none" / 0 iterations with tree extraction skips saturation and extraction
+    (one e-node per e-class: nothing to choose) and gives the program the full path gives."""
+    x, y, k = symbols("x y k")
+    exprs = [k * x * y / (1 + x) + sqrt(y), -k * x * y / (1 + x), exp(x) * 2]
+    for rules, limits in (("none", Limits()), ("default", Limits(iterations=0))):
+        fast = optimize(exprs, rules=rules, cost="anchor", extractor="tree", limits=limits)
+        full = optimize(exprs, rules=rules, cost="anchor", extractor="auto", limits=limits)
+        assert fast.slp == full.slp
+        assert fast.report.extractor == full.report.extractor == "input"
+        assert fast.report.cost_after == full.report.cost_before
+        assert fast.report.iterations == full.report.iterations
+        assert fast.report.stop_reason == full.report.stop_reason
+        assert fast.report.applied == full.report.applied
+        assert fast.report.n_classes == full.report.n_classes
+    # a folded constant puts two e-nodes in one class: the extractors still run
+    folded = optimize([x * (2 + 3)], rules="none", cost="anchor", extractor="tree")
+    f = compile_slp(folded.slp, [x], target="python")
+    assert f(np.array([1.5]))[0] == 7.5
+
+
+def test_slp_function_rhs_calls_the_kernel_with_p_bound():
+    """``SLPFunction.rhs(p)`` is ``f(t, y) -> new array``, the same values as ``inplace``;
+    other inputs go through the checked path (conversion or a ShapeError)."""
+    from pdeflow.errors import ShapeError
+
+    x, y, k, t = symbols("x y k t")
+    res = optimize([-k * x * y + t, k * x * y], rules="none", cost="anchor", extractor="tree")
+    for target in ("python", "numba"):
+        fn = compile_slp(res.slp, [x, y], [k], t, target=target)
+        rhs = fn.rhs(np.array([2.0]))
+        a = rhs(0.5, np.array([3.0, 4.0]))
+        b = rhs(0.5, np.array([3.0, 4.0]))
+        assert a is not b  # a new array per call (a solver may keep it)
+        np.testing.assert_array_equal(a, [-23.5, 24.0])
+        np.testing.assert_array_equal(a, fn.inplace(np.empty(2), np.array([3.0, 4.0]),
+                                                   np.array([2.0]), 0.5))
+        np.testing.assert_array_equal(rhs(1, [3, 4]), [-23.0, 24.0])  # int t, list y
+        with pytest.raises(ShapeError):
+            rhs(0.0, np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ShapeError):
+        compile_slp(res.slp, [x, y], [k], t, target="python").rhs([1.0, 2.0])

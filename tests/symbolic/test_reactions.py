@@ -574,3 +574,22 @@ def test_time_symbol_avoids_a_parameter_named_t():
     # d[A]/dt = t * time: at time 2 with the parameter t = 3, 6
     assert net.rhs_numpy(2.0, net.y0)[0] == pytest.approx(6.0)
     assert net.rhs_terms(params_as_symbols=True)[0] == sym("t") * sym("t_")
+
+
+@pytest.mark.parametrize("text, value", [
+    ("10", 10.0), ("1.5", 1.5), ("1e-3", 1e-3), (".5", 0.5), ("5.", 5.0), ("2E+2", 200.0),
+    ("00", 0.0), ("0.25", 0.25), ("k1", 3.0), ("2*k1", 6.0), ("k1^2", 9.0), ("_pi", np.pi),
+])
+def test_plain_numbers_and_names_read_as_the_parser_reads_them(text, value):
+    """A value that is one number or one name skips the expression parser: same values."""
+    net = parse_bngl_net(
+        f"begin parameters\n 1 k1 3.0\n 2 v {text}\nend parameters\n"
+        "begin species\n 1 A() 1\nend species\n")
+    assert net.parameters["v"] == value
+
+
+@pytest.mark.parametrize("text", ["007", "if", "None", "1.2.3", "k1 k1"])
+def test_not_numbers_nor_names_are_still_refused(text):
+    with pytest.raises(DataError, match="line 3"):
+        parse_bngl_net(f"begin parameters\n 1 k1 3.0\n 2 v {text}\nend parameters\n"
+                       "begin species\n 1 A() 1\nend species\n")
