@@ -267,7 +267,8 @@ class ODEProblem:
     # ------------------------------------------------------------- constructors
     @classmethod
     def from_function(cls, f, y0, tspan, p=None, target: str = "numba", parallel: bool = False,
-                      jac: bool = True, form: str | None = None) -> ODEProblem:
+                      jac: bool = True, form: str | None = None,
+                      static_params: bool = False) -> ODEProblem:
         """Trace numpy user code, compile its RHS and sparse Jacobian, bind ``p``.
 
         Arguments
@@ -294,6 +295,10 @@ class ODEProblem:
             Override the form detected from ``f``'s signature: four parameters whose
             first is named ``dy``/``du``/``out``... (or whose last is ``t``) is
             in-place; three is out-of-place.
+        static_params : bool
+            Bind ``p`` as numbers at trace time (:func:`pdeflow.symbolic.trace`'s
+            ``static_params``), so ``f`` may call ``float(p[0])``, ``math.exp(p[0])`` or
+            branch on parameters; the compiled code then holds those values.
 
         Returns
         -------
@@ -325,12 +330,13 @@ class ODEProblem:
         t0 = float(tuple(tspan)[0])
         names = list(inspect.signature(f).parameters)
         s = time.perf_counter()
+        static = [names[2]] if static_params and len(names) > 2 else False
         if form == "oop":
-            outputs, ins = trace(f, t0, y0a, p, return_inputs=True)
-            y_sym, p_sym = ins[names[1]], ins.get(names[2])
+            outputs, ins = trace(f, t0, y0a, p, return_inputs=True, static_params=static)
         else:
-            outputs, ins = trace(f, np.empty_like(y0a), y0a, p, t0, return_inputs=True)
-            y_sym, p_sym = ins[names[1]], ins.get(names[2])
+            outputs, ins = trace(f, np.empty_like(y0a), y0a, p, t0, return_inputs=True,
+                                 static_params=static)
+        y_sym, p_sym = ins[names[1]], (None if static else ins.get(names[2]))
         t_trace = time.perf_counter() - s
         params, pvec = _bind_params(p_sym, p)
         return cls._compiled_problem(

@@ -396,3 +396,26 @@ def test_shifted_lu_takes_the_ordering_with_less_fill():
     assert fills["MMD_AT_PLUS_A"] < 0.7 * fills["COLAMD"]
     b = np.random.default_rng(0).standard_normal(n)
     np.testing.assert_allclose(W @ solve(b), b, atol=1e-12)
+
+
+def test_from_function_static_params_binds_numbers_at_trace_time():
+    """float(p[i]) and math.exp(p[i]) need static_params=True; the RHS then holds the values."""
+    import math
+
+    from pdeflow.errors import TracingError
+
+    def f(t, u, p):
+        return -math.exp(p[0]) * u + float(p[1]) * (np.roll(u, 1) - u)
+
+    p = (np.log(2.0), 0.5)
+    with pytest.raises(TracingError, match="static_params=True"):
+        ODEProblem.from_function(f, np.ones(5), (0.0, 1.0), p, target="numpy")
+    prob = ODEProblem.from_function(f, np.ones(5), (0.0, 1.0), p, target="numpy",
+                                    static_params=True)
+    y = np.arange(5.0)
+    np.testing.assert_allclose(prob.rhs(0.0, y), f(0.0, y, p), rtol=1e-14)
+    J = prob.jac(0.0, y).toarray()
+    np.testing.assert_allclose(np.diag(J), -2.5)
+    sol = solve(prob, method="BDF", rtol=1e-10, atol=1e-12)
+    assert sol.status.converged
+    np.testing.assert_allclose(sol.y[-1], np.exp(-2.0), rtol=1e-7)  # uniform state: u' = -2u
