@@ -166,7 +166,7 @@ def vjp(outputs, vars, cotangents):
     >>> evaluate(g, {u: np.arange(4.0)})
     array([0., 0., 0., 0.])
     """
-    from pdeflow.symbolic.jacobian import _describe_var, _outputs_as_arrays, permuted_input
+    from pdeflow.symbolic.jacobian import _outputs_as_arrays, variable_permutation
 
     single_out = isinstance(outputs, SymArray | ArrayTerm)
     roots = _outputs_as_arrays(outputs)
@@ -202,14 +202,7 @@ def vjp(outputs, vars, cotangents):
             parts = scalar_adj[v]
             res.append(SymArray(_total(parts, ()) if parts else array_const(np.zeros(()))))
             continue
-        node = v.term if isinstance(v, SymArray) else v
-        perm = permuted_input(node) if isinstance(node, ArraySym | Linear) else None
-        if perm is None:
-            raise TypeError(
-                "vjp variables must be symbolic arrays (or reshapes/permutations of them) or "
-                f"symbols; got {_describe_var(node)}"
-            )
-        src, order = perm
+        node, src, order = variable_permutation(v, "vjp")
         g = final.get(src)
         if g is None:
             res.append(SymArray(array_const(np.zeros(node.shape))))

@@ -234,6 +234,25 @@ def permuted_input(node) -> tuple[ArraySym, np.ndarray] | None:
     return src, order
 
 
+def variable_permutation(v, what: str) -> tuple[ArrayTerm, ArraySym, np.ndarray]:
+    """``(node, source, order)`` of a derivative variable ``v`` (see :func:`permuted_input`).
+
+    Raises
+    ------
+    TypeError
+        ``v`` is not a traced input or a pure reordering of one; ``what`` names the caller
+        (``"jvp"``, ``"vjp"``).
+    """
+    node = v.term if isinstance(v, SymArray) else v
+    perm = permuted_input(node) if isinstance(node, ArraySym | Linear) else None
+    if perm is None:
+        raise TypeError(
+            f"{what} variables must be symbolic arrays (or reshapes/permutations of them) or "
+            f"symbols; got {_describe_var(node)}"
+        )
+    return node, perm[0], perm[1]
+
+
 def _describe_var(v) -> str:
     if isinstance(v, Linear | Map):
         return (f"a computed {type(v).__name__} array of shape {v.shape} (not a pure "
@@ -557,14 +576,7 @@ def _tangent_seeds(vars_, tangents) -> tuple[dict, dict]:
         if isinstance(v, Sym):
             scalars[v] = as_term(t)
             continue
-        node = v.term if isinstance(v, SymArray) else v
-        perm = permuted_input(node) if isinstance(node, ArraySym | Linear) else None
-        if perm is None:
-            raise TypeError(
-                "jvp variables must be symbolic arrays (or reshapes/permutations of them) or "
-                f"symbols; got {_describe_var(node)}"
-            )
-        src, order = perm
+        node, src, order = variable_permutation(v, "jvp")
         tn = t.term if isinstance(t, SymArray) else array_const(np.asarray(t, dtype=float))
         if tn.size != src.size:
             raise ShapeError(f"jvp: tangent of shape {tn.shape} for a variable of shape "
