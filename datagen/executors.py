@@ -344,12 +344,11 @@ def open_executor(config: GenerateConfig, client: Any = None) -> Iterator[Runnin
     if client is not None and config.executor == "processes":
         raise ConfigError("field 'executor': 'processes' cannot use a Dask client; drop one")
     if config.executor != "processes":
-        threads = getattr(config, "threads", None)
-        with _dask(config.workers, config.scheduler, client, threads) as running:
+        with _dask(config.workers, config.scheduler, client, config.threads) as running:
             yield running
         return
     t0 = time.perf_counter()
-    pool = ProcessPool(config.workers, getattr(config, "threads", None))
+    pool = ProcessPool(config.workers, config.threads)
     try:
         yield RunningExecutor(pool, "local processes", time.perf_counter() - t0, config.workers)
     except BaseException:

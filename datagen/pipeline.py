@@ -290,9 +290,14 @@ def resume_command(config: GenerateConfig) -> str:
     >>> cfg = GenerateConfig(family="darcy", n=64, out="d.h5", resolution=32)
     >>> resume_command(cfg)
     'pdeflow generate darcy --n 64 --out d.h5 --resolution 32 --resume'
+    >>> resume_command(cfg.model_copy(update={"threads": 3}))
+    'pdeflow --threads 3 generate darcy --n 64 --out d.h5 --resolution 32 --resume'
     """
-    words = ["pdeflow", "generate", config.family]
-    skip = {"family", "options", "resume", "overwrite"}
+    words = ["pdeflow"]
+    if config.threads is not None:  # a global option: pdeflow --threads N generate ...
+        words += ["--threads", str(config.threads)]
+    words += ["generate", config.family]
+    skip = {"family", "options", "resume", "overwrite", "threads"}
     for name, info in type(config).model_fields.items():
         value = getattr(config, name)
         if name in skip or (not info.is_required() and value == info.get_default()):
@@ -494,7 +499,7 @@ def generate(
     --------
     >>> report = generate(family="darcy", n=8, resolution=16, out="d.h5",
     ...                   workers=1, progress_mode="off")          # doctest: +SKIP
-    >>> report.written
+    >>> report.written                                               # doctest: +SKIP
     8
     """
     if config is None:

@@ -222,6 +222,18 @@ def test_resume_command_spells_out_every_non_default_setting():
     assert GenerationInterrupted(signal.SIGTERM).exit_code == 143
 
 
+def test_resume_command_with_threads_runs_through_the_cli(capsys):
+    """``threads`` is the global ``pdeflow --threads`` option, not a ``generate`` flag."""
+    from pdeflow.cli import main
+
+    cfg = GenerateConfig(family="heat", n=8, out="h.h5", threads=3)
+    argv = shlex.split(resume_command(cfg))
+    assert argv[:3] == ["pdeflow", "--threads", "3"]
+    assert main([*argv[1:], "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "threads: 3" in printed and "resume: true" in printed
+
+
 def test_a_signal_waits_for_the_chunk_being_written_and_a_second_is_ignored():
     from pdeflow.datagen.pipeline import _StopSignals
 
