@@ -1,12 +1,15 @@
 """Training loop for neural operators, offline (datasets) or online (streams).
 
-The :class:`Trainer` knows nothing of the model beyond ``model(x) -> y`` on batched fields
-``(B, C, *S)`` and an optional ``constructor_args`` property (for checkpoints).  Its work is
-split into small overridable steps::
+The :class:`Trainer` knows nothing of the model beyond an optional ``constructor_args``
+property (for checkpoints), nor of the data: what it trains on is a
+:class:`~pdeflow.operators.tasks.Task`, which batches samples (``collate``), computes the
+loss of a batch (``step``), judges a model (``evaluate``) and owns the normalizers.  Without
+a task it trains a :class:`~pdeflow.operators.tasks.SupervisedTask` (``model(x) -> y`` on
+fields ``(B, C, *S)``).  Its work is split into small overridable steps::
 
     fit(train, val)                 # epochs, scheduler, logging, checkpoints
       └─ train_epoch(loader, epoch) # one pass; returns {"train_loss": ...}
-           └─ train_step(batch)     # one optimizer step; returns {"loss": tensor}
+           └─ train_step(batch)     # one optimizer step; returns {"loss": tensor, ...}
     evaluate(datasets)              # {"<set>/<metric>": value}, any number of sets/resolutions
 
 Loggers are passed in by the caller: any object with ``log(record: dict) -> None`` (and
@@ -20,7 +23,6 @@ import math
 import random
 import time
 from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -35,9 +37,10 @@ from pdeflow.errors import ConfigError, DataError
 from pdeflow.progress import get_logger, progress
 from pdeflow.threads import training_threads
 
-from .checkpoint import load_normalizers, read_checkpoint, save_checkpoint
-from .losses import H1Loss, LpLoss
+from .checkpoint import read_checkpoint, save_checkpoint
 from .normalizers import UnitGaussianNormalizer
+from .tasks.base import Task
+from .tasks.supervised import SupervisedTask
 
 __all__ = [
     "TrainerConfig",
@@ -46,6 +49,7 @@ __all__ = [
     "JsonlLogger",
     "select_device",
     "seed_everything",
+    "to_device",
 ]
 
 _log = get_logger("pdeflow.operators.trainer")
@@ -123,28 +127,89 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class _Autocast(nn.Module):
+    """Run ``module`` under autocast to ``dtype`` and return float32 tensors."""
+
+    def __init__(self, module: nn.Module, device_type: str, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.module = module
+        self.device_type = device_type
+        self.dtype = dtype
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        with torch.autocast(device_type=self.device_type, dtype=self.dtype):
+            out = self.module(*args, **kwargs)
+        return _float32(out)
+
+
+def _float32(out: Any) -> Any:
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, tuple | list):
+        return type(out)(_float32(o) for o in out)
+    if isinstance(out, Mapping):
+        return {k: _float32(v) for k, v in out.items()}
+    return out
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """``batch`` on ``device``: tensors and anything with ``.to`` (a PyG ``Batch``), inside
+    dicts, lists and tuples; other values unchanged.
+
+    Examples
+    --------
+    >>> to_device({"x": torch.zeros(2), "n": 3}, torch.device("cpu"))["x"].device.type
+    'cpu'
+    """
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple | list):
+        return type(batch)(to_device(v, device) for v in batch)
+    if hasattr(batch, "to"):
+        return batch.to(device)
+    return batch
+
+
 class Trainer:
-    """Train an operator ``model(x) -> y`` with AdamW, a scheduler and (de)normalization.
+    """Train ``model`` on a :class:`~pdeflow.operators.tasks.Task` with AdamW and a scheduler.
 
-    Predictions are ``y_norm.decode(model(x_norm.encode(x)))`` and losses/metrics compare
-    them with the raw targets, so reported errors are in physical units.
+    The task batches the samples (``task.collate``), computes each batch's loss
+    (``task.step``), judges the model (``task.evaluate``) and owns the normalizers, which
+    checkpoints save and restore.  Without a task the trainer trains a
+    :class:`~pdeflow.operators.tasks.SupervisedTask` built from ``config`` (``loss``,
+    ``normalize``, ``normalizer_samples``, ``seed``) and the ``loss``, ``metrics`` and
+    normalizer arguments: predictions are ``y_norm.decode(model(x_norm.encode(x)))`` and
+    losses/metrics compare them with the raw targets, so reported errors are in physical
+    units.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     model : nn.Module
     config : TrainerConfig or None
+    task : Task or None
+        What to train on; default a :class:`~pdeflow.operators.tasks.SupervisedTask`.
     loss : callable or None
-        ``loss(pred, target) -> scalar``; default from ``config.loss`` (relative L2 or H1).
+        Supervised only: ``loss(pred, target) -> scalar``; default from ``config.loss``
+        (relative L2 or H1).
     metrics : mapping of str to callable, or None
-        Evaluated on validation sets; default ``{"l2": LpLoss(), "h1": H1Loss()}``.
+        Supervised only: evaluated on validation sets; default
+        ``{"l2": LpLoss(), "h1": H1Loss()}``.
     loggers : iterable of Logger
         Receive every epoch record; with ``config.out_dir`` a :class:`JsonlLogger` writing
         ``out_dir/metrics.jsonl`` is added.
     x_normalizer, y_normalizer : UnitGaussianNormalizer or None
-        Given, or fitted by :meth:`fit` when ``config.normalize``.
+        Supervised only: given, or fitted by :meth:`fit` when ``config.normalize``.
 
-    Example
-    -------
+    Raises
+    ------
+    ConfigError
+        ``loss``, ``metrics`` or a normalizer given together with a ``task`` (they belong to
+        the task), or an unknown device.
+
+    Examples
+    --------
     >>> from pdeflow.operators import FNO, StreamDataset
     >>> from pdeflow.operators.toy_data import darcy1d_source
     >>> stream = StreamDataset(darcy1d_source(32), samples_per_epoch=8)
@@ -153,6 +218,8 @@ class Trainer:
     >>> history = trainer.fit(stream, val=stream.take(4))
     >>> sorted(history[-1])[:3]
     ['epoch', 'lr', 'time_s']
+    >>> type(trainer.task).__name__
+    'SupervisedTask'
     """
 
     def __init__(
@@ -160,6 +227,7 @@ class Trainer:
         model: nn.Module,
         config: TrainerConfig | None = None,
         *,
+        task: Task | None = None,
         loss: Any = None,
         metrics: Mapping[str, Any] | None = None,
         loggers: Iterable[Logger] = (),
@@ -170,16 +238,10 @@ class Trainer:
         cfg = self.config
         self.device = select_device(cfg.device)
         self.model = model.to(self.device)
-        self.loss_fn = loss if loss is not None else (LpLoss() if cfg.loss == "l2" else H1Loss())
-        self.metrics = dict(metrics) if metrics is not None else {"l2": LpLoss(), "h1": H1Loss()}
+        self.task = self._make_task(task, loss, metrics, x_normalizer, y_normalizer).to(self.device)
         self.loggers: list[Logger] = list(loggers)
         if cfg.out_dir is not None:
             self.loggers.append(JsonlLogger(Path(cfg.out_dir) / "metrics.jsonl"))
-        self.normalizers: dict[str, UnitGaussianNormalizer | None] = {
-            "x": x_normalizer,
-            "y": y_normalizer,
-        }
-        self._move_normalizers()
         use_bf16 = cfg.precision == "bf16" or (
             cfg.precision == "auto" and self.device.type == "cuda"
         )
@@ -193,6 +255,28 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ setup
+    def _make_task(self, task, loss, metrics, x_normalizer, y_normalizer) -> Task:
+        supervised = {
+            "loss": loss,
+            "metrics": metrics,
+            "x_normalizer": x_normalizer,
+            "y_normalizer": y_normalizer,
+        }
+        if task is None:
+            return SupervisedTask.from_config(self.config, **supervised)
+        given = [k for k, v in supervised.items() if v is not None]
+        if given:
+            raise ConfigError(
+                f"Trainer got {', '.join(given)} and a task; they belong to the task "
+                f"(pass them to {type(task).__name__})"
+            )
+        if not isinstance(task, Task):
+            raise ConfigError(
+                f"The 'task' parameter of Trainer must be a pdeflow.operators.tasks.Task. "
+                f"Got {type(task).__name__}."
+            )
+        return task
+
     def _make_scheduler(self):
         cfg = self.config
         if cfg.scheduler == "cosine":
@@ -207,49 +291,37 @@ class Trainer:
             )
         return None
 
-    def _move_normalizers(self) -> None:
-        for k, v in self.normalizers.items():
-            if v is not None:
-                self.normalizers[k] = v.to(self.device)
+    @property
+    def normalizers(self) -> dict[str, Any]:
+        """The task's normalizers by name (``{"x": ..., "y": ...}`` for a supervised task)."""
+        return dict(self.task.normalizers)
 
     def fit_normalizers(self, train: Dataset | IterableDataset) -> None:
-        """Fit unit-Gaussian normalizers on up to ``config.normalizer_samples`` training samples."""
-        n = self.config.normalizer_samples
-        if hasattr(train, "take"):
-            data = train.take(n, seed=self.config.seed + 12345)
-            xs, ys = data.x, data.y
-        elif isinstance(train, IterableDataset):
-            items = []
-            for k, s in enumerate(train):
-                if k >= n:
-                    break
-                items.append(s)
-            xs = torch.stack([s["x"] for s in items])
-            ys = torch.stack([s["y"] for s in items])
-        else:
-            m = min(n, len(train))
-            items = [train[i] for i in range(m)]
-            xs = torch.stack([s["x"] for s in items])
-            ys = torch.stack([s["y"] for s in items])
-        self.normalizers = {
-            "x": UnitGaussianNormalizer.fitted(xs),
-            "y": UnitGaussianNormalizer.fitted(ys),
-        }
-        self._move_normalizers()
+        """Fit the task's normalizers on ``train`` now (a supervised task: unit-Gaussian
+        normalizers on up to ``config.normalizer_samples`` training samples)."""
+        fit = getattr(self.task, "fit_normalizers", None)
+        if fit is None:
+            raise ConfigError(f"{type(self.task).__name__} fits no normalizers")
+        fit(train)
+        self.task.to(self.device)
 
-    def _autocast(self):
+    @property
+    def forward(self) -> nn.Module:
+        """The model as the task sees it: compiled when configured, under autocast with
+        float32 outputs when mixed precision is on."""
         if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+            return self.forward_model
+        return _Autocast(self.forward_model, self.device.type, self.amp_dtype)
 
     def loader(self, data: Dataset | IterableDataset, epoch: int, train: bool = True) -> DataLoader:
-        """The DataLoader for one epoch: shuffling seeded by ``(seed, epoch)`` for map datasets,
-        ``set_epoch(epoch)`` for streams."""
+        """The DataLoader for one epoch, batching with ``task.collate``: shuffling seeded by
+        ``(seed, epoch)`` for map datasets, ``set_epoch(epoch)`` for streams."""
         cfg = self.config
         common = {
             "batch_size": cfg.batch_size,
             "num_workers": cfg.num_workers,
             "pin_memory": self.device.type == "cuda",
+            "collate_fn": self.task.collate,
         }
         if isinstance(data, IterableDataset):
             if hasattr(data, "set_epoch"):
@@ -262,77 +334,67 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Model output in physical units (normalizers applied)."""
-        xn, yn = self.normalizers["x"], self.normalizers["y"]
-        if xn is not None:
-            x = xn.encode(x)
-        with self._autocast():
-            y = self.forward_model(x)
-        y = y.float()
-        return yn.decode(y) if yn is not None else y
+        """Model output in physical units (a supervised task's normalizers applied)."""
+        predict = getattr(self.task, "predict", None)
+        if predict is None:
+            raise ConfigError(f"{type(self.task).__name__} has no predict; call the model")
+        return predict(self.forward, x)
 
-    def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One optimizer step on a batch ``{"x": ..., "y": ...}``; returns ``{"loss": ...}``."""
-        x = batch["x"].to(self.device, non_blocking=True)
-        y = batch["y"].to(self.device, non_blocking=True)
+    def train_step(self, batch: Any) -> dict[str, Any]:
+        """One optimizer step on a batch; returns ``{"loss": tensor}`` and the task's step
+        metrics."""
+        batch = to_device(batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.predict(x), y)
+        loss, metrics = self.task.step(self.forward, batch)
         loss.backward()
         if self.config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
-        return {"loss": loss.detach()}
+        return {"loss": loss.detach(), **metrics}
 
-    def train_epoch(
-        self, loader: Iterable[Mapping[str, torch.Tensor]], epoch: int
-    ) -> dict[str, float]:
-        """One pass over ``loader``; returns ``{"train_loss": sample-weighted mean loss}``."""
+    def train_epoch(self, loader: Iterable[Any], epoch: int) -> dict[str, float]:
+        """One pass over ``loader``; returns ``{"train_loss": ...}`` and ``train_<metric>`` for
+        the task's step metrics (sample-weighted means)."""
         self.model.train()
-        total = torch.zeros((), device=self.device)
+        sums: dict[str, Any] = {}
         count = 0
         for batch in loader:
             out = self.train_step(batch)
-            b = batch["x"].shape[0]
-            total += out["loss"] * b
+            b = self.task.batch_size(batch)
+            for k, v in out.items():
+                sums[k] = sums.get(k, torch.zeros((), device=self.device)) + v * b
             count += b
         if count == 0:
             raise DataError(f"epoch {epoch}: the training data yielded no batch")
-        loss = float(total) / count
+        record = {f"train_{k}": float(v) / count for k, v in sums.items()}
+        loss = record["train_loss"]
         if not math.isfinite(loss):
             raise DataError(
                 f"epoch {epoch}: training loss is {loss}; lower the learning rate, enable "
                 "grad_clip or check the data for outliers"
             )
-        return {"train_loss": loss}
+        return record
 
     @torch.no_grad()
     @training_threads
     def evaluate(
         self, datasets: Mapping[str, Dataset] | Dataset, metrics: Mapping[str, Any] | None = None
     ) -> dict[str, float]:
-        """Mean of every metric over every dataset: ``{"<set>/<metric>": value}``.
+        """The task's metrics on every dataset: ``{"<set>/<metric>": value}``.
 
         Pass several datasets (e.g. the validation set at two resolutions,
-        ``{"val": ds, "val_coarse": ds.subsampled(2)}``) to evaluate them all.
+        ``{"val": ds, "val_coarse": ds.subsampled(2)}``) to evaluate them all.  ``metrics``
+        replaces a supervised task's metrics for this call.
         """
         if not isinstance(datasets, Mapping):
             datasets = {"val": datasets}
-        metrics = self.metrics if metrics is None else metrics
+        extra = {} if metrics is None else {"metrics": metrics}
         self.model.eval()
         out: dict[str, float] = {}
         for name, data in datasets.items():
-            sums = {m: 0.0 for m in metrics}
-            count = 0
-            for batch in self.loader(data, 0, train=False):
-                x = batch["x"].to(self.device)
-                y = batch["y"].to(self.device)
-                pred = self.predict(x)
-                b = x.shape[0]
-                for m, fn in metrics.items():
-                    sums[m] += float(fn(pred, y)) * b
-                count += b
-            for m in metrics:
-                out[f"{name}/{m}"] = sums[m] / max(count, 1)
+            batches = (to_device(b, self.device) for b in self.loader(data, 0, train=False))
+            for m, value in self.task.evaluate(self.forward, batches, **extra).items():
+                out[f"{name}/{m}"] = value
         return out
 
     # ------------------------------------------------------------------ loop
@@ -346,8 +408,17 @@ class Trainer:
     ) -> list[dict[str, Any]]:
         """Train until ``epochs`` (default ``config.epochs``) epochs are complete.
 
-        A trainer restored with :meth:`resume` continues from its saved epoch.  ``val`` is a
-        fixed dataset (or several, by name) evaluated every ``config.eval_every`` epochs.
+        A trainer restored with :meth:`resume` continues from its saved epoch.
+
+        Parameters
+        ----------
+        train : Dataset or IterableDataset
+            Samples (of the task's kind), batched with ``task.collate``.  A task that makes
+            its own samples hands them out as such a dataset.
+        val : Dataset, or mapping of str to Dataset, or None
+            Fixed data (or several sets, by name) evaluated every ``config.eval_every``
+            epochs with ``task.evaluate``.
+        epochs : int or None
 
         Returns
         -------
@@ -359,23 +430,14 @@ class Trainer:
         epochs = cfg.epochs if epochs is None else int(epochs)
         if val is not None and not isinstance(val, Mapping):
             val = {"val": val}
-        if cfg.normalize and self.normalizers["x"] is None and self.normalizers["y"] is None:
-            self.fit_normalizers(train)
+        self.task.prepare(train)
+        self.task.to(self.device)
         torch.manual_seed(cfg.seed + self.epoch)
         mode = None if cfg.progress == "auto" else cfg.progress
         with progress("training", total=epochs, mode=mode) as bar:
             bar.update(self.epoch)
             while self.epoch < epochs:
-                e = self.epoch
-                start = time.perf_counter()
-                record: dict[str, Any] = {"epoch": e + 1}
-                record.update(self.train_epoch(self.loader(train, e), e))
-                record["lr"] = self.optimizer.param_groups[0]["lr"]
-                if val and ((e + 1) % cfg.eval_every == 0 or e + 1 == epochs):
-                    record.update(self.evaluate(val))
-                self._step_scheduler(record)
-                record["time_s"] = time.perf_counter() - start
-                self.epoch = e + 1
+                record = self._run_epoch(train, val, epochs)
                 self.history.append(record)
                 self._report(record, epochs, bar)
                 if cfg.out_dir is not None and (
@@ -384,6 +446,20 @@ class Trainer:
                 ):
                     self.save_checkpoint(Path(cfg.out_dir) / "last.pt")
         return self.history
+
+    def _run_epoch(self, train: Any, val: Mapping[str, Any] | None, epochs: int) -> dict:
+        e = self.epoch
+        start = time.perf_counter()
+        record: dict[str, Any] = {"epoch": e + 1}
+        self.task.begin_epoch(self.forward, e)
+        record.update(self.train_epoch(self.loader(train, e), e))
+        record["lr"] = self.optimizer.param_groups[0]["lr"]
+        if val and ((e + 1) % self.config.eval_every == 0 or e + 1 == epochs):
+            record.update(self.evaluate(val))
+        self._step_scheduler(record)
+        record["time_s"] = time.perf_counter() - start
+        self.epoch = e + 1
+        return record
 
     def _step_scheduler(self, record: Mapping[str, Any]) -> None:
         if self.scheduler is None:
@@ -441,7 +517,7 @@ class Trainer:
             self.model,
             normalizers=self.normalizers,
             trainer=self.state_dict(),
-            meta={"pdeflow_version": pdeflow.__version__},
+            meta={"pdeflow_version": pdeflow.__version__, "task": type(self.task).__name__},
         )
 
     def resume(self, path: str | Path) -> Trainer:
@@ -454,8 +530,8 @@ class Trainer:
                 f"checkpoint {path} was written for a model with arguments {args}, not {own}"
             )
         self.model.load_state_dict(doc["model"]["state"])
-        self.normalizers = load_normalizers(doc)
-        self._move_normalizers()
+        self.task.load_normalizers(doc.get("normalizers") or {})
+        self.task.to(self.device)
         if doc.get("trainer") is not None:
             self.load_state_dict(doc["trainer"])
         return self

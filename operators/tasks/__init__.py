@@ -1,5 +1,28 @@
-"""Training tasks: what the :class:`~pdeflow.operators.trainer.Trainer` trains on."""
+"""Training tasks: what the :class:`~pdeflow.operators.trainer.Trainer` trains on.
 
-from pdeflow.operators.tasks.base import Metrics, Task
+A task batches samples (``collate``), computes the loss of a batch (``step``), judges a
+model (``evaluate``) and owns the normalizers fitted on the data.
 
-__all__ = ["Metrics", "Task"]
+- :class:`SupervisedTask`: ``{"x", "y"}`` fields, ``loss(pred, target)`` (the default);
+- :class:`GraphTask`: PyG graphs of different sizes, per-graph loss.
+
+Examples
+--------
+>>> from pdeflow.operators.tasks import GraphTask, SupervisedTask
+>>> SupervisedTask().normalizers
+{'x': None, 'y': None}
+"""
+
+from pdeflow._lazy import lazy_exports
+
+from .base import Metrics, Task
+
+_LAZY = {
+    "SupervisedTask": ".supervised",
+    "GraphTask": ".graph",
+    "per_graph_error": ".graph",
+}
+
+__all__ = ["GraphTask", "Metrics", "SupervisedTask", "Task", "per_graph_error"]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, public=__all__)

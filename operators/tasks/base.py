@@ -1,10 +1,11 @@
 """The contract between the trainer and what it trains on.
 
 A :class:`Task` owns everything that depends on the kind of learning problem:
-how samples become a batch, what the loss of one batch is, and how a model is
-judged. The :class:`~pdeflow.operators.trainer.Trainer` knows only this
-interface, so the same loop trains supervised operators, physics-only solvers,
-graph networks and generative models.
+how samples become a batch, what the loss of one batch is, how a model is
+judged, and the normalizers fitted on the data. The
+:class:`~pdeflow.operators.trainer.Trainer` knows only this interface, so the
+same loop trains supervised operators, physics-only solvers, graph networks and
+generative models.
 """
 
 from __future__ import annotations
@@ -16,15 +17,29 @@ from typing import Any
 import torch
 from torch import nn
 
+from pdeflow.operators.normalizers import UnitGaussianNormalizer
+
+__all__ = ["Metrics", "Task"]
+
 Metrics = dict[str, float]
 
 
 class Task(ABC):
     """What the trainer trains on: collate, one loss step, evaluation.
 
-    Subclasses implement the three methods below. A task may also hold
-    normalizers (``normalizers`` maps a name to a fitted normalizer or None);
-    the trainer saves and restores them with the checkpoint.
+    Subclasses implement the three abstract methods. The trainer moves each
+    batch to its device (anything with ``.to(device)``, and dicts, lists and
+    tuples of such) before ``step`` and ``evaluate`` see it, and hands them the
+    model wrapped so that its forward pass runs under the trainer's autocast
+    and returns float32 tensors.
+
+    A task may hold normalizers: ``normalizers`` maps a name to a fitted
+    :class:`~pdeflow.operators.UnitGaussianNormalizer` or ``None``. The trainer
+    calls :meth:`prepare` once before the first epoch (a task fits its
+    normalizers there), moves them with :meth:`to`, and saves and restores them
+    with the checkpoint (:meth:`load_normalizers`). :meth:`begin_epoch` lets a
+    task that makes its own data (a pool refreshed by rollouts of the model)
+    update it between epochs.
 
     Examples
     --------
@@ -42,6 +57,8 @@ class Task(ABC):
     >>> loss, metrics = task.step(torch.nn.Identity(), batch)
     >>> metrics
     {'mse': 0.0}
+    >>> task.batch_size(batch)
+    2
     """
 
     normalizers: Mapping[str, Any] = {}
@@ -52,11 +69,15 @@ class Task(ABC):
 
     @abstractmethod
     def step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, Metrics]:
-        """Return the differentiable loss of one batch and metrics as floats."""
+        """Return the differentiable loss of one batch and metrics as floats.
+
+        Metrics may also be 0-d tensors (no host sync per step); the trainer
+        averages them over the epoch, weighted by :meth:`batch_size`.
+        """
 
     @abstractmethod
     def evaluate(self, model: nn.Module, data: Iterable[Any]) -> Metrics:
-        """Judge ``model`` on ``data`` (no gradients); return metrics as floats."""
+        """Judge ``model`` on ``data`` (batches, no gradients); return metrics as floats."""
 
     def batch_size(self, batch: Any) -> int:
         """Number of samples in ``batch`` (for averaging and progress)."""
@@ -65,3 +86,34 @@ class Task(ABC):
         if hasattr(batch, "num_graphs"):
             return int(batch.num_graphs)
         return int(batch.shape[0])
+
+    def prepare(self, data: Any) -> None:
+        """Called by the trainer once before training on ``data`` (default: nothing).
+
+        A task fits its normalizers here, from the training dataset.
+        """
+        return None
+
+    def begin_epoch(self, model: nn.Module, epoch: int) -> None:
+        """Called by the trainer before each training epoch (default: nothing)."""
+        return None
+
+    def to(self, device: torch.device | str) -> Task:
+        """Move every normalizer to ``device``; returns ``self``."""
+        self.normalizers = {
+            k: (None if v is None else v.to(device)) for k, v in self.normalizers.items()
+        }
+        return self
+
+    def load_normalizers(self, entries: Mapping[str, Any]) -> None:
+        """Restore normalizers from a checkpoint's ``"normalizers"`` entry.
+
+        Parameters
+        ----------
+        entries : mapping of str to dict or None
+            What :meth:`UnitGaussianNormalizer.to_dict` wrote for each name.
+        """
+        norms = dict(self.normalizers)
+        for k, v in entries.items():
+            norms[k] = None if v is None else UnitGaussianNormalizer.from_dict(v)
+        self.normalizers = norms
