@@ -87,7 +87,8 @@ class TrainerConfig(PdeflowConfig):
 class Logger(Protocol):
     """Receives one record (a flat dict of numbers) per epoch."""
 
-    def log(self, record: Mapping[str, Any]) -> None: ...
+    def log(self, record: Mapping[str, Any]) -> None:
+        """Receive the record of one epoch."""
 
 
 class JsonlLogger:
@@ -98,6 +99,7 @@ class JsonlLogger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def log(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` as one JSON line."""
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(dict(record)) + "\n")
 
@@ -499,6 +501,7 @@ class Trainer:
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (optimizer, scheduler, epoch, RNG, history)."""
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
