@@ -192,3 +192,26 @@ def test_supervised_options_with_a_task_raise():
         Trainer(nn.Linear(2, 2), _config(), task="graph")
     with pytest.raises(ConfigError, match="'loss' parameter of GraphTask"):
         GraphTask(loss="l1")
+
+
+class GraphStream(torch.utils.data.IterableDataset):
+    """Fresh graphs each epoch, as a datagen stream of ragged samples hands them out."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.epoch = count, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        return iter(_graphs(self.count, seed=100 + self.epoch))
+
+
+def test_graph_task_trains_from_a_stream_with_normalizers():
+    torch.manual_seed(0)
+    task = GraphTask(normalize=True, normalizer_samples=8)
+    trainer = Trainer(GNN(), _config(epochs=15, batch_size=8, lr=1e-2, weight_decay=0.0), task=task)
+    history = trainer.fit(GraphStream(32), val=_graphs(8, seed=1))
+    losses = [r["train_loss"] for r in history]
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert task.normalizers["x"] is not None and task.normalizers["y"] is not None
