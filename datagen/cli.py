@@ -133,6 +133,8 @@ generate_command = config_command(
     translate=_family_argument,
     dry_run=_generate_dry_run,
     print_config=_generate_settings,
+    shown_defaults={"resolution": "the family's, see 'families'", "chunk_size": "auto",
+                    "preconditioner": "auto", "options": "the family's"},
 )
 
 

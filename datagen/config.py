@@ -60,8 +60,7 @@ class GenerateConfig(PdeflowConfig):
     )
     executor: Literal["auto", "processes", "dask"] = Field(
         "auto",
-        description="'dask' or 'auto': Dask (an embedded LocalCluster, or --scheduler); "
-        "'processes': a local process pool without a scheduler (less overhead per task)",
+        description="Dask (a LocalCluster, or 'scheduler') or a local process pool",
     )
     chunk_size: int | None = Field(
         None,

@@ -105,10 +105,7 @@ def resolve_config[C: PdeflowConfig](
         A bad file or value (one line naming the field).
     """
     state = _state(ctx)
-    given = {k: v for k, v in flags.items() if v is not None}
-    if state.threads is not None:  # pdeflow --threads N: every 'threads' field not set
-        for path in _threads_fields(model):
-            given.setdefault(path, state.threads)
+    given = _with_threads(state, model, flags)
     config = model.merge(
         file=config_file if config_file is not None else state.config_file,
         overrides=given,
@@ -119,6 +116,15 @@ def resolve_config[C: PdeflowConfig](
         typer.echo(config.to_yaml(), nl=False)
         raise typer.Exit(0)
     return config
+
+
+def _with_threads(state: CliState, model: type[BaseModel], flags: Mapping[str, Any]) -> dict:
+    """The given flags, and ``pdeflow --threads N`` in every ``threads`` field not set."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if state.threads is not None:
+        for path in _threads_fields(model):
+            given.setdefault(path, state.threads)
+    return given
 
 
 def _command_table(ctx: typer.Context) -> tuple[str, ...]:
@@ -158,6 +164,8 @@ class Option:
         The field's default (shown in ``--help``), or ``None`` when required.
     choices : tuple of str
         The values of a ``Literal`` field (shown in ``--help``; pydantic checks them).
+    required : bool
+        The field has no default.
     """
 
     path: str
@@ -167,6 +175,7 @@ class Option:
     help: str
     default: Any = None
     choices: tuple[str, ...] = ()
+    required: bool = False
 
     @property
     def param(self) -> str:
@@ -301,7 +310,12 @@ def config_options(
         inner = _strip_optional(info.annotation)
         literal = typing.get_origin(inner) is Literal
         choices = tuple(map(str, typing.get_args(inner))) if literal else ()
-        out.append(Option(path, decls, kind, python_type, info.description or "", default, choices))
+        out.append(
+            Option(
+                path, decls, kind, python_type, info.description or "", default, choices,
+                info.is_required(),
+            )
+        )
     return out
 
 
@@ -313,17 +327,28 @@ def _help(opt: Option) -> str | None:
     elif opt.kind == "list":
         text = f"{text or opt.path} (comma-separated or repeated)"
     if opt.choices:
-        text += f" [{'|'.join(opt.choices)}]"
-    if opt.default is not None and not isinstance(opt.default, BaseModel | dict):
-        text += f" [default: {opt.default}]"
+        text += f" ({', '.join(opt.choices)})"
     return text.strip() or None
 
 
-def _option_parameter(opt: Option, argument: bool) -> inspect.Parameter:
+def _shown_default(opt: Option, shown: Mapping[str, str]) -> str | bool:
+    if opt.path in shown:
+        return shown[opt.path]
+    if opt.required:
+        return "required"
+    if opt.default is None or isinstance(opt.default, BaseModel | dict) or opt.default == []:
+        return False
+    return str(opt.default)
+
+
+def _option_parameter(
+    opt: Option, argument: bool, shown: Mapping[str, str] | None = None
+) -> inspect.Parameter:
     if argument:
         info = typer.Argument(help=opt.help or None, show_default=False)
     else:
-        info = typer.Option(*opt.decls, help=_help(opt), show_default=False)
+        default = _shown_default(opt, shown or {})
+        info = typer.Option(*opt.decls, help=_help(opt), show_default=default)
     annotation = Annotated[opt.python_type | None, info]
     return inspect.Parameter(
         opt.param, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation
@@ -379,6 +404,7 @@ def config_command(
     dry_run: Callable[[Any], str] | None = None,
     print_config: Callable[[Path | None, dict[str, Any]], str] | None = None,
     help: str | None = None,
+    shown_defaults: Mapping[str, str] | None = None,
 ) -> Callable[..., None]:
     """A typer command function whose options are ``model``'s fields.
 
@@ -406,6 +432,9 @@ def config_command(
         shows more than the config (defaults that depend on other settings).
     help
         The command's help (default: ``run``'s docstring).
+    shown_defaults
+        Field path -> the default as ``--help`` shows it, where the field's own default
+        (``None``) means something else ("auto", "the family's").
 
     Returns
     -------
@@ -418,7 +447,9 @@ def config_command(
     if unknown:
         raise ConfigError(f"{model.__name__}: arguments {unknown} are not options of its fields")
     positional = [_option_parameter(by_path[a], True) for a in arguments]
-    named = [_option_parameter(o, False) for o in options if o.path not in arguments]
+    named = [
+        _option_parameter(o, False, shown_defaults) for o in options if o.path not in arguments
+    ]
     ctx_param = inspect.Parameter(
         "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
     )
@@ -438,7 +469,8 @@ def config_command(
             overrides = translate(values, overrides)
         state = _state(ctx)
         if print_config is not None and (show or state.print_config):
-            typer.echo(print_config(file or state.config_file, overrides), nl=False)
+            given = _with_threads(state, model, overrides)
+            typer.echo(print_config(file or state.config_file, given), nl=False)
             raise typer.Exit(0)
         cfg = resolve_config(ctx, model, config_file=file, print_config=show, **overrides)
         if check:
