@@ -216,6 +216,9 @@ def register_model(
             raise ConfigError(
                 f"model name {name!r} is taken by {old.cls.__module__}.{old.cls.__qualname__}"
             )
+        builtin = BUILTIN_MODELS.get(name)
+        if builtin is not None and cls.__module__ != builtin:
+            raise ConfigError(f"model name {name!r} is taken by the built-in model of {builtin}")
         if getattr(cls, "config_class", None) is None:
             cls.config_class = config
         _REGISTERED[name] = ModelEntry(

@@ -167,3 +167,23 @@ def test_train_and_evaluate_any_registered_model_from_its_config_class(tmp_path,
     data = write_h5(tmp_path / "d.h5", darcy1d_source(resolution=16), 6, seed=0)
     code = main(["evaluate", str(out / "last.pt"), "--data", str(data), "--device", "cpu"])
     assert code == 0
+
+
+def test_an_entry_point_model_is_imported_only_when_asked_for(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    (tmp_path / "plugin_models.py").write_text(textwrap.dedent("""
+        from registry_models import Pointwise, PointwiseConfig
+        from pdeflow.operators.registry import register_model
+
+        @register_model("plugin-pointwise", config=PointwiseConfig)
+        class PluginPointwise(Pointwise):
+            pass
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = metadata.EntryPoint("plugin-pointwise", "plugin_models:PluginPointwise",
+                             registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry.metadata, "entry_points", lambda group: [ep])
+    assert "plugin-pointwise" in registry.model_names()
+    assert "plugin_models" not in sys.modules
+    assert registry.get_model("plugin-pointwise").cls.__name__ == "PluginPointwise"
