@@ -15,21 +15,36 @@ Usage::
     pdeflow generate darcy --print-config                           # settings, no --n/--out needed
     pdeflow generate --family my_pde.py:GrayScott --n 8 --out g.h5  # a family of your own
 
-Settings resolve as defaults < config file (``--config`` here, else the global
-``pdeflow --config``) < flags; unknown or invalid fields are errors that name the field.  The
-file holds the fields at its top level or in a ``[generate]`` table (TOML; ``generate:`` in
-YAML), so one file can configure several commands.
+Every command takes its options from its config class (:mod:`pdeflow.datagen.config`)
+through :func:`pdeflow.commands.config_command`: settings resolve as defaults < config file
+(``--config`` here, else the global ``pdeflow --config``) < flags; unknown or invalid fields
+are errors that name the field.  The file holds the fields at its top level or in a table
+named after the command (``[generate]``, ``[dataset.verify]``; ``generate:`` in YAML), so
+one file can configure several commands.  Every command answers ``--print-config`` and
+``--dry-run`` (check the settings and say what would run).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from pdeflow.errors import DataError
+from pdeflow.commands import config_command
+from pdeflow.errors import ConfigError, DataError
+
+from .config import (
+    DatasetInfoConfig,
+    ExportConfig,
+    FamiliesConfig,
+    GenerateConfig,
+    RepairConfig,
+    ShowConfig,
+    VerifyConfig,
+)
 
 __all__ = ["generate_command", "dataset_app", "families_command", "export_command",
            "show_command"]
@@ -43,172 +58,11 @@ dataset_app = typer.Typer(
 )
 
 
-def _dflt(field: str) -> str:
-    """A generate setting's default, as ``--help`` shows it."""
-    from .config import GenerateConfig
-
-    return str(GenerateConfig.model_fields[field].default)
-
-
-def _root_state(ctx: typer.Context) -> Any:
-    root = ctx.find_root()
-    return root.obj if root is not None else None
-
-
-def _options(pairs: list[str] | None) -> dict[str, Any] | None:
-    """``--option alpha=2.5 --option nu=1e-4`` -> {"alpha": 2.5, "nu": 1e-4} (YAML scalars)."""
-    if not pairs:
-        return None
-    import yaml
-
-    from pdeflow.errors import ConfigError
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-def generate_command(
-    ctx: typer.Context,
-    family: Annotated[
-        str | None,
-        typer.Argument(help="Problem family, e.g. darcy (see 'pdeflow families'), or a spec "
-                            "as --family takes.",
-                       show_default=False),
-    ] = None,
-    family_spec: Annotated[
-        str | None,
-        typer.Option("--family",
-                     help="Family by name or spec: path/to/file.py:obj or package.module:obj "
-                          "(a Family subclass or instance).",
-                     show_default=False),
-    ] = None,
-    n: Annotated[
-        int | None, typer.Option("--n", help="Number of samples.", show_default="required")
-    ] = None,
-    resolution: Annotated[
-        int | None,
-        typer.Option(help="Grid points per axis.", show_default="the family's, see 'families'"),
-    ] = None,
-    solver: Annotated[
-        str | None,
-        typer.Option(help="auto, skr, skr-cg, gmres, cg or direct.", show_default=_dflt("solver")),
-    ] = None,
-    preconditioner: Annotated[
-        str | None, typer.Option(help="amg, ilu, jacobi, ...", show_default="auto")
-    ] = None,
-    rtol: Annotated[
-        float | None,
-        typer.Option(help="Relative residual tolerance.", show_default=_dflt("rtol")),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Local worker processes.", show_default=_dflt("workers"))
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Existing Dask scheduler, tcp://host:port.",
-                     show_default="none: start local workers"),
-    ] = None,
-    executor: Annotated[
-        str | None,
-        typer.Option(help="auto/dask (Dask LocalCluster) or processes (local pool).",
-                     show_default=_dflt("executor")),
-    ] = None,
-    chunk_size: Annotated[
-        int | None,
-        typer.Option(help="Largest number of samples per task; the last ones shrink.",
-                     show_default="auto"),
-    ] = None,
-    order: Annotated[
-        str | None,
-        typer.Option(help="SKR ordering: auto, greedy, none...", show_default=_dflt("order")),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Dataset seed.", show_default=_dflt("seed"))
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Output HDF5 file.", show_default="required")
-    ] = None,
-    resume: Annotated[
-        bool | None, typer.Option("--resume", help="Complete an existing partial file.")
-    ] = None,
-    overwrite: Annotated[
-        bool | None, typer.Option("--overwrite", help="Replace an existing file.")
-    ] = None,
-    dtype: Annotated[
-        str | None, typer.Option(help="float32 or float64.", show_default=_dflt("dtype"))
-    ] = None,
-    compression: Annotated[
-        str | None,
-        typer.Option(help="lzf, gzip or none.", show_default=_dflt("compression")),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", "-o", help="Family option KEY=VALUE (see 'pdeflow families').",
-                     show_default="the family's"),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c",
-                     help="YAML/TOML/JSON settings file: flat, or a \\[generate] table.",
-                     show_default=False),
-    ] = None,
-    print_config: Annotated[
-        bool,
-        typer.Option("--print-config",
-                     help="Print the resolved settings, the family's option defaults "
-                          "included, and exit (needs no --n/--out)."),
-    ] = False,
-) -> None:
+# ---------------------------------------------------------------------- generate
+def _generate(cfg: GenerateConfig) -> str:
     """Generate a dataset of solved PDE samples into an HDF5 file (resumable)."""
-    from .config import GenerateConfig
     from .pipeline import GenerationInterrupted, generate
 
-    state = _root_state(ctx)
-    file = config or getattr(state, "config_file", None)
-    if family is not None and family_spec is not None and family != family_spec:
-        from pdeflow.errors import ConfigError
-
-        raise ConfigError(
-            f"Two families given: {family!r} (argument) and {family_spec!r} (--family); "
-            "give one."
-        )
-    family = family if family is not None else family_spec
-    flags = {
-        "family": family,
-        "n": n,
-        "resolution": resolution,
-        "solver": solver,
-        "preconditioner": preconditioner,
-        "rtol": rtol,
-        "workers": workers,
-        "threads": getattr(state, "threads", None),  # pdeflow --threads N
-        "scheduler": scheduler,
-        "executor": executor,
-        "chunk_size": chunk_size,
-        "order": order,
-        "seed": seed,
-        "out": None if out is None else str(out),
-        "resume": resume,
-        "overwrite": overwrite,
-        "dtype": dtype,
-        "compression": compression,
-    }
-    opts = _options(option)
-    if opts:
-        flags.update({f"options.{k}": v for k, v in opts.items()})
-    if print_config or getattr(state, "print_config", False):
-        from .catalog import generate_settings_yaml
-
-        typer.echo(generate_settings_yaml(file=file, overrides=flags), nl=False)
-        raise typer.Exit(0)
-    cfg = GenerateConfig.merge(
-        file=file, overrides=flags, overrides_name="command-line flags", table="generate"
-    )
     try:
         report = generate(cfg)
     except GenerationInterrupted as exc:
@@ -217,39 +71,98 @@ def generate_command(
         if not logging.getLogger("pdeflow.datagen").isEnabledFor(logging.WARNING):
             typer.echo(exc.message(), err=True)  # else the warning line already said it
         raise typer.Exit(exc.exit_code) from None  # 130 (SIGINT) or 143 (SIGTERM)
-    typer.echo(report.summary())
+    return report.summary()
 
 
-@dataset_app.command("info")
-def info_command(
-    path: Annotated[Path, typer.Argument(help="Dataset file.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    quick: Annotated[
-        bool, typer.Option("--quick", help="Read metadata only; skip the damaged-sample scan.")
-    ] = False,
-) -> None:
+def _family_argument(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``pdeflow generate darcy`` and ``--family darcy`` are the same; both must agree."""
+    family = values.get("family_arg")
+    spec = overrides.get("family")
+    if family is not None and spec is not None and family != spec:
+        raise ConfigError(
+            f"Two families given: {family!r} (argument) and {spec!r} (--family); give one."
+        )
+    if family is not None:
+        overrides = {**overrides, "family": family}
+    return overrides
+
+
+def _generate_settings(file: Path | None, overrides: dict[str, Any]) -> str:
+    from .catalog import generate_settings_yaml
+
+    return generate_settings_yaml(file=file, overrides=overrides)
+
+
+def _generate_dry_run(cfg: GenerateConfig) -> str:
+    from .catalog import generate_settings
+
+    settings, _ = generate_settings(overrides=cfg.model_dump(exclude_defaults=True))
+    state = "resume" if cfg.resume else ("overwrite" if cfg.overwrite else "create")
+    if state == "create" and Path(cfg.out).exists():
+        raise DataError(
+            f"{cfg.out} exists; pass --resume to complete it or --overwrite to replace it"
+        )
+    return (
+        f"dry run: would {state} {cfg.out}: {cfg.n} samples of {cfg.family} at resolution "
+        f"{settings.get('resolution')} (options {settings.get('options')}), solver "
+        f"{cfg.solver}, {cfg.workers} worker(s); nothing was written"
+    )
+
+
+_FAMILY_ARG = inspect.Parameter(
+    "family_arg",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[
+        str | None,
+        typer.Argument(
+            metavar="FAMILY",
+            help="Problem family, e.g. darcy (see 'pdeflow families'), or a spec as "
+            "--family takes.",
+            show_default=False,
+        ),
+    ],
+)
+
+#: ``pdeflow generate`` (mounted by :mod:`pdeflow.cli`).
+generate_command = config_command(
+    GenerateConfig,
+    _generate,
+    flags={"family": "--family", "options": ("--option", "-o")},
+    extra=[_FAMILY_ARG],
+    translate=_family_argument,
+    dry_run=_generate_dry_run,
+    print_config=_generate_settings,
+    shown_defaults={"resolution": "the family's, see 'families'", "chunk_size": "auto",
+                    "preconditioner": "auto", "options": "the family's"},
+)
+
+
+# ---------------------------------------------------------------------- dataset ...
+def _exists(path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p} not found")
+    return p
+
+
+def _info(cfg: DatasetInfoConfig) -> str:
     """Summarize a dataset: family, fields, completeness, damaged samples, solver statistics,
     provenance."""
     from .storage import format_info, info
 
-    d = info(path, check=not quick)
-    typer.echo(json.dumps(d, indent=2, default=str) if as_json else format_info(d))
+    d = info(cfg.path, check=not cfg.quick)
+    return json.dumps(d, indent=2, default=str) if cfg.as_json else format_info(d)
 
 
-@dataset_app.command("verify")
-def verify_command(
-    path: Annotated[Path, typer.Argument(help="Dataset file.")],
-    no_checksums: Annotated[
-        bool, typer.Option("--no-checksums", help="Skip the per-sample checksums.")
-    ] = False,
-) -> None:
+def _verify(cfg: VerifyConfig) -> str:
     """Check completeness, finiteness and checksums; exit 1 if anything is wrong."""
     from .storage import compact_ranges, verify
 
-    rep = verify(path, check_checksums=not no_checksums)
+    path = cfg.path
+    rep = verify(path, check_checksums=cfg.checksums)
     if rep.ok:
-        typer.echo(f"ok: {path}: {rep.n_done}/{rep.n_samples} samples complete and intact")
-        return
+        return f"ok: {path}: {rep.n_done}/{rep.n_samples} samples complete and intact"
     for problem in rep.problems:
         typer.echo(f"problem: {problem}")
     if rep.damaged:
@@ -262,69 +175,82 @@ def verify_command(
     raise DataError(f"{path}: {len(rep.problems)} problem(s) found")
 
 
-@dataset_app.command("repair")
-def repair_dataset_command(
-    path: Annotated[Path, typer.Argument(help="Dataset file.")],
-) -> None:
+def _repair(cfg: RepairConfig) -> str:
     """Regenerate the damaged samples (unreadable or checksum mismatch) in place."""
     from .repair import repair
 
-    typer.echo(repair(path).summary())
+    return repair(cfg.path).summary()
 
 
-@dataset_app.command("export")
-def export_command(
-    path: Annotated[Path, typer.Argument(help="Dataset file.", show_default=False)],
-    format: Annotated[
-        str, typer.Option("--format", "-f", help="netcdf (h5netcdf) or zarr.")
-    ] = "netcdf",
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Output file (netcdf) or folder (zarr).",
-                     show_default="FILE with .nc or .zarr"),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an earlier export at --out.")
-    ] = False,
-) -> None:
+def _export(cfg: ExportConfig) -> str:
     """Export a dataset through xarray: named dims, coords, attrs, per-sample status."""
     from .export import export_dataset
 
-    target = export_dataset(path, out, format, overwrite=overwrite)  # type: ignore[arg-type]
-    typer.echo(f"wrote {target} ({format})")
+    out = None if cfg.out is None else Path(cfg.out)
+    target = export_dataset(cfg.path, out, cfg.format, overwrite=cfg.overwrite)
+    return f"wrote {target} ({cfg.format})"
 
 
-@dataset_app.command("show")
-def show_command(
-    path: Annotated[Path, typer.Argument(help="Dataset file.", show_default=False)],
-    sample: Annotated[int, typer.Option("--sample", "-i", help="Sample index.")] = 0,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="PNG to write.", show_default="FILE-sample<i>.png next to FILE"),
-    ] = None,
-) -> None:
+def _show(cfg: ShowConfig) -> str:
     """Write a PNG of one sample's fields (one panel per field / time slice)."""
     from .show import show_sample
 
-    typer.echo(f"wrote {show_sample(path, sample, out)}")
+    out = None if cfg.out is None else Path(cfg.out)
+    return f"wrote {show_sample(cfg.path, cfg.sample, out)}"
 
 
-@dataset_app.command("families")
-def families_command(
-    names: Annotated[
-        list[str] | None,
-        typer.Argument(help="Families to describe, by name or spec (file.py:obj, "
-                            "package.module:obj); default: all.", show_default=False),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+def _would(action: str) -> Any:
+    def dry_run(cfg: Any) -> str:
+        return f"dry run: would {action} {_exists(cfg.path)}; nothing was read or written"
+
+    return dry_run
+
+
+_PATH = {"arguments": ("path",)}
+info_command = dataset_app.command("info")(
+    config_command(DatasetInfoConfig, _info, flags={"as_json": "--json"},
+                   dry_run=_would("summarize"), **_PATH)
+)
+verify_command = dataset_app.command("verify")(
+    config_command(VerifyConfig, _verify, dry_run=_would("verify"), **_PATH)
+)
+repair_dataset_command = dataset_app.command("repair")(
+    config_command(RepairConfig, _repair, dry_run=_would("repair the damaged samples of"),
+                   **_PATH)
+)
+export_command = dataset_app.command("export")(
+    config_command(ExportConfig, _export, flags={"format": ("--format", "-f")},
+                   dry_run=_would("export"), **_PATH)
+)
+show_command = dataset_app.command("show")(
+    config_command(ShowConfig, _show, flags={"sample": ("--sample", "-i")},
+                   dry_run=_would("draw a sample of"), **_PATH)
+)
+
+
+# ---------------------------------------------------------------------- families
+def _families(cfg: FamiliesConfig) -> str:
     """List the problem families: where each comes from (built-in, entry point, file,
     module), their fields, and their options with defaults and docs."""
     from . import families
     from .catalog import describe_family, format_family
 
-    described = [describe_family(name) for name in (names or families.names())]
-    if as_json:
-        typer.echo(json.dumps([d.to_dict() for d in described], indent=2))
-        return
-    typer.echo("\n\n".join(format_family(d) for d in described))
+    described = [describe_family(name) for name in (cfg.names or families.names())]
+    if cfg.as_json:
+        return json.dumps([d.to_dict() for d in described], indent=2)
+    return "\n\n".join(format_family(d) for d in described)
+
+
+def _families_dry_run(cfg: FamiliesConfig) -> str:
+    from . import families
+
+    names = cfg.names or families.names()
+    return f"dry run: would describe {len(names)} famil{'y' if len(names) == 1 else 'ies'}: " \
+        f"{', '.join(names)}"
+
+
+#: ``pdeflow families`` (mounted by :mod:`pdeflow.cli`; also ``pdeflow dataset families``).
+families_command = dataset_app.command("families")(
+    config_command(FamiliesConfig, _families, arguments=("names",),
+                   flags={"as_json": "--json"}, dry_run=_families_dry_run)
+)

@@ -25,7 +25,16 @@ from pydantic import Field, field_validator, model_validator
 
 from pdeflow.config import PdeflowConfig, Threads
 
-__all__ = ["GenerateConfig"]
+__all__ = [
+    "GenerateConfig",
+    "DatasetFileConfig",
+    "DatasetInfoConfig",
+    "VerifyConfig",
+    "RepairConfig",
+    "ExportConfig",
+    "ShowConfig",
+    "FamiliesConfig",
+]
 
 
 class GenerateConfig(PdeflowConfig):
@@ -51,8 +60,7 @@ class GenerateConfig(PdeflowConfig):
     )
     executor: Literal["auto", "processes", "dask"] = Field(
         "auto",
-        description="'dask' or 'auto': Dask (an embedded LocalCluster, or --scheduler); "
-        "'processes': a local process pool without a scheduler (less overhead per task)",
+        description="Dask (a LocalCluster, or 'scheduler') or a local process pool",
     )
     chunk_size: int | None = Field(
         None,
@@ -94,3 +102,57 @@ class GenerateConfig(PdeflowConfig):
         if value is not None and "://" not in value:
             raise ValueError(f"expected an address like tcp://127.0.0.1:8786, got {value!r}")
         return value
+
+
+class DatasetFileConfig(PdeflowConfig):
+    """Settings shared by the ``pdeflow dataset ...`` commands: the dataset file."""
+
+    path: str = Field(description="dataset file (HDF5)")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, PathLike) else value
+
+
+class DatasetInfoConfig(DatasetFileConfig):
+    """Settings of ``pdeflow dataset info``."""
+
+    as_json: bool = Field(False, description="print JSON")
+    quick: bool = Field(False, description="read metadata only; skip the damaged-sample scan")
+
+
+class VerifyConfig(DatasetFileConfig):
+    """Settings of ``pdeflow dataset verify``."""
+
+    checksums: bool = Field(True, description="check the per-sample checksums")
+
+
+class RepairConfig(DatasetFileConfig):
+    """Settings of ``pdeflow dataset repair``."""
+
+
+class ExportConfig(DatasetFileConfig):
+    """Settings of ``pdeflow dataset export``."""
+
+    format: Literal["netcdf", "zarr"] = Field("netcdf", description="netcdf (h5netcdf) or zarr")
+    out: str | None = Field(
+        None, description="output file (netcdf) or folder (zarr); default: FILE with .nc/.zarr"
+    )
+    overwrite: bool = Field(False, description="replace an earlier export at 'out'")
+
+
+class ShowConfig(DatasetFileConfig):
+    """Settings of ``pdeflow dataset show``."""
+
+    sample: int = Field(0, ge=0, description="sample index")
+    out: str | None = Field(None, description="PNG to write (default: FILE-sample<i>.png)")
+
+
+class FamiliesConfig(PdeflowConfig):
+    """Settings of ``pdeflow families``."""
+
+    names: list[str] | None = Field(
+        None, description="families by name or spec (file.py:obj, package.module:obj); all"
+    )
+    as_json: bool = Field(False, description="print JSON")

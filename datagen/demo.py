@@ -1,269 +1,45 @@
-"""``make demo``: generate a Darcy dataset with SKR on a local Dask cluster, then learn from it.
+"""Deprecated: the demo is the command ``pdeflow demo`` (:mod:`pdeflow.demo`).
 
-Run as ``python -m pdeflow.datagen.demo [--n 256] [--resolution 64] [--workers 2]``.
-
-1. ``generate("darcy", solver="skr")``: the SKR paper's Darcy form (``K = exp(GRF)``,
-   no preconditioner, GCRO-DR(40, 20) recycling inside each chunk, samples sorted first) on
-   a local cluster of ``workers`` processes, into an HDF5 file;
-2. the same generation with plain GMRES(40) on the same cluster: the paper's baseline, a
-   weak one;
-3. the same generation with ``solver="auto"``, pdeflow's default, which times the
-   candidates on the first chunk and keeps the fastest (a direct solve on this family);
-4. the strong peer: what ``benchmarks/skr.py`` finds fastest among the peers on 2-D Darcy,
-   scipy's sparse LU (``splu``) of every system, run PDEBench-style (a process pool of
-   ``workers`` single-threaded processes, the parent appending each sample to HDF5);
-5. a table of the four and the honest headline: pdeflow's default against the strong peer,
-   and SKR against both baselines;
-6. ``pdeflow dataset verify`` on the file;
-7. a small FNO trained online from the solver stream (:func:`pdeflow.datagen.stream`) for a
-   few seconds, and its relative L2 error on the generated file.
+``python -m pdeflow.datagen.demo ARGS`` (what ``make demo`` runs) warns and runs
+``pdeflow demo ARGS`` in a child process.  The demo trains a neural operator, so it sits
+above datagen and operators; this module imports neither the demo nor operators, it only
+starts the command.
 """
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import textwrap
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import subprocess
+import sys
+import warnings
+from collections.abc import Sequence
 
 __all__ = ["main"]
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m pdeflow.datagen.demo", description=__doc__)
-    p.add_argument("--n", type=int, default=256, help="samples (default 256)")
-    p.add_argument("--resolution", type=int, default=64, help="cells per axis (default 64)")
-    p.add_argument("--workers", type=int, default=2, help="Dask worker processes (default 2)")
-    p.add_argument("--out", type=Path, default=None, help="HDF5 file (default: a temp dir)")
-    p.add_argument("--train-seconds", type=float, default=40.0, help="online FNO budget")
-    return p.parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``pdeflow demo`` with ``argv`` (default ``sys.argv[1:]``) and return its exit code.
 
+    Deprecated: call ``pdeflow demo`` instead.
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo; returns the exit code."""
-    args = _parse(argv)
-    from dask.distributed import Client
+    Parameters
+    ----------
+    argv
+        The demo's options (``--n 24 --resolution 12 --workers 1 ...``).
 
-    from .pipeline import generate, local_cluster
-    from .storage import verify
-
-    out = args.out or Path(tempfile.mkdtemp(prefix="pdeflow-demo-")) / "darcy.h5"
-    common = dict(family="darcy", n=args.n, resolution=args.resolution, progress_mode=None)
-    t0 = time.perf_counter()
-    cluster = local_cluster(args.workers)
-    client = Client(cluster)
-    startup = time.perf_counter() - t0
-    try:
-        print(
-            f"pdeflow demo: {args.n} Darcy samples at {args.resolution}^2 on a local Dask "
-            f"cluster of {args.workers} worker(s) (start-up {startup:.1f} s)",
-            flush=True,
-        )
-        skr = generate(solver="skr", out=str(out), overwrite=True, client=client, **common)
-        print(skr.summary(), flush=True)
-        others = {}
-        for solver in ("gmres", "auto"):
-            other = out.with_name(f"{out.stem}-{solver}.h5")
-            others[solver] = generate(
-                solver=solver, out=str(other), overwrite=True, client=client, **common
-            )
-            other.unlink(missing_ok=True)
-    finally:
-        client.close()
-        cluster.close()
-    peer_path = out.with_name(out.stem + "-splu.h5")
-    peer = splu_peer(args.n, args.resolution, args.workers, peer_path)
-    agree = _max_relative_difference(out, peer_path)
-    peer_path.unlink(missing_ok=True)
-    rows = [
-        Timing("GMRES(40), the paper's baseline", others["gmres"].seconds,
-               others["gmres"].solve_seconds, others["gmres"].mean_iterations),
-        Timing("SKR (sorted, GCRO-DR(40, 20))", skr.seconds, skr.solve_seconds,
-               skr.mean_iterations),
-        Timing("scipy splu per sample, the strong peer", peer.seconds, peer.solve_seconds,
-               None),
-        Timing(f"auto, pdeflow's default (picked {_picked(others['auto'])})",
-               others["auto"].seconds, others["auto"].solve_seconds,
-               others["auto"].mean_iterations),
-    ]
-    print(format_timings(rows, args), flush=True)
-    print(f"check: the peer's solutions match SKR's to {agree:.1e} (relative L2, worst sample)")
-    rep = verify(out)
-    print(f"verify: {'ok' if rep.ok else 'FAILED'} ({rep.n_done}/{rep.n_samples} samples)")
-    if args.train_seconds > 0:
-        _train_online(out, args)
-    print(f"dataset: {out}")
-    print(f"demo total: {time.perf_counter() - t0:.1f} s")
-    return 0 if rep.ok else 1
-
-
-@dataclass(frozen=True)
-class Timing:
-    """One row of the demo's table: seconds end to end and summed over the solves."""
-
-    label: str
-    seconds: float
-    solve_seconds: float
-    iterations: float | None
-
-
-def _picked(report: Any) -> str:
-    return ", ".join(sorted(report.methods)) or "?"
-
-
-def format_timings(rows: list[Timing], args: argparse.Namespace) -> str:
-    """The table and the headline (rows: GMRES, SKR, strong peer, auto; in that order)."""
-    gmres, skr, peer, auto = rows
-    lines = [
-        f"{args.n} Darcy samples at {args.resolution}^2 on {args.workers} worker(s):",
-        f"  {'solver':<52} {'end to end':>10} {'solves, summed':>14} {'iterations':>10}",
-    ]
-    for r in rows:
-        its = "" if r.iterations is None else f"{r.iterations:.0f}"
-        lines.append(f"  {r.label:<52} {r.seconds:>8.2f} s {r.solve_seconds:>12.2f} s "
-                     f"{its:>10}")
-    headline = (
-        f"headline: pdeflow's default ('auto') is {_vs(auto, peer)} the strong peer (scipy "
-        f"splu) end to end; SKR is {_vs(skr, gmres)} GMRES(40) "
-        f"({gmres.iterations:.0f} -> {skr.iterations:.0f} iterations/sample) and "
-        f"{_vs(skr, peer)} the strong peer."
+    Returns
+    -------
+    int
+        The command's exit code.
+    """
+    warnings.warn(
+        "python -m pdeflow.datagen.demo is deprecated; run `pdeflow demo` instead",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    lines.append(textwrap.fill(headline, width=100, subsequent_indent="  "))
-    return "\n".join(lines)
-
-
-def _vs(ours: Timing, theirs: Timing) -> str:
-    """``"2.31x faster than"`` or ``"1.50x slower than"`` (end to end)."""
-    ratio = theirs.seconds / ours.seconds
-    return f"{ratio:.2f}x faster than" if ratio >= 1 else f"{1 / ratio:.2f}x slower than"
-
-
-def _max_relative_difference(ours: Path, peer: Path) -> float:
-    """Worst relative L2 difference between the two files' solutions ``u``."""
-    import h5py
-    import numpy as np
-
-    with h5py.File(ours, "r") as f, h5py.File(peer, "r") as g:
-        u = f["fields/u"][...].astype(float)
-        ref = g["u"][...].astype(float)
-    axes = tuple(range(1, u.ndim))
-    return float((np.linalg.norm(u - ref, axis=axes) / np.linalg.norm(ref, axis=axes)).max())
-
-
-def _peer_init() -> None:
-    """Each peer process uses one BLAS/OpenMP thread, as pdeflow's workers do."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-
-
-def _peer_solve(job: tuple[int, int]) -> tuple[int, dict, float]:
-    """One sample, PDEBench style: draw, assemble, factorize with scipy's splu, solve."""
-    import scipy.sparse.linalg as spla
-
-    from . import families
-
-    resolution, i = job
-    fam = families.get("darcy", resolution=resolution)
-    s = fam.sample(i)
-    A, b = fam.assemble(s)
-    t0 = time.perf_counter()
-    x = spla.splu(A.tocsc()).solve(b)
-    solve = time.perf_counter() - t0
-    return i, {**{k: s[k] for k in fam.inputs}, **fam.to_outputs(s, x)}, solve
-
-
-@dataclass(frozen=True)
-class PeerReport:
-    seconds: float
-    solve_seconds: float
-
-
-def splu_peer(n: int, resolution: int, workers: int, path: Path) -> PeerReport:
-    """The strong peer end to end: a fork pool of ``workers`` solving samples ``0..n-1`` with
-    ``splu``; the parent appends each sample to resizable, lzf-compressed HDF5 datasets."""
-    import multiprocessing as mp
-
-    import h5py
-
-    from . import families
-
-    t0 = time.perf_counter()
-    specs = families.get("darcy", resolution=resolution).fields()
-    solve = 0.0
-    with h5py.File(path, "w") as f:
-        dsets = {
-            k: f.create_dataset(k, (0, *spec.shape), maxshape=(None, *spec.shape),
-                                chunks=(1, *spec.shape), dtype="float32", compression="lzf")
-            for k, spec in specs.items()
-        }
-        jobs = [(resolution, i) for i in range(n)]
-        with mp.get_context("fork").Pool(workers, initializer=_peer_init) as pool:
-            for _, values, seconds in pool.imap(_peer_solve, jobs, chunksize=4):
-                solve += seconds
-                for k, value in values.items():
-                    d = dsets[k]
-                    d.resize(d.shape[0] + 1, axis=0)
-                    d[-1] = value
-    return PeerReport(time.perf_counter() - t0, solve)
-
-
-def _train_online(path: Path, args: argparse.Namespace) -> None:
-    """A small FNO trained from the live solver stream, tested on the generated file."""
-    import torch
-
-    from pdeflow.operators import FNO
-    from pdeflow.operators.losses import LpLoss
-
-    from .dataset import open_dataset
-    from .stream import stream
-
-    torch.manual_seed(0)
-    test = open_dataset(path)
-    xs = torch.stack([test[i]["x"] for i in range(len(test))])
-    ys = torch.stack([test[i]["y"] for i in range(len(test))])
-    x_mean, x_std = xs.mean(), xs.std()
-    y_mean, y_std = ys.mean(), ys.std()
-    model = FNO(1, 1, (12, 12), width=24, n_layers=4)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    loss_fn = LpLoss(p=2)
-    seen, t0 = 0, time.perf_counter()
-    # training samples start after the test set's indices: no overlap
-    with stream(
-        "darcy",
-        resolution=args.resolution,
-        start=10_000,
-        workers=1,
-        chunk_size=16,
-        solver="auto",
-    ) as src:
-        batch_x, batch_y = [], []
-        for sample in src.xy():
-            batch_x.append(torch.as_tensor(sample["x"]))
-            batch_y.append(torch.as_tensor(sample["y"]))
-            if len(batch_x) < 16:
-                continue
-            x = (torch.stack(batch_x) - x_mean) / x_std
-            y = torch.stack(batch_y)
-            opt.zero_grad()
-            loss = loss_fn(model(x) * y_std + y_mean, y)
-            loss.backward()
-            opt.step()
-            seen += len(batch_x)
-            batch_x, batch_y = [], []
-            if time.perf_counter() - t0 > args.train_seconds:
-                break
-    with torch.no_grad():
-        err = loss_fn(model((xs - x_mean) / x_std) * y_std + y_mean, ys).item()
-    print(
-        f"online FNO: {seen} streamed samples in {time.perf_counter() - t0:.1f} s, "
-        f"relative L2 on the {len(test)} generated samples: {err:.4f}",
-        flush=True,
-    )
+    args = list(sys.argv[1:] if argv is None else argv)
+    return subprocess.call([sys.executable, "-m", "pdeflow.cli", "demo", *args])
 
 
 if __name__ == "__main__":
+    warnings.simplefilter("default", DeprecationWarning)  # show it once on stderr
     raise SystemExit(main())

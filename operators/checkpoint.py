@@ -3,17 +3,27 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts::
 
     {"format": "pdeflow.operators.checkpoint", "version": 1,
-     "model": {"class": "FNO", "args": {...constructor arguments...}, "state": state_dict},
+     "model": {"name": "fno", "class": "FNO",
+               "config": "pdeflow.operators.models.fno:FNOConfig",
+               "args": {...the config's fields...}, "state": state_dict,
+               "frozen": {"encoder": {"name": "all-MiniLM-L6-v2", "version": "1.0"}}},
      "normalizers": {"x": {...}, "y": {...}} or None,
      "trainer": {...optimizer/scheduler/epoch/RNG state...} or None,
      "meta": {...}}
 
 Nothing in it is unpickled as arbitrary objects, so loading an untrusted file cannot run code.
+The model is found by its registered name (:mod:`pdeflow.operators.registry`; this module
+imports no model), so any registered model loads in a fresh process.  Weights of frozen
+pretrained submodules (``model.frozen_weights()``) are not stored: only their name and
+version are, and loading checks that the rebuilt model refers to the same ones.  The keys ``name``,
+``config`` and ``frozen`` were added within version 1: older checkpoints
+(``"class": "FNO"`` only) still load, and older readers still load FNO checkpoints.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +33,7 @@ from torch import nn
 
 from pdeflow.errors import ConfigError, DataError
 
+from . import registry
 from .normalizers import UnitGaussianNormalizer
 
 __all__ = [
@@ -39,20 +50,59 @@ __all__ = [
 
 FORMAT = "pdeflow.operators.checkpoint"
 VERSION = 1
-_MODELS: dict[str, type[nn.Module]] = {}
 
 
 def register_model(cls: type[nn.Module]) -> type[nn.Module]:
-    """Make ``cls`` (which must have a ``constructor_args`` property) loadable by name."""
-    _MODELS[cls.__name__] = cls
-    return cls
+    """Deprecated: use ``@pdeflow.operators.registry.register_model(name, config=...)``.
+
+    Registers ``cls`` (which must have a ``config_class``) under its lower-cased class name.
+    """
+    warnings.warn(
+        "pdeflow.operators.checkpoint.register_model(cls) is deprecated; use "
+        "@pdeflow.operators.registry.register_model(name, config=ConfigClass)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    config = getattr(cls, "config_class", None)
+    if config is None:
+        raise ConfigError(
+            f"{cls.__name__} has no 'config_class'; register it with "
+            "@pdeflow.operators.registry.register_model(name, config=ConfigClass)"
+        )
+    return registry.register_model(cls.__name__.lower(), config=config)(cls)
 
 
-def _registry() -> dict[str, type[nn.Module]]:
-    from .models import FNO
+def _frozen(model: nn.Module) -> dict[str, registry.FrozenWeights]:
+    hook = getattr(model, "frozen_weights", None)
+    return dict(hook()) if hook is not None else {}
 
-    _MODELS.setdefault("FNO", FNO)
-    return _MODELS
+
+def _model_entry(model: nn.Module) -> dict[str, Any]:
+    """The ``"model"`` part of a checkpoint: name, config, weights, frozen references."""
+    entry = registry.entry_for(model)
+    if entry is not None:
+        args = entry.config_of(model).model_dump(mode="json")
+        config = f"{entry.config.__module__}:{entry.config.__qualname__}"
+    elif hasattr(model, "constructor_args"):  # unregistered: saved, but loads once registered
+        args, config = dict(model.constructor_args), None
+    else:
+        raise ConfigError(
+            f"{type(model).__name__} is not a registered model and has no 'constructor_args'; "
+            "it cannot rebuild from a checkpoint (see pdeflow.operators.registry)"
+        )
+    frozen = _frozen(model)
+    skip = tuple(f"{prefix}." for prefix in frozen)
+    state = {
+        k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith(skip)
+    }
+    return {
+        "name": None if entry is None else entry.name,
+        "class": type(model).__name__,
+        "config": config,
+        "args": args,
+        "state": state,
+        "frozen": {k: ref.to_dict() for k, ref in frozen.items()},
+    }
 
 
 def save_checkpoint(
@@ -63,17 +113,33 @@ def save_checkpoint(
     trainer: Mapping[str, Any] | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (a killed write leaves the previous file intact)."""
-    if not hasattr(model, "constructor_args"):
-        raise ConfigError(
-            f"{type(model).__name__} has no 'constructor_args'; it cannot rebuild from a checkpoint"
-        )
+    """Write a checkpoint atomically (a killed write leaves the previous file intact).
+
+    Parameters
+    ----------
+    path
+        File to write (its folder is created).
+    model
+        A registered model (or one with ``constructor_args``).  Submodules named by
+        ``model.frozen_weights()`` are stored as references, without their weights.
+    normalizers, trainer, meta
+        Input/output normalizers, the trainer's state, free metadata.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ConfigError
+        A model that cannot rebuild itself from a checkpoint.
+    """
     model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     doc = {
         "format": FORMAT,
         "version": VERSION,
-        "model": {"class": type(model).__name__, "args": model.constructor_args, "state": state},
+        "model": _model_entry(model),
         "normalizers": None
         if normalizers is None
         else {k: (None if v is None else v.to_dict()) for k, v in normalizers.items()},
@@ -115,35 +181,74 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return doc
 
 
+def _entry_of(doc: Mapping[str, Any]) -> registry.ModelEntry:
+    entry = doc["model"]
+    name = entry.get("name")
+    if name is not None:
+        return registry.get_model(name)  # unknown: one line listing the registered models
+    found = registry.entry_for(str(entry.get("class")))  # version 1: the class name
+    if found is None:
+        raise ConfigError(
+            f"checkpoint model class {entry.get('class')!r} is unknown; registered models: "
+            f"{', '.join(registry.model_names())}"
+        )
+    return found
+
+
 def build_model(doc: Mapping[str, Any]) -> nn.Module:
     """Rebuild the model of a checkpoint dict and load its weights.
+
+    Parameters
+    ----------
+    doc
+        A checkpoint dict (:func:`read_checkpoint`).
+
+    Returns
+    -------
+    nn.Module
+        The model, weights loaded; frozen submodules as its constructor loaded them.
 
     Raises
     ------
     ConfigError
-        Unknown model class, or unknown/invalid constructor arguments.
+        Unknown model (the message lists the registered ones), unknown or invalid
+        config fields, weights that do not fit, or frozen weights of another name or
+        version than the checkpoint was trained with.
     """
-    entry = doc["model"]
-    registry = _registry()
-    name = entry.get("class")
-    if name not in registry:
+    spec = doc["model"]
+    entry = _entry_of(doc)
+    config = entry.config(**dict(spec.get("args") or {}))  # ConfigError names a bad field
+    model = entry.build(config)
+    expected = {k: registry.FrozenWeights(**v) for k, v in (spec.get("frozen") or {}).items()}
+    have = _frozen(model)
+    if have != expected:
         raise ConfigError(
-            f"checkpoint model class {name!r} is unknown; known: {', '.join(sorted(registry))}"
+            f"checkpoint of {entry.name!r} was saved with frozen weights "
+            f"{_refs(expected)}, but the rebuilt model refers to {_refs(have)}"
         )
-    cls = registry[name]
-    args = dict(entry.get("args") or {})
-    config_cls = getattr(cls, "config_class", None)
-    if config_cls is not None:
-        args = config_cls(**args).model_dump()  # raises ConfigError on unknown fields
     try:
-        model = cls(**args)
-    except TypeError as exc:
-        raise ConfigError(f"checkpoint constructor arguments of {name}: {exc}") from None
-    try:
-        model.load_state_dict(entry["state"])
+        result = model.load_state_dict(spec["state"], strict=not have)
     except RuntimeError as exc:
-        raise ConfigError(f"checkpoint weights do not fit {name}: {exc}") from None
+        raise ConfigError(f"checkpoint weights do not fit {entry.name}: {_one_line(exc)}") from None
+    if have:
+        prefixes = tuple(f"{p}." for p in have)
+        missing = [k for k in result.missing_keys if not k.startswith(prefixes)]
+        if missing or result.unexpected_keys:
+            raise ConfigError(
+                f"checkpoint weights do not fit {entry.name}: missing {missing}, "
+                f"unexpected {list(result.unexpected_keys)}"
+            )
     return model
+
+
+def _refs(refs: Mapping[str, registry.FrozenWeights]) -> str:
+    if not refs:
+        return "none"
+    return ", ".join(f"{k}={v.name}@{v.version}" for k, v in sorted(refs.items()))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def load_model(

@@ -1,7 +1,9 @@
 """Command-line entry points of :mod:`pdeflow.operators` (wired into ``pdeflow`` by the CLI).
 
-``train_app`` is a typer sub-app meant to be mounted as ``pdeflow train``; ``evaluate`` is
-a command function meant to be registered as ``pdeflow evaluate``::
+``train_app`` is a typer sub-app meant to be mounted as ``pdeflow train``; it has one
+command per registered model (:mod:`pdeflow.operators.registry`), built when asked for, so
+listing them imports no model.  ``evaluate`` is a command function meant to be registered
+as ``pdeflow evaluate``::
 
     app.add_typer(train_app, name="train")
     app.command("evaluate")(evaluate)
@@ -10,27 +12,52 @@ Usage::
 
     pdeflow train fno --data darcy.h5 --config fno.yaml --epochs 50 --out-dir runs/fno
     pdeflow train fno --online darcy1d --epochs 5 --print-config
+    pdeflow train MODEL --online darcy1d --dry-run      # any registered model
     pdeflow evaluate runs/fno/last.pt --data darcy_test.h5 --strides 1,2
 
-Settings resolve as defaults < config file (``--config`` here, else the global
-``pdeflow --config``) < flags; unknown fields are errors.  Results print as JSON on stdout.
+The options of ``train MODEL`` come from the model's training config class: the model's own
+recipe (``register_model(..., train=...)``, FNO's :class:`~pdeflow.operators.recipes.
+FNOTrainConfig`), else :func:`pdeflow.operators.training.train_config_for` (data, trainer,
+and the model's config class).  Settings resolve as defaults < config file (``--config``
+here, else the global ``pdeflow --config``, flat or in a ``[train.MODEL]`` table) < flags;
+unknown fields are errors.  Every command answers ``--print-config`` and ``--dry-run``.
+Results print as JSON on stdout.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
+from pydantic import Field, field_validator
+from typer.core import TyperGroup
 
-from pdeflow.errors import ConfigError
+from pdeflow.commands import config_command
+from pdeflow.config import PdeflowConfig
+from pdeflow.errors import DataError
 
-__all__ = ["train_app", "fno", "evaluate"]
+from .registry import get_model, import_object, model_names
+
+__all__ = ["EvaluateConfig", "train_app", "train_command", "evaluate"]
+
+
+class _ModelCommands(TyperGroup):
+    """``pdeflow train``: one command per registered model, built on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return model_names()
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return train_command(cmd_name)
+
 
 train_app = typer.Typer(
     name="train",
-    help="Train neural operators (offline from HDF5 or online from a stream).",
+    cls=_ModelCommands,
+    help="Train a registered model (offline from HDF5 or online from a stream).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -39,121 +66,108 @@ train_app = typer.Typer(
 
 @train_app.callback()
 def _train() -> None:
-    """Train neural operators (offline from HDF5 or online from a stream)."""
+    """Train a registered model (offline from HDF5 or online from a stream)."""
 
 
-def _ints(text: str | None, flag: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise ConfigError(f"{flag} must be comma-separated integers, got {text!r}") from None
-
-
-def _root_state(ctx: typer.Context) -> Any:
-    root = ctx.find_root()
-    return root.obj if root is not None else None
-
-
-@train_app.command("fno")
-def fno(
-    ctx: typer.Context,
-    data: Annotated[Path | None, typer.Option(help="HDF5 training file.")] = None,
-    online: Annotated[str | None, typer.Option(help="Online family, e.g. darcy1d.")] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML/TOML/JSON settings file.")
-    ] = None,
-    x_key: Annotated[str | None, typer.Option(help="Input dataset name.")] = None,
-    y_key: Annotated[str | None, typer.Option(help="Target dataset name.")] = None,
-    channel_axis: Annotated[
-        str | None,
-        typer.Option(help="Channel axis of the HDF5 fields: first, last or none (default)."),
-    ] = None,
-    val_data: Annotated[Path | None, typer.Option(help="HDF5 validation file.")] = None,
-    in_memory: Annotated[
-        bool | None, typer.Option("--in-memory", help="Read the HDF5 samples into memory once.")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Total epochs.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    width: Annotated[int | None, typer.Option(help="FNO width.")] = None,
-    modes: Annotated[str | None, typer.Option(help="Modes per axis, e.g. 12,12.")] = None,
-    n_layers: Annotated[int | None, typer.Option(help="Fourier layers.")] = None,
-    samples_per_epoch: Annotated[int | None, typer.Option(help="Online samples/epoch.")] = None,
-    resolution: Annotated[int | None, typer.Option(help="Grid of a toy family.")] = None,
-    eval_strides: Annotated[str | None, typer.Option(help="Eval strides, e.g. 1,2.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1...")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    out_dir: Annotated[Path | None, typer.Option(help="Checkpoints + metrics.jsonl.")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Resume from this checkpoint.")] = None,
-    print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the resolved settings and exit.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Build data and model, do not train.")
-    ] = False,
-) -> None:
-    """Train an FNO: ``--data FILE.h5`` (offline) or ``--online FAMILY`` (streamed)."""
-    state = _root_state(ctx)
-    file = config or getattr(state, "config_file", None)
-    flags = {
-        "data": None if data is None else str(data),
-        "online": online,
-        "x_key": x_key,
-        "y_key": y_key,
-        "channel_axis": channel_axis,
-        "val_data": None if val_data is None else str(val_data),
-        "in_memory": in_memory,
-        "samples_per_epoch": samples_per_epoch,
-        "resolution": resolution,
-        "eval_strides": _ints(eval_strides, "--eval-strides"),
-        "resume": None if resume is None else str(resume),
-        "model.width": width,
-        "model.modes": _ints(modes, "--modes"),
-        "model.n_layers": n_layers,
-        "trainer.epochs": epochs,
-        "trainer.batch_size": batch_size,
-        "trainer.lr": lr,
-        "trainer.device": device,
-        "trainer.seed": seed,
-        "trainer.threads": getattr(state, "threads", None),  # pdeflow --threads N
-        "trainer.out_dir": None if out_dir is None else str(out_dir),
-    }
-    from .recipes import FNOTrainConfig, train_fno  # torch loads here, not at CLI start-up
-
-    cfg = FNOTrainConfig.merge(file=file, overrides=flags, overrides_name="command-line flags")
-    if print_config or getattr(state, "print_config", False):
-        typer.echo(cfg.to_yaml(), nl=False)
-        raise typer.Exit(0)
-    result = train_fno(cfg, dry_run=dry_run)
+def _print_result(result: dict[str, Any]) -> str:
+    result = dict(result)
     result.pop("history", None)
-    typer.echo(json.dumps(result, indent=2))
+    return json.dumps(result, indent=2)
 
 
-def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint written by the trainer.")],
-    data: Annotated[Path, typer.Option(help="HDF5 file to evaluate on.")],
-    x_key: Annotated[str, typer.Option(help="Input dataset name.")] = "a",
-    y_key: Annotated[str, typer.Option(help="Target dataset name.")] = "u",
-    channel_axis: Annotated[
-        str, typer.Option(help="Channel axis of the HDF5 fields: first, last or none.")
-    ] = "none",
-    strides: Annotated[str, typer.Option(help="Resolutions as strides, e.g. 1,2.")] = "1",
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda...")] = "auto",
-) -> None:
+@functools.cache
+def train_command(name: str) -> Any:
+    """The click command of ``pdeflow train NAME`` (imports the model's module).
+
+    Raises
+    ------
+    ConfigError
+        No such model (the message lists the registered ones).
+    """
+    entry = get_model(name)
+    if entry.train is not None:
+        config_cls = import_object(entry.train[0])
+        recipe = import_object(entry.train[1])
+    else:
+        from .training import train_config_for, train_model
+
+        config_cls = train_config_for(entry)
+        recipe = functools.partial(train_model, entry)
+
+    def run(cfg: Any) -> str:
+        return _print_result(recipe(cfg))
+
+    def dry_run(cfg: Any) -> str:
+        return _print_result(recipe(cfg, dry_run=True))
+
+    summary = (entry.cls.__doc__ or entry.cls.__name__).strip().splitlines()[0]
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command(name)(
+        config_command(
+            config_cls,
+            run,
+            dry_run=dry_run,
+            help=f"Train {name}: {summary} (--data FILE.h5 offline, or --online FAMILY).",
+        )
+    )
+    return typer.main.get_command(app)
+
+
+class EvaluateConfig(PdeflowConfig):
+    """Settings of ``pdeflow evaluate``."""
+
+    checkpoint: str = Field(description="checkpoint written by the trainer")
+    data: str = Field(description="HDF5 file to evaluate on")
+    x_key: str = Field("a", description="input dataset name")
+    y_key: str = Field("u", description="target dataset name")
+    channel_axis: str = Field(
+        "none", description="channel axis of the HDF5 fields: first, last or none"
+    )
+    strides: list[int] = Field(default_factory=lambda: [1], description="resolutions as strides")
+    batch_size: int = Field(16, ge=1)
+    device: str = Field("auto", description="auto, cpu, cuda...")
+
+    @field_validator("strides")
+    @classmethod
+    def _strides(cls, v: list[int]) -> list[int]:
+        if not v or any(s < 1 for s in v):
+            raise ValueError("must hold ints >= 1")
+        return v
+
+
+def _evaluate(cfg: EvaluateConfig) -> str:
     """Relative L2/H1 errors of CHECKPOINT on an HDF5 file (JSON on stdout)."""
     from .recipes import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(
-        checkpoint,
-        data,
-        x_key=x_key,
-        y_key=y_key,
-        channel_axis=channel_axis,
-        strides=_ints(strides, "--strides") or [1],
-        batch_size=batch_size,
-        device=device,
+        cfg.checkpoint,
+        cfg.data,
+        x_key=cfg.x_key,
+        y_key=cfg.y_key,
+        channel_axis=cfg.channel_axis,
+        strides=cfg.strides,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
     )
-    typer.echo(json.dumps(metrics, indent=2))
+    return json.dumps(metrics, indent=2)
+
+
+def _evaluate_dry_run(cfg: EvaluateConfig) -> str:
+    from .checkpoint import build_model, read_checkpoint
+
+    for path in (cfg.checkpoint, cfg.data):
+        if not Path(path).is_file():
+            raise DataError(f"{path} not found")
+    doc = read_checkpoint(cfg.checkpoint)
+    model = build_model(doc)  # an unknown model says so here
+    name = doc["model"].get("name") or doc["model"].get("class")
+    return (
+        f"dry run: would evaluate {name} ({type(model).__name__}) from {cfg.checkpoint} on "
+        f"{cfg.data} at strides {cfg.strides}; nothing was run"
+    )
+
+
+#: ``pdeflow evaluate`` (mounted by :mod:`pdeflow.cli`).
+evaluate = config_command(
+    EvaluateConfig, _evaluate, arguments=("checkpoint",), dry_run=_evaluate_dry_run
+)

@@ -21,33 +21,37 @@ Errors are one line on stderr (``error: ...``), never a traceback; set
 130   interrupted
 ====  ==========================================================
 
+Every command takes ``--config FILE``, ``--print-config`` and ``--dry-run`` as well.
+
 Adding a command
 ----------------
-Declare a :class:`pdeflow.config.PdeflowConfig` subclass next to the library code, give
-every flag a default of ``None`` (meaning "not given") and pass the flags to
-:func:`resolve_config`::
+Declare a :class:`pdeflow.config.PdeflowConfig` subclass next to the library code and let
+:func:`pdeflow.commands.config_command` turn its fields into options; it resolves them
+with :func:`resolve_config` (defaults < file < flags) and adds ``--config``,
+``--print-config`` and ``--dry-run``::
 
-    @app.command()
-    def generate(ctx: typer.Context, n_samples: int | None = None) -> None:
-        config = resolve_config(ctx, GenerateConfig, n_samples=n_samples)
-        run_generation(config)
+    from pdeflow.datagen.config import GenerateConfig
+    from pdeflow.datagen.pipeline import generate
+
+    app.command("generate")(config_command(GenerateConfig, generate))
+    # pdeflow generate --family darcy --n 64 --out d.h5 --dry-run
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 import pdeflow
-from pdeflow.config import PdeflowConfig
+from pdeflow.commands import CliState, config_command, resolve_config
 from pdeflow.errors import ConfigError, PdeflowError
 
 try:  # recent typer vendors its own copy of click
@@ -73,58 +77,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-@dataclass(frozen=True)
-class CliState:
-    """Global options shared by every command (``ctx.obj``)."""
-
-    config_file: Path | None = None
-    print_config: bool = False
-    threads: int | None = None
-
-
-def resolve_config[C: PdeflowConfig](ctx: typer.Context, model: type[C], **flags: Any) -> C:
-    """Build ``model`` from its defaults, the global ``--config`` file, then ``flags``.
-
-    Parameters
-    ----------
-    ctx
-        The command's context (declare ``ctx: typer.Context`` in the command).
-    model
-        The command's config class.
-    **flags
-        Flag values; ``None`` means "not given" and leaves the lower layers alone.
-
-    Returns
-    -------
-    PdeflowConfig
-        The validated config.  With ``--print-config`` it is printed as YAML and the
-        command exits with status 0 instead of returning.
-
-    Raises
-    ------
-    ConfigError
-        A bad file or value (one line naming the field).
-    """
-    state = ctx.find_object(CliState) or CliState()
-    if state.threads is not None and "threads" in model.model_fields:
-        flags = {"threads": state.threads, **{k: v for k, v in flags.items() if v is not None}}
-    config = model.merge(
-        file=state.config_file,
-        overrides=flags,
-        overrides_name="command-line flags",
-        table=_command_table(ctx),
-    )
-    if state.print_config:
-        typer.echo(config.to_yaml(), nl=False)
-        raise typer.Exit(0)
-    return config
-
-
-def _command_table(ctx: typer.Context) -> tuple[str, ...]:
-    """``("train", "fno")`` for ``pdeflow train fno``: the config file's table for it."""
-    return tuple(ctx.command_path.split()[1:])
 
 
 def _show_version(value: bool) -> None:
@@ -177,43 +129,45 @@ def _root(
     ctx.obj = CliState(config_file=config, print_config=print_config, threads=threads)
 
 
-@app.command()
-def info(
-    ctx: typer.Context,
-    as_json: Annotated[
-        bool | None, typer.Option("--json/--table", help="Machine-readable JSON output.")
-    ] = None,
-    capabilities: Annotated[
-        bool | None,
-        typer.Option(
-            "--capabilities/--no-capabilities",
-            help="Probe each backend (slow: imports torch, JAX, PETSc...).",
-        ),
-    ] = None,
-    probe: Annotated[
-        list[str] | None,
-        typer.Option(help="Run only this probe (repeatable): numba, torch, JAX, ..."),
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option(help="Seconds allowed per probe.", show_default="120")
-    ] = None,
-) -> None:
+def _info_format(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    as_json = values.get("as_json")
+    if as_json is None:
+        return overrides
+    return {**overrides, "format": "json" if as_json else "table"}
+
+
+def _run_info(config: Any) -> None:
     """Show versions of every dependency and which backends work here."""
     from pdeflow import info as info_lib
 
-    config = resolve_config(
-        ctx,
-        info_lib.InfoConfig,
-        format=None if as_json is None else ("json" if as_json else "table"),
-        capabilities=capabilities,
-        probes=probe or None,
-        probe_timeout=timeout,
-    )
     document = info_lib.run(config)
     if config.format == "json":
         typer.echo(json.dumps(document, indent=2))
     else:
         _print_info_tables(document)
+
+
+def _mount_info() -> None:
+    from pdeflow.info import InfoConfig  # light: the probes import their libraries lazily
+
+    as_json = inspect.Parameter(
+        "as_json",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            bool | None, typer.Option("--json/--table", help="Machine-readable JSON output.")
+        ],
+    )
+    app.command("info")(
+        config_command(
+            InfoConfig,
+            _run_info,
+            flags={"probes": "--probe", "probe_timeout": "--timeout"},
+            exclude=("format",),
+            extra=[as_json],
+            translate=_info_format,
+        )
+    )
 
 
 def _print_info_tables(document: dict[str, Any]) -> None:
@@ -256,15 +210,19 @@ def _one_line(text: str) -> str:
 
 def _mount_subcommands() -> None:
     """Subcommands owned by other subpackages: ``pdeflow generate``, ``pdeflow families``,
-    ``pdeflow dataset ...``, ``pdeflow train ...`` and ``pdeflow evaluate``."""
+    ``pdeflow dataset ...``, ``pdeflow train MODEL``, ``pdeflow evaluate`` and
+    ``pdeflow demo`` (which uses both datagen and operators)."""
     from pdeflow.datagen.cli import dataset_app, families_command, generate_command
+    from pdeflow.demo import demo_command
     from pdeflow.operators.cli import evaluate, train_app
 
+    _mount_info()
     app.command("generate")(generate_command)
     app.command("families")(families_command)
     app.add_typer(dataset_app, name="dataset")
     app.add_typer(train_app, name="train")
     app.command("evaluate")(evaluate)
+    app.command("demo")(demo_command)
 
 
 _mount_subcommands()

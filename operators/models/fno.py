@@ -13,6 +13,7 @@ from pdeflow.config import PdeflowConfig
 from pdeflow.errors import ConfigError, ShapeError
 
 from ..layers import ChannelMLP, DomainPadding, FNOBlock, GridEmbedding
+from ..registry import register_model
 
 __all__ = ["FNO", "FNOConfig"]
 
@@ -43,6 +44,13 @@ class FNOConfig(PdeflowConfig):
         return v
 
 
+@register_model(
+    "fno",
+    config=FNOConfig,
+    example={"in_channels": 1, "out_channels": 1, "modes": [4], "width": 8, "n_layers": 2},
+    example_input=(2, 1, 16),
+    train=("pdeflow.operators.recipes:FNOTrainConfig", "pdeflow.operators.recipes:train_fno"),
+)
 class FNO(nn.Module):
     r"""Fourier neural operator for 1-D, 2-D and 3-D fields.
 

@@ -1,4 +1,7 @@
-"""The demo (#28 item 17) times the strong peer and `auto`, not only GMRES(40), and says so."""
+"""The demo (#28 item 17) times the strong peer and `auto`, not only GMRES(40), and says so.
+
+It is the command ``pdeflow demo`` (#22 item 4); ``make demo`` still runs it through the
+deprecated ``python -m pdeflow.datagen.demo``."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from pdeflow.datagen.demo import Timing, format_timings
+from pdeflow.demo import Timing, format_timings
 
 
 def test_demo_prints_gmres_skr_strong_peer_and_auto(tmp_path):
@@ -18,6 +21,7 @@ def test_demo_prints_gmres_skr_strong_peer_and_auto(tmp_path):
         capture_output=True, text=True, timeout=600,
     )
     assert r.returncode == 0, r.stderr
+    assert "deprecated; run `pdeflow demo`" in r.stderr
     text = r.stdout
     rows = {}
     for label in ("GMRES(40), the paper's baseline", "SKR (sorted, GCRO-DR(40, 20))",
@@ -42,3 +46,11 @@ def test_headline_reads_the_numbers_both_ways():
     assert ("('auto') is 2.00x faster than the strong peer (scipy splu) end to end; SKR is "
             "2.00x faster than GMRES(40) (100 -> 20 iterations/sample) and 2.00x slower than "
             "the strong peer.") in text
+
+
+def test_datagen_demo_shim_imports_neither_the_demo_nor_operators():
+    code = ("import sys, pdeflow.datagen.demo; "
+            "print(sorted(m for m in sys.modules if m in ('pdeflow.demo', 'pdeflow.cli') "
+            "or m.startswith('pdeflow.operators')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
