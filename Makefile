@@ -46,7 +46,7 @@ install: $(STAMP)
 DEMO_OUT ?= demo-output/darcy.h5
 demo: $(STAMP)
 	$(VENV)/bin/pdeflow info --no-capabilities
-	$(PY) -m pdeflow.datagen.demo --out $(DEMO_OUT)
+	$(VENV)/bin/pdeflow demo --out $(DEMO_OUT)
 
 # pytest exit code 5 means "no tests collected": not a failure for this target.
 test: $(STAMP)

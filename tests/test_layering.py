@@ -78,11 +78,6 @@ PENDING_MERGE: set[tuple[str, str, str]] = {
     ("pdeflow.symbolic.terms", "pdeflow.symbolic.printing", "egraph"),
     ("pdeflow.symbolic.terms", "pdeflow.symbolic.interface", "egraph"),
     ("pdeflow.symbolic.evaluate", "pdeflow.symbolic.jacobian", "egraph"),
-    # registry (#21 item 4): checkpoint.py imports no model (checkpoint <-> models cycle)
-    ("pdeflow.operators.checkpoint", "pdeflow.operators.models", "registry"),
-    # registry (#22 item 4): the demo moves above datagen and operators (pdeflow demo)
-    ("pdeflow.datagen.demo", "pdeflow.operators", "registry"),
-    ("pdeflow.datagen.demo", "pdeflow.operators.losses", "registry"),
     # families (#20): datagen stops importing solvers' private Helmholtz helpers
     ("pdeflow.datagen.families.helmholtz", "pdeflow.solvers.families", "families"),
     # solvers (#21 item 6): dolfinx_solver imported in one module only
