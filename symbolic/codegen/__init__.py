@@ -179,8 +179,8 @@ def lower(outputs, inputs, params=None, time=None, scalar_mode: str = "lift") ->
                 f"the outputs depend on symbol(s) {names}, which are neither inputs, parameters "
                 "nor the time variable"
             )
-    root, y = lift_scalars(roots, ins)
-    prog = lower_arrays([root], [y], pars, tsym)
+    root, y, p = lift_scalars(roots, ins, pars)
+    prog = lower_arrays([root], [y], [p] if p is not None else [], tsym)
     prog.kind = "lifted"
     return prog
 
