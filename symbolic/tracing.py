@@ -38,7 +38,18 @@ from pdeflow.symbolic.arrays import (
     scalar_array,
 )
 from pdeflow.symbolic.errors_util import data_dependent_branch
-from pdeflow.symbolic.terms import NEG_ONE, Term, add, as_term, mul, num, placeholder, power, sym
+from pdeflow.symbolic.terms import (
+    NEG_ONE,
+    Term,
+    add,
+    as_term,
+    mul,
+    num,
+    placeholder,
+    power,
+    register_hook,
+    sym,
+)
 
 # Ufuncs --------------------------------------------------------------------
 
@@ -1247,5 +1258,8 @@ def _normalize_outputs(result):
         return SymArray(array_const(result))
     raise TracingError(f"traced function returned {type(result).__name__}, not arrays or terms")
 
+
+register_hook("array_ufunc", scalar_array_ufunc)
+register_hook("elementwise_call", _elementwise_call)
 
 __all__ = ["SymArray", "array", "trace"]

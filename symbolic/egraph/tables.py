@@ -248,14 +248,15 @@ class SLPTables:
         if y.shape != (self.n_in,) or p.shape != (self.n_p,) or out.shape != (self.itab[3],):
             raise ShapeError(f"expected y of {self.n_in}, p of {self.n_p}, out of "
                              f"{self.itab[3]} entries")
-        _kernel()(out, y, p, t, self.values, self.itab)
+        shared_kernel()(out, y, p, t, self.values, self.itab)
         return out
 
 
 _KERNEL = None
 
 
-def _kernel():
+def shared_kernel():
+    """The one Numba interpreter of level-grouped tables (compiled on first use)."""
     global _KERNEL
     if _KERNEL is None:
         _KERNEL = _build_kernel()
