@@ -413,7 +413,7 @@ class TemplateReport:
     ----------
     templates : list of tuple
         Per template: ``(before, after, cost_before, cost_after, extractor)``; ``after``
-        is ``before`` itself when nothing cheaper was found.
+        is ``before`` itself (and ``cost_after`` its cost) when nothing cheaper was found.
     cost_before, cost_after : float
         Sums over the templates (estimated cycles per grid point).
     time_s : float
@@ -477,7 +477,9 @@ def optimize_templates(program: Program, options: dict | None = None) -> Templat
             rep = res.report
             new = tm if rep.extractor == "input" else res.exprs[0]
             st.templates[j] = new
-            rows.append((tm, new, rep.cost_before, rep.cost_after, rep.extractor))
+            # the same term prints the same loop body: its cost is the input's
+            after = rep.cost_after if new is not tm else rep.cost_before
+            rows.append((tm, new, rep.cost_before, after, rep.extractor))
     return TemplateReport(rows, float(sum(r[2] for r in rows)), float(sum(r[3] for r in rows)),
                           _time.perf_counter() - s)
 
