@@ -14,7 +14,7 @@ Examples
 '-2*p_0 - 3*u[0]**2'
 """
 
-from pdeflow.symbolic import functions, spectral  # noqa: F401  (spectral: np.fft when traced)
+from pdeflow.symbolic import functions, printing, spectral  # noqa: F401  (hooks; np.fft)
 from pdeflow.symbolic.functions import (  # noqa: F401
     abs_,
     cos,

@@ -166,10 +166,10 @@ def vjp(outputs, vars, cotangents):
     >>> evaluate(g, {u: np.arange(4.0)})
     array([0., 0., 0., 0.])
     """
-    from pdeflow.symbolic.jacobian import _outputs_as_arrays, variable_permutation
+    from pdeflow.symbolic.jacobian import outputs_as_arrays, variable_permutation
 
     single_out = isinstance(outputs, SymArray | ArrayTerm)
-    roots = _outputs_as_arrays(outputs)
+    roots = outputs_as_arrays(outputs)
     cots = [cotangents] if single_out else list(cotangents)
     if len(cots) != len(roots):
         raise ShapeError(f"vjp: {len(roots)} outputs but {len(cots)} cotangents")

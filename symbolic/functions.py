@@ -23,6 +23,7 @@ from pdeflow.symbolic.terms import (
     add,
     as_term,
     call,
+    elementwise_call,
     mul,
     num,
     power,
@@ -226,9 +227,7 @@ def sqrt(a) -> Term:
     """``a ** (1/2)`` (elementwise for symbolic arrays)."""
     if isinstance(a, Term | int | float):
         return power(as_term(a), HALF)
-    from pdeflow.symbolic.tracing import _elementwise_call
-
-    return _elementwise_call(lambda x: power(x, HALF), (a,))
+    return elementwise_call(lambda x: power(x, HALF), (a,))
 
 
 ifelse = where

@@ -37,13 +37,14 @@ from pdeflow.symbolic.terms import (
     Mul,
     Num,
     Term,
-    _make_mul,
     add,
     call,
+    make_mul,
     mul,
     num,
     power,
     register_function,
+    register_hook,
 )
 
 
@@ -93,7 +94,7 @@ def arguments(t: Term) -> tuple[Term, ...]:
             ((b, e),) = t.factors
             args = (b, num(e))
         else:
-            args = tuple(_make_mul(1, {b: e}) if e != 1 else b for b, e in t.factors)
+            args = tuple(make_mul(1, {b: e}) if e != 1 else b for b, e in t.factors)
             if t.coeff != 1:
                 args = (num(t.coeff),) + args
     elif tt is Call:
@@ -116,7 +117,7 @@ def linear_parts(t: Term) -> tuple:
     if tt is Num:
         return t.value, ()
     if tt is Mul and t.coeff != 1:
-        return 0, ((t.coeff, _make_mul(1, t._dict)),)
+        return 0, ((t.coeff, make_mul(1, t._dict)),)
     return 0, ((1, t),)
 
 
@@ -150,5 +151,7 @@ def _sym_with(name, assumptions):
 
     return sym(name, **{a: True for a in assumptions if a != "real"})
 
+
+register_hook("reduce", reconstruct_args)
 
 __all__ = ["iscall", "operation", "arguments", "maketerm", "linear_parts", "ADD", "MUL", "POW"]

@@ -260,7 +260,8 @@ def _describe_var(v) -> str:
     return type(v).__name__
 
 
-def _outputs_as_arrays(outputs) -> list[ArrayTerm]:
+def outputs_as_arrays(outputs) -> list[ArrayTerm]:
+    """The array terms of traced outputs (a SymArray, an ArrayTerm or a list of them)."""
     if isinstance(outputs, SymArray):
         return [outputs.term]
     if isinstance(outputs, ArrayTerm):
@@ -423,6 +424,9 @@ class SparseJacobian:
             data = np.array([eval_term(e, env, memo=memo) for e in self.exprs], dtype=float)
         return sp.csr_matrix((data, self.indices.copy(), self.indptr.copy()), shape=self.shape)
 
+    #: :func:`pdeflow.symbolic.evaluate` of a Jacobian calls this (evaluate sits below)
+    __symbolic_evaluate__ = evaluate
+
     def todense(self) -> np.ndarray:
         """Dense object array of expressions (zeros included)."""
         out = np.full(self.shape, as_term(0), dtype=object)
@@ -547,7 +551,7 @@ def jacobian(outputs, vars, sparse: bool = True):
         J = _scalar_jacobian(scal, _scalar_vars(vars), True)
     else:
         vs = _Variables(vars if isinstance(vars, list | tuple) else [vars])
-        root = _stack_rows(_outputs_as_arrays(outputs))
+        root = _stack_rows(outputs_as_arrays(outputs))
         S = _array_jacobian(root, vs)
         m = root.size
         if S is None:
@@ -655,7 +659,7 @@ def jvp(outputs, vars, tangents):
     """
     arrays, scalars = _tangent_seeds(vars, tangents)
     single = isinstance(outputs, SymArray | ArrayTerm)
-    roots = _outputs_as_arrays(outputs)
+    roots = outputs_as_arrays(outputs)
     tan: dict = {}
     for node in array_nodes(roots):
         tan[node] = arrays.get(node) if type(node) is ArraySym else _jvp_node(node, tan, scalars)
@@ -734,7 +738,7 @@ def sparsity(outputs, vars) -> sp.csr_matrix:
         P = J.pattern.astype(bool)
     else:
         vs = _Variables(vars if isinstance(vars, list | tuple) else [vars])
-        root = _stack_rows(_outputs_as_arrays(outputs))
+        root = _stack_rows(outputs_as_arrays(outputs))
         P = _array_sparsity(root, vs)
         if P is None:
             P = sp.csr_matrix((root.size, vs.n), dtype=bool)

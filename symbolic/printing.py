@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable
 from fractions import Fraction
 
-from pdeflow.symbolic.terms import Add, Call, Mul, Num, Placeholder, Sym, Term
+from pdeflow.symbolic.terms import Add, Call, Mul, Num, Placeholder, Sym, Term, register_hook
 
 # Python's operator precedences, lowest first
 _PREC_REL, _PREC_OR, _PREC_AND, _PREC_ADD, _PREC_MUL, _PREC_NEG, _PREC_POW, _PREC_ATOM = range(8)
@@ -404,5 +404,8 @@ def _latex_mul(c, factors, sub, wrapped) -> str:
         return f"\\frac{{{numer}}}{{{join(den_parts)}}}"
     return numer
 
+
+register_hook("to_str", to_str)
+register_hook("to_latex", to_latex)
 
 __all__ = ["to_str", "to_latex"]

@@ -540,67 +540,89 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
     """
     directives: list[tuple[str, tuple[str, ...]]] = []
     blocks = _split_blocks(text.splitlines(), source, directives)
-    names: dict[str, str] = {}  # every defined name -> its kind (a parameter wins)
+    ps = _NetParser(blocks, source)
+    ps.run("parameters", ps.on_parameter)
+    ps.run("species", ps.on_species)
+    ps.run("groups", ps.on_group)
+    ps.time = sym(_time_name(set(ps.names)))
+    ps.run("functions", ps.on_function)
+    ps.run("reactions", ps.on_reaction)
+    return ReactionNetwork(
+        source=source,
+        parameters=MappingProxyType(ps.parameters),
+        parameter_exprs=MappingProxyType(ps.parameter_exprs),
+        species=tuple(ps.species),
+        reactions=tuple(ps.reactions),
+        observables=MappingProxyType(ps.observables),
+        functions=MappingProxyType(ps.functions),
+        directives=tuple(directives),
+        time_name=ps.time.name,
+    )
 
-    def run(block, handler):
-        for no, content, comment in blocks[block]:
+
+class _NetParser:
+    """The blocks of one ``.net`` file read in order: one handler per line kind."""
+
+    def __init__(self, blocks: dict, source: str):
+        self.blocks, self.source = blocks, source
+        self.names: dict[str, str] = {}  # every defined name -> its kind (a parameter wins)
+        self.parameters: dict[str, float] = {}
+        self.parameter_exprs: dict[str, str] = {}
+        self.species: list[Species] = []
+        self.observables: dict[str, tuple[tuple[int, int | float], ...]] = {}
+        self.time: Sym | None = None
+        self.functions: dict[str, Term] = {}
+        self.local_functions: dict[str, tuple[tuple[Sym, ...], Term]] = {}
+        self.reactions: list[Reaction] = []
+        self.rate_cache: dict[str, Term] = {}
+
+    def run(self, block: str, handler) -> None:
+        """Feed each line of ``block`` to ``handler``; errors name the file and line."""
+        for no, content, comment in self.blocks[block]:
             try:
                 handler(content, comment)
             except _Bad as e:
-                raise DataError(f"{source}, line {no}: {e} (in the {block} block: "
+                raise DataError(f"{self.source}, line {no}: {e} (in the {block} block: "
                                 f"{content!r})") from None
 
-    # parameters
-    parameters: dict[str, float] = {}
-    parameter_exprs: dict[str, str] = {}
-
-    def number_of(name):
-        if names.get(name) == "parameter":
-            return num(parameters[name])
+    # parameters and species: numbers ------------------------------------
+    def number_of(self, name):
+        if self.names.get(name) == "parameter":
+            return num(self.parameters[name])
+        names = self.names
         raise _Bad(f"unknown parameter {name!r}" + (
             f" (it is a {names[name]})" if name in names else
             " (parameters must be defined before they are used)"))
 
-    def on_parameter(content, _):
+    def on_parameter(self, content, _):
         parts = content.split(None, 2)
         if len(parts) != 3:
             raise _Bad("a parameter line is 'index name value'")
-        _check_index(parts, len(parameters) + 1)
+        _check_index(parts, len(self.parameters) + 1)
         name, expr = parts[1], parts[2].strip()
-        _check_new_name(name, names, "parameter")
-        parameters[name] = _value(_to_term(_parse_expr(expr), number_of), expr)
-        parameter_exprs[name] = expr
-        names[name] = "parameter"
+        _check_new_name(name, self.names, "parameter")
+        self.parameters[name] = _value(_to_term(_parse_expr(expr), self.number_of), expr)
+        self.parameter_exprs[name] = expr
+        self.names[name] = "parameter"
 
-    run("parameters", on_parameter)
-
-    # species
-    species: list[Species] = []
-
-    def on_species(content, _):
+    def on_species(self, content, _):
         parts = content.split(None, 2)
         if len(parts) != 3:
             raise _Bad("a species line is 'index name initial_amount'")
-        _check_index(parts, len(species) + 1)
+        _check_index(parts, len(self.species) + 1)
         name, expr = parts[1], parts[2].strip()
         fixed = "$" in name  # anywhere, as run_network reads it: @EC::$Source()
-        amount = _value(_to_term(_parse_expr(expr), number_of), expr)
-        species.append(Species(name.replace("$", ""), amount, expr, fixed))
+        amount = _value(_to_term(_parse_expr(expr), self.number_of), expr)
+        self.species.append(Species(name.replace("$", ""), amount, expr, fixed))
 
-    run("species", on_species)
-    n = len(species)
-
-    # observables
-    observables: dict[str, tuple[tuple[int, int | float], ...]] = {}
-
-    def on_group(content, _):
+    def on_group(self, content, _):
         parts = content.split(None, 2)
         if len(parts) < 2:
             raise _Bad("a group line is 'index name entries'")
-        _check_index(parts, len(observables) + 1)
-        name = parts[1]
-        if names.get(name) != "parameter":  # a parameter of the same name shadows it
-            _check_new_name(name, names, "observable")
+        _check_index(parts, len(self.observables) + 1)
+        name, n = parts[1], len(self.species)
+        if self.names.get(name) != "parameter":  # a parameter of the same name shadows it
+            _check_new_name(name, self.names, "observable")
         entries = []
         for tok in (parts[2].replace(" ", "").split(",") if len(parts) == 3 else []):
             w_text, star, i_text = tok.rpartition("*")
@@ -612,32 +634,27 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
             if not 1 <= i <= n:
                 raise _Bad(f"the entry {tok!r} refers to species {i}, but there are {n} species")
             entries.append((i - 1, w))
-        observables[name] = tuple(entries)
-        names.setdefault(name, "observable")
+        self.observables[name] = tuple(entries)
+        self.names.setdefault(name, "observable")
 
-    run("groups", on_group)
-
-    # functions, as terms of parameter, observable and time symbols
-    time = sym(_time_name(set(names)))
-    functions: dict[str, Term] = {}
-    local_functions: dict[str, tuple[tuple[Sym, ...], Term]] = {}
-
-    def symbolic(name):
-        kind = names.get(name)
+    # functions, as terms of parameter, observable and time symbols --------
+    def symbolic(self, name):
+        kind = self.names.get(name)
         if kind in ("parameter", "observable"):
             return sym(name)
         if kind == "function":
-            return functions[name]
+            return self.functions[name]
         if kind == "local function":
-            raise _Bad(f"the function {name!r} takes {len(local_functions[name][0])} "
+            raise _Bad(f"the function {name!r} takes {len(self.local_functions[name][0])} "
                        f"argument(s); call it as {name}(...)")
         raise _Bad(f"unknown name {name!r} (not a parameter, observable or earlier function)")
 
-    def calls(fname, args):
+    def calls(self, fname, args):
+        names = self.names
         if fname == "time" and not args and "time" not in names:
-            return time
+            return self.time
         if names.get(fname) == "local function":
-            formal, body = local_functions[fname]
+            formal, body = self.local_functions[fname]
             if len(args) != len(formal):
                 raise _Bad(f"the function {fname!r} takes {len(formal)} argument(s), "
                            f"got {len(args)}")
@@ -648,21 +665,21 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
                        "generate_network")
         return None
 
-    def on_function(content, _):
+    def on_function(self, content, _):
         m = re.fullmatch(r"\s*(\d+)\s+([A-Za-z_]\w*)\s*\(([^)]*)\)\s*(?:=\s*)?(.*)", content)
         if m is None:
             raise _Bad("a function line is 'index name() expression' or "
                        "'index name(x, y) expression'")
-        _check_index([m.group(1)], len(functions) + len(local_functions) + 1)
+        _check_index([m.group(1)], len(self.functions) + len(self.local_functions) + 1)
         name, arg_text, expr = m.group(2), m.group(3).strip(), m.group(4)
         if name == "time":
             raise _Bad("'time' is reserved for time(); rename the function")
-        _check_new_name(name, names, "function")
+        _check_new_name(name, self.names, "function")
         if not expr.strip():
             raise _Bad("a function line is 'index name() expression'")
         if not arg_text:
-            functions[name] = _to_term(_parse_expr(expr), symbolic, calls)
-            names[name] = "function"
+            self.functions[name] = _to_term(_parse_expr(expr), self.symbolic, self.calls)
+            self.names[name] = "function"
             return
         formal_names = [a.strip() for a in arg_text.split(",")]
         for a in formal_names:
@@ -672,34 +689,32 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
         local = dict(zip(formal_names, formal, strict=True))
 
         def resolve(v):
-            return local[v] if v in local else symbolic(v)
+            return local[v] if v in local else self.symbolic(v)
 
-        local_functions[name] = (formal, _to_term(_parse_expr(expr), resolve, calls))
-        names[name] = "local function"
+        self.local_functions[name] = (formal, _to_term(_parse_expr(expr), resolve, self.calls))
+        self.names[name] = "local function"
 
-    run("functions", on_function)
-
-    # reactions
-    reactions: list[Reaction] = []
-    rate_cache: dict[str, Term] = {}
-
-    def rate_term(expr):
-        rate = rate_cache.get(expr)
+    # reactions ----------------------------------------------------------
+    def rate_term(self, expr):
+        rate = self.rate_cache.get(expr)
         if rate is None:
-            rate = rate_cache[expr] = _to_term(_parse_expr(expr), symbolic, calls)
+            rate = self.rate_cache[expr] = _to_term(_parse_expr(expr), self.symbolic,
+                                                    self.calls)
         return rate
 
-    def on_reaction(content, comment):
+    def on_reaction(self, content, comment):
         parts = content.split(None, 3)
         if len(parts) != 4:
             raise _Bad("a reaction line is 'index reactants products rate'")
-        _check_index(parts, len(reactions) + 1)
+        _check_index(parts, len(self.reactions) + 1)
+        n = len(self.species)
         reactants = _index_list(parts[1], n, "reactants")
         products = _index_list(parts[2], n, "products")
         expr = parts[3].strip()
         m = _LAW_LINE.match(expr)
         if m is None:
-            reactions.append(Reaction(reactants, products, rate_term(expr), expr, comment))
+            self.reactions.append(
+                Reaction(reactants, products, self.rate_term(expr), expr, comment))
             return
         factor, law = m.group(1), m.group(2)
         consts = [c for c in re.split(r"[\s,]+", (m.group(3) or m.group(4) or "").strip()) if c]
@@ -711,25 +726,11 @@ def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
                        + f" constants here, got {len(consts)}")
         if law in ("MM", "Hill") and not reactants:
             raise _Bad(f"the rate law {law} needs a reactant (the substrate, listed first)")
-        k = rate_term(consts[0])
+        k = self.rate_term(consts[0])
         if factor is not None:
-            k = mul(rate_term(factor), k)
-        reactions.append(Reaction(reactants, products, k, expr, comment, law,
-                                  tuple(rate_term(c) for c in consts[1:])))
-
-    run("reactions", on_reaction)
-
-    return ReactionNetwork(
-        source=source,
-        parameters=MappingProxyType(parameters),
-        parameter_exprs=MappingProxyType(parameter_exprs),
-        species=tuple(species),
-        reactions=tuple(reactions),
-        observables=MappingProxyType(observables),
-        functions=MappingProxyType(functions),
-        directives=tuple(directives),
-        time_name=time.name,
-    )
+            k = mul(self.rate_term(factor), k)
+        self.reactions.append(Reaction(reactants, products, k, expr, comment, law,
+                                       tuple(self.rate_term(c) for c in consts[1:])))
 
 
 def load_bngl_net(path) -> ReactionNetwork:

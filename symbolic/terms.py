@@ -37,6 +37,86 @@ from pdeflow.errors import TracingError
 
 Numeric = int | Fraction | float
 
+#: Behaviour that the layers above the terms supply, by name: ``"array_ufunc"`` and
+#: ``"elementwise_call"`` (numpy hooks, from the tracer), ``"to_str"`` and ``"to_latex"``
+#: (printing), ``"reduce"`` (pickling, from the interface).  Each module registers its
+#: own with :func:`register_hook` when imported (``pdeflow.symbolic`` imports them all),
+#: so this module imports none of them.
+HOOKS: dict[str, Any] = {}
+
+
+def register_hook(name: str, fn):
+    """Register ``fn`` as the hook ``name`` (see :data:`HOOKS`); returns ``fn``.
+
+    Parameters
+    ----------
+    name : str
+        One of the hook names of :data:`HOOKS`.
+    fn : callable
+        Its implementation.
+
+    Returns
+    -------
+    callable
+        ``fn`` (usable as a decorator).
+
+    Examples
+    --------
+    >>> from pdeflow.symbolic.terms import HOOKS, register_hook
+    >>> register_hook("to_str", HOOKS["to_str"]) is HOOKS["to_str"]
+    True
+    """
+    HOOKS[name] = fn
+    return fn
+
+
+def hook(name: str):
+    """The registered hook ``name``.
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    RuntimeError
+        Nothing registered that name (import ``pdeflow.symbolic``).
+
+    Examples
+    --------
+    >>> from pdeflow.symbolic.terms import hook, sym
+    >>> hook("to_str")(sym("x") + 1)
+    'x + 1'
+    """
+    fn = HOOKS.get(name)
+    if fn is None:
+        raise RuntimeError(f"no {name!r} hook is registered; import pdeflow.symbolic first")
+    return fn
+
+
+def elementwise_call(fn, args):
+    """Apply the scalar builder ``fn`` elementwise over (symbolic) arrays ``args``.
+
+    Parameters
+    ----------
+    fn : callable
+        Builds one scalar term from scalar terms.
+    args : tuple
+        Terms, numbers, numpy or symbolic arrays (broadcast together).
+
+    Returns
+    -------
+    SymArray or Term
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic.terms import elementwise_call, sym
+    >>> elementwise_call(lambda a, b: a * b, (sym("x"), np.array([1.0, 2.0]))).shape
+    (2,)
+    """
+    return hook("elementwise_call")(fn, args)
+
 _TABLE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
@@ -164,9 +244,7 @@ class Term:
         )
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from pdeflow.symbolic.tracing import scalar_array_ufunc
-
-        return scalar_array_ufunc(ufunc, method, inputs, kwargs)
+        return hook("array_ufunc")(ufunc, method, inputs, kwargs)
 
     # Structure ---------------------------------------------------------
     def sort_key(self) -> tuple:
@@ -179,21 +257,15 @@ class Term:
             return k
 
     def __reduce__(self):
-        from pdeflow.symbolic.interface import reconstruct_args
-
-        return reconstruct_args(self)
+        return hook("reduce")(self)
 
     def __repr__(self):
-        from pdeflow.symbolic.printing import to_str
-
-        return to_str(self)
+        return hook("to_str")(self)
 
     __str__ = __repr__
 
     def _repr_latex_(self):
-        from pdeflow.symbolic.printing import to_latex
-
-        return f"${to_latex(self)}$"
+        return f"${hook('to_latex')(self)}$"
 
     @property
     def free_symbols(self) -> frozenset:
@@ -403,10 +475,10 @@ def _num_mul(a: Numeric, b: Numeric) -> Numeric:
     return norm_number(a * b)
 
 
-def _split_coeff(t: Term) -> tuple[Numeric, Term]:
+def split_coeff(t: Term) -> tuple[Numeric, Term]:
     """Write ``t`` as ``c * rest`` with ``rest`` coefficient-free."""
     if type(t) is Mul and t.coeff != 1:
-        return t.coeff, _make_mul(1, t._dict)
+        return t.coeff, make_mul(1, t._dict)
     return 1, t
 
 
@@ -433,11 +505,12 @@ def _make_add(const: Numeric, d: dict) -> Term:
 def _scale(t: Term, c: Numeric) -> Term:
     """``c * t`` for a coefficient-free ``t``."""
     if type(t) is Mul:
-        return _make_mul(_num_mul(c, t.coeff), t._dict)
-    return _make_mul(c, {t: 1})
+        return make_mul(_num_mul(c, t.coeff), t._dict)
+    return make_mul(c, {t: 1})
 
 
-def _make_mul(coeff: Numeric, d: dict) -> Term:
+def make_mul(coeff: Numeric, d: dict) -> Term:
+    """The canonical product ``coeff * prod(base ** exp for base, exp in d.items())``."""
     if coeff == 0 and not isinstance(coeff, float):
         return num(0)
     d = {b: e for b, e in d.items() if e != 0}
@@ -470,7 +543,7 @@ def add(*args: Term) -> Term:
             for t, c in a.items:
                 d[t] = _num_add(d.get(t, 0), c)
         else:
-            c, t = _split_coeff(a)
+            c, t = split_coeff(a)
             d[t] = _num_add(d.get(t, 0), c)
     return _make_add(const, d)
 
@@ -539,7 +612,7 @@ def mul(*args: Term) -> Term:
             # distribute a rational coefficient over a sum: 2*(x+1) -> 2*x + 2,
             # which keeps x + x + 2 and 2*(x + 1) the same object
             return add(*(mul(num(coeff), num(c), t) for t, c in b.items), num(coeff * b.const))
-    return _make_mul(coeff, d)
+    return make_mul(coeff, d)
 
 
 def power(base: Term, exp: Term) -> Term:
@@ -555,22 +628,22 @@ def power(base: Term, exp: Term) -> Term:
             v = _num_pow(base.value, e)
             if v is not None:
                 return v
-            return _make_mul(1, {base: e})
+            return make_mul(1, {base: e})
         if tb is Mul:
             if _is_int(e):
                 e = int(e) if not isinstance(e, float) else e
                 d = {b: _num_mul(be, e) for b, be in base.factors}
                 c = _num_pow(base.coeff, e) if base.coeff != 1 else num(1)
                 if c is None:
-                    c = _make_mul(1, {num(base.coeff): e})
-                return mul(c, _make_mul(1, d))
+                    c = make_mul(1, {num(base.coeff): e})
+                return mul(c, make_mul(1, d))
             if len(base.factors) == 1 and base.coeff == 1:
                 ((b, be),) = base.factors
                 if _is_int(be) and int(be) % 2 == 1 or _nonneg(b):
                     # (x**3)**(1/3) = x over the reals for odd powers; x>=0 always
-                    return _make_mul(1, {b: _num_mul(be, e)})
-            return _make_mul(1, {base: e})
-        return _make_mul(1, {base: e})
+                    return make_mul(1, {b: _num_mul(be, e)})
+            return make_mul(1, {base: e})
+        return make_mul(1, {base: e})
     return call(FUNCTIONS["pow"], base, exp)
 
 
@@ -615,9 +688,7 @@ class Function:
         terms = [_coerce(a) for a in args]
         if any(t is None for t in terms):
             # symbolic or numeric arrays: apply elementwise (numpy broadcasting)
-            from pdeflow.symbolic.tracing import _elementwise_call
-
-            return _elementwise_call(lambda *a: call(self, *a), args)
+            return elementwise_call(lambda *a: call(self, *a), args)
         return call(self, *terms)
 
     def __repr__(self):
@@ -711,6 +782,10 @@ NEG_ONE = num(-1)
 HALF = num(Fraction(1, 2))
 
 __all__ = [
+    "HOOKS",
+    "register_hook",
+    "hook",
+    "elementwise_call",
     "Term",
     "Num",
     "Sym",

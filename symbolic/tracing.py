@@ -38,7 +38,18 @@ from pdeflow.symbolic.arrays import (
     scalar_array,
 )
 from pdeflow.symbolic.errors_util import data_dependent_branch
-from pdeflow.symbolic.terms import NEG_ONE, Term, add, as_term, mul, num, placeholder, power, sym
+from pdeflow.symbolic.terms import (
+    NEG_ONE,
+    Term,
+    add,
+    as_term,
+    mul,
+    num,
+    placeholder,
+    power,
+    register_hook,
+    sym,
+)
 
 # Ufuncs --------------------------------------------------------------------
 
@@ -1140,6 +1151,17 @@ def trace(f, *args, return_inputs: bool = False, static_params=False, **kwargs):
     >>> str(trace(decay, 0.0, np.zeros(2), (0.0,), static_params=True)[0])
     '-u[0]'
     """
+    sym_args, sym_kwargs, inputs = _symbolic_inputs(f, args, kwargs, static_params)
+    initial = {id(v): v._term for v in _walk_symarrays(inputs.values())}
+    result = f(*sym_args, **sym_kwargs)
+    if result is None:
+        result = _written_outputs(f, inputs, initial)
+    result = _normalize_outputs(result)
+    return (result, inputs) if return_inputs else result
+
+
+def _symbolic_inputs(f, args, kwargs, static_params) -> tuple[list, dict, dict]:
+    """``(positional, keyword, inputs by name)``: symbolic stand-ins of the arguments."""
     try:
         sig = inspect.signature(f)
         bound = sig.bind(*args, **kwargs)
@@ -1156,52 +1178,51 @@ def trace(f, *args, return_inputs: bool = False, static_params=False, **kwargs):
 
         sym_args = [symb(n, a) for n, a in zip(names, args, strict=True)]
         sym_kwargs = {k: symb(k, v) for k, v in kwargs.items()}
-        inputs = dict(zip(names, sym_args, strict=True)) | sym_kwargs
-    else:
-        inputs = {}
-        static = _static_names(static_params, list(bound.arguments))
-        for name, value in bound.arguments.items():
-            param = sig.parameters[name]
-            if _binds_static(static_params, static, name, value):
-                inputs[name] = value
-            elif param.kind is inspect.Parameter.VAR_POSITIONAL:
-                inputs[name] = tuple(_symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value))
-            elif param.kind is inspect.Parameter.VAR_KEYWORD:
-                inputs[name] = {k: _symbolic_arg(k, v) for k, v in value.items()}
-            else:
-                inputs[name] = _symbolic_arg(name, value)
-        sym_args, sym_kwargs = [], {}
-        for name, value in inputs.items():
-            param = sig.parameters[name]
-            if param.kind is inspect.Parameter.VAR_POSITIONAL:
-                sym_args.extend(value)
-            elif param.kind is inspect.Parameter.VAR_KEYWORD:
-                sym_kwargs.update(value)
-            elif param.kind is inspect.Parameter.KEYWORD_ONLY:
-                sym_kwargs[name] = value
-            else:
-                sym_args.append(value)
-    initial = {id(v): v._term for v in _walk_symarrays(inputs.values())}
-    result = f(*sym_args, **sym_kwargs)
-    if result is None:
-        written = [v for v in _walk_symarrays(inputs.values()) if v._written]
-        if not written:
+        return sym_args, sym_kwargs, dict(zip(names, sym_args, strict=True)) | sym_kwargs
+    inputs = {}
+    static = _static_names(static_params, list(bound.arguments))
+    for name, value in bound.arguments.items():
+        param = sig.parameters[name]
+        if _binds_static(static_params, static, name, value):
+            inputs[name] = value
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+            inputs[name] = tuple(_symbolic_arg(f"{name}_{i}", v) for i, v in enumerate(value))
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            inputs[name] = {k: _symbolic_arg(k, v) for k, v in value.items()}
+        else:
+            inputs[name] = _symbolic_arg(name, value)
+    sym_args, sym_kwargs = [], {}
+    for name, value in inputs.items():
+        param = sig.parameters[name]
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            sym_args.extend(value)
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            sym_kwargs.update(value)
+        elif param.kind is inspect.Parameter.KEYWORD_ONLY:
+            sym_kwargs[name] = value
+        else:
+            sym_args.append(value)
+    return sym_args, sym_kwargs, inputs
+
+
+def _written_outputs(f, inputs: dict, initial: dict):
+    """The outputs of an in-place ``f``: the array arguments it wrote into, fully."""
+    written = [v for v in _walk_symarrays(inputs.values()) if v._written]
+    if not written:
+        raise TracingError(
+            f"{getattr(f, '__name__', 'f')} returned None and wrote into none of its array "
+            "arguments: nothing to trace"
+        )
+    for v in written:
+        start = initial[id(v)]
+        if type(start) is ArraySym and start in array_nodes([v._term]):
+            n_left = _count_unassigned(v._term, start)
             raise TracingError(
-                f"{getattr(f, '__name__', 'f')} returned None and wrote into none of its array "
-                "arguments: nothing to trace"
+                f"in-place output {start.name!r} was not fully assigned: {n_left} of {v.size} "
+                "elements still hold their input value; assign every element "
+                f"(e.g. {start.name}[...] = 0 first)"
             )
-        for v in written:
-            start = initial[id(v)]
-            if type(start) is ArraySym and start in array_nodes([v._term]):
-                n_left = _count_unassigned(v._term, start)
-                raise TracingError(
-                    f"in-place output {start.name!r} was not fully assigned: {n_left} of {v.size} "
-                    "elements still hold their input value; assign every element "
-                    f"(e.g. {start.name}[...] = 0 first)"
-                )
-        result = written[0] if len(written) == 1 else tuple(written)
-    result = _normalize_outputs(result)
-    return (result, inputs) if return_inputs else result
+    return written[0] if len(written) == 1 else tuple(written)
 
 
 def _binds_static(static_params, static: frozenset, name: str, value) -> bool:
@@ -1247,5 +1268,8 @@ def _normalize_outputs(result):
         return SymArray(array_const(result))
     raise TracingError(f"traced function returned {type(result).__name__}, not arrays or terms")
 
+
+register_hook("array_ufunc", scalar_array_ufunc)
+register_hook("elementwise_call", _elementwise_call)
 
 __all__ = ["SymArray", "array", "trace"]

@@ -12,6 +12,8 @@ array([ 3.,  0.,  0.,  0.,  0., -3.])
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -20,7 +22,7 @@ from pdeflow.symbolic.arrays import ArraySym, ArrayTerm, Linear, array_nodes, el
 from pdeflow.symbolic.codegen.backends import BACKENDS
 from pdeflow.symbolic.codegen.cuda_device import require_cuda
 from pdeflow.symbolic.codegen.lift import lift_scalars
-from pdeflow.symbolic.codegen.lower import Program, lower_arrays, lower_scalars
+from pdeflow.symbolic.codegen.lower import MapStep, Program, lower_arrays, lower_scalars
 from pdeflow.symbolic.terms import Sym, Term, as_term
 from pdeflow.symbolic.tracing import SymArray
 
@@ -179,8 +181,8 @@ def lower(outputs, inputs, params=None, time=None, scalar_mode: str = "lift") ->
                 f"the outputs depend on symbol(s) {names}, which are neither inputs, parameters "
                 "nor the time variable"
             )
-    root, y = lift_scalars(roots, ins)
-    prog = lower_arrays([root], [y], pars, tsym)
+    root, y, p = lift_scalars(roots, ins, pars)
+    prog = lower_arrays([root], [y], [p] if p is not None else [], tsym)
     prog.kind = "lifted"
     return prog
 
@@ -320,12 +322,15 @@ def compile(
         index tables (default; code size independent of the system size), or
         one statement per output (straight-line code in chunks).
     optimize : bool
-        Scalar systems only: run the e-graph optimizer
-        (:func:`pdeflow.symbolic.egraph.optimize`, options in
-        ``optimize_options``) and compile its straight-line program
-        (targets ``numba`` and ``python``; with Numba the program runs as
-        level-grouped tables, no per-program compile).  The result is an
-        ``SLPFunction`` with the same call forms, ``bind`` and ``.report``.
+        Run the e-graph optimizer (:func:`pdeflow.symbolic.egraph.optimize`,
+        options in ``optimize_options``); the result has a ``.report``.
+        Traced array programs: each fused loop template is rewritten once
+        (:func:`optimize_templates`) and the same loops are emitted, for
+        every target.  Scalar systems (targets ``numba`` and ``python``):
+        the whole system shares one e-graph; when nothing cheaper is found
+        the code is that of ``optimize=False``, else its straight-line
+        program runs (with Numba as level-grouped tables, no per-program
+        compile: an ``SLPFunction`` with the same call forms and ``bind``).
 
     Returns
     -------
@@ -351,7 +356,8 @@ def compile(
         Unknown target.
     """
     if optimize:
-        return _compile_optimized(outputs, inputs, params, target, time, optimize_options or {})
+        return _compile_optimized(outputs, inputs, params, target, time, optimize_options or {},
+                                  parallel)
     if target not in TARGETS:
         raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     if target == "cuda":
@@ -362,26 +368,120 @@ def compile(
     return CompiledFunction(program, target, parallel)
 
 
-def _compile_optimized(outputs, inputs, params, target, time, options):
-    """``compile(..., optimize=True)``: e-graph optimization, then straight-line code."""
+def _compile_optimized(outputs, inputs, params, target, time, options, parallel=False):
+    """``compile(..., optimize=True)``: e-graph optimization, then one code generator.
+
+    Array programs: each fused template is rewritten once (:func:`optimize_templates`)
+    and the same loops are emitted.  Scalar systems: the whole system is optimized in
+    one e-graph; when extraction returns the input, the plain code generator compiles
+    it (the same code as ``optimize=False``), else the straight-line program does.
+    """
     from pdeflow.symbolic.egraph import compile_slp
     from pdeflow.symbolic.egraph import optimize as egraph_optimize
 
     kind, roots = _as_outputs(outputs)
-    if kind != "scalar":
-        raise ConfigError(
-            "optimize=True applies to scalar systems (lists of terms); traced array programs "
-            "are already compiled as fused loops"
-        )
+    if kind == "array":
+        if target not in TARGETS:
+            raise ConfigError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+        program = lower(outputs, inputs, params, time)
+        report = optimize_templates(program, options)
+        if target == "cuda":
+            require_cuda()
+        fn = CompiledFunction(program, target, parallel)
+        fn.report = report
+        return fn
     if target not in ("numba", "python"):
         raise ConfigError(f"optimize=True compiles for 'numba' or 'python', not {target!r}")
     ins = _as_inputs(kind, inputs)
     pars = _as_params(params, kind)
     tsym = _default_time(kind, roots, pars, time)
     res = egraph_optimize(roots, **options)
-    fn = compile_slp(res.slp, ins, pars, tsym, target=target)
+    if res.report.extractor == "input" and target == "numba":
+        # nothing cheaper found: the code of optimize=False
+        fn = compile(outputs, inputs, params, target, parallel, time)
+    else:
+        fn = compile_slp(res.slp, ins, pars, tsym, target=target)
     fn.report = res.report
     return fn
+
+
+@dataclass(frozen=True)
+class TemplateReport:
+    """The e-graph on the fused templates of an array program (``compile(optimize=True)``).
+
+    Attributes
+    ----------
+    templates : list of tuple
+        Per template: ``(before, after, cost_before, cost_after, extractor)``; ``after``
+        is ``before`` itself (and ``cost_after`` its cost) when nothing cheaper was found.
+    cost_before, cost_after : float
+        Sums over the templates (estimated cycles per grid point).
+    time_s : float
+        Time spent in the optimizer.
+    """
+
+    templates: list
+    cost_before: float
+    cost_after: float
+    time_s: float
+
+    @property
+    def changed(self) -> int:
+        """How many templates were rewritten."""
+        return sum(1 for t in self.templates if t[1] is not t[0])
+
+    def __str__(self) -> str:
+        return (f"{len(self.templates)} templates, cost {self.cost_before:.0f} -> "
+                f"{self.cost_after:.0f} cycles per point ({self.changed} rewritten, "
+                f"{self.time_s:.2f} s)")
+
+
+def optimize_templates(program: Program, options: dict | None = None) -> TemplateReport:
+    """Rewrite each map template of ``program`` once with the e-graph, in place.
+
+    A template is replaced only when extraction found a cheaper one; otherwise it is
+    left as it is, so the generated code is exactly that of ``optimize=False``.
+
+    Parameters
+    ----------
+    program : Program
+        From :func:`lower`; its :class:`~.lower.MapStep` templates are rewritten.
+    options : dict, optional
+        Keyword arguments of :func:`pdeflow.symbolic.egraph.optimize`.
+
+    Returns
+    -------
+    TemplateReport
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import array
+    >>> u = array("u", (8,))
+    >>> prog = lower(u * np.roll(u, 1) + u * np.roll(u, -1), [u])
+    >>> rep = optimize_templates(prog, {"cost": "anchor"})
+    >>> rep.cost_after < rep.cost_before, rep.changed
+    (True, 1)
+    """
+    import time as _time
+
+    from pdeflow.symbolic.egraph import optimize as egraph_optimize
+
+    s = _time.perf_counter()
+    rows = []
+    for st in program.steps:
+        if not isinstance(st, MapStep):
+            continue
+        for j, tm in enumerate(st.templates):
+            res = egraph_optimize([tm], **(options or {}))
+            rep = res.report
+            new = tm if rep.extractor == "input" else res.exprs[0]
+            st.templates[j] = new
+            # the same term prints the same loop body: its cost is the input's
+            after = rep.cost_after if new is not tm else rep.cost_before
+            rows.append((tm, new, rep.cost_before, after, rep.extractor))
+    return TemplateReport(rows, float(sum(r[2] for r in rows)), float(sum(r[3] for r in rows)),
+                          _time.perf_counter() - s)
 
 
 class CompiledJacobian:
@@ -423,8 +523,13 @@ def compile_jacobian(
     target: str = "numba",
     parallel: bool = False,
     time: Sym | None = None,
+    optimize: bool = False,
+    optimize_options: dict | None = None,
 ) -> CompiledJacobian:
     """Compile the sparse Jacobian d(outputs)/d(inputs) (pattern from :func:`jacobian`).
+
+    ``optimize`` and ``optimize_options`` are :func:`compile`'s: for traced array
+    programs, each Jacobian value template is rewritten once by the e-graph.
 
     Examples
     --------
@@ -442,10 +547,11 @@ def compile_jacobian(
     kind, roots = _as_outputs(outputs)
     ins = _as_inputs(kind, inputs)
     J = jacobian(roots if kind == "scalar" else outputs, ins)
+    opt = {"optimize": optimize, "optimize_options": optimize_options}
     if J.values is not None:
-        fn = compile(J.values, ins, params, target, parallel, time)
+        fn = compile(J.values, ins, params, target, parallel, time, **opt)
     else:
-        fn = compile(J.exprs, ins, params, target, parallel, time) if J.nnz else None
+        fn = compile(J.exprs, ins, params, target, parallel, time, **opt) if J.nnz else None
         if fn is None:
             fn = compile([as_term(0)], ins, params, target, parallel, time)
             return CompiledJacobian(_Empty(fn), J.indptr, J.indices, J.shape)
@@ -473,5 +579,7 @@ __all__ = [
     "CompiledJacobian",
     "lower",
     "TARGETS",
+    "TemplateReport",
+    "optimize_templates",
 ]
 

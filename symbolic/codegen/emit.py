@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from pdeflow.errors import CompilationError
 from pdeflow.symbolic.interface import ADD, MUL, POW, arguments, iscall, operation
-from pdeflow.symbolic.terms import Mul, Num, Term, _split_coeff
+from pdeflow.symbolic.terms import Mul, Num, Term, split_coeff
 
 
 def literal(v) -> str:
@@ -84,7 +84,7 @@ def negated(t: Term) -> Term | None:
     result has the same bits as ``(-1.0)*...`` (IEEE rounding is symmetric in the sign).
     """
     if type(t) is Mul and t.coeff == -1:
-        return _split_coeff(t)[1]
+        return split_coeff(t)[1]
     return None
 
 

@@ -330,6 +330,10 @@ def _nice_float(v: float):
 def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym | None) -> Program:
     """Lower traced array outputs to a :class:`Program`.
 
+    One step per node kind: elementwise maps become :class:`MapStep` loops (with pure
+    gathers and small stencils inlined as reads), constant linear maps :class:`CsrStep`,
+    transforms :class:`FFTStep`; then each map gets its run table.
+
     Parameters
     ----------
     roots : list of ArrayTerm
@@ -340,8 +344,60 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
         The entries of ``p``, in order.
     time : Sym or None
         The time symbol ``t``.
+
+    Returns
+    -------
+    Program
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pdeflow.symbolic import array
+    >>> u = array("u", (4,))
+    >>> prog = lower_arrays([(u * np.roll(u, 1)).term], [u.term], [], None)
+    >>> [type(st).__name__ for st in prog.steps], prog.n_out
+    (['MapStep'], 4)
     """
-    name = _Namer()
+    offsets, n_in = _input_offsets(inputs)
+    p_offsets, scalar_params, n_p = _param_offsets(params, offsets)
+    nodes = array_nodes(roots)
+    scalar_params += _element_params(nodes, p_offsets, scalar_params)
+    _check_leaves(nodes, offsets, p_offsets, scalar_params, time)
+    low = _Lowering(offsets, p_offsets)
+    low.place_outputs(roots)
+    low.plan_inlining(nodes)
+    for nd in nodes:
+        t = type(nd)
+        if t in (ArraySym, ArrayConst) or nd in low.inlined or nd in low.stencils:
+            continue
+        if t is FFT:
+            low.fft_step(nd)
+        elif t is Map:
+            low.map_step(nd)
+        elif t is Linear:
+            low.linear_step(nd)
+    low.copy_leaf_roots(roots)
+    for st in low.steps:
+        if isinstance(st, MapStep):
+            _plan_runs(st, low.name)
+    return Program(
+        steps=low.steps,
+        n_in=n_in,
+        n_out=sum(r.size for r in roots),
+        out_shape=(sum(r.size for r in roots),),
+        params=list(params),
+        time=time,
+        inputs=list(inputs),
+        temps=low.temps,
+        consts=low.consts,
+        input_offsets=offsets,
+        param_slots=dict(scalar_params),
+        n_p=n_p,
+    )
+
+
+def _input_offsets(inputs: list) -> tuple[dict, int]:
+    """``({ArraySym: offset in y}, n_in)``."""
     offsets: dict = {}
     n_in = 0
     for a in inputs:
@@ -351,7 +407,11 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
             raise CompilationError(f"input array {a.name!r} given twice")
         offsets[a] = n_in
         n_in += a.size
-    # parameters: scalar symbols and whole parameter arrays, stacked into p
+    return offsets, n_in
+
+
+def _param_offsets(params: list, offsets: dict) -> tuple[dict, list, int]:
+    """Parameters stacked into ``p``: ``({ArraySym: offset}, [(Sym, slot)], n_p)``."""
     p_offsets: dict = {}
     scalar_params: list = []
     n_p = 0
@@ -366,15 +426,22 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
             n_p += 1
         else:
             raise CompilationError(f"parameters must be symbols or symbolic arrays, got {s!r}")
-    n_out = sum(r.size for r in roots)
-    # element symbols of a parameter array (k[2], from k.item(2)) read their slot of p
-    nodes = array_nodes(roots)
-    if p_offsets and any(
-        type(nd) is Map and nd.template.free_symbols - {s for s, _ in scalar_params}
-        for nd in nodes
+    return p_offsets, scalar_params, n_p
+
+
+def _element_params(nodes: list, p_offsets: dict, scalar_params: list) -> list:
+    """Element symbols of a parameter array (``k[2]``, from ``k.item(2)``) and their slots."""
+    known = {s for s, _ in scalar_params}
+    if not p_offsets or not any(
+        type(nd) is Map and nd.template.free_symbols - known for nd in nodes
     ):
-        for s, off in p_offsets.items():
-            scalar_params.extend((e, off + j) for j, e in enumerate(element_terms(s).ravel()))
+        return []
+    return [(e, off + j) for s, off in p_offsets.items()
+            for j, e in enumerate(element_terms(s).ravel())]
+
+
+def _check_leaves(nodes, offsets, p_offsets, scalar_params, time) -> None:
+    """Every array leaf is an input or parameter; every template symbol a parameter or t."""
     allowed = {s for s, _ in scalar_params} | ({time} if time is not None else set())
     for nd in nodes:
         if type(nd) is ArraySym and nd not in offsets and nd not in p_offsets:
@@ -390,250 +457,249 @@ def lower_arrays(roots: list[ArrayTerm], inputs: list, params: list, time: Sym |
                     "nor the time variable; pass them in params="
                 )
 
-    consts: dict = {}
-    steps: list = []
-    temps: list = []
-    buf_of: dict = {}
 
-    # Output placement: roots (and contiguous identity blocks of a root gather) write into out.
-    out_place: dict = {}
-    covered = []
-    o = 0
-    for r in roots:
-        if type(r) in (Map, Linear, FFT):
-            out_place[r] = Buffer("out", "out", r.size, o)
-        elif type(r) is ArraySym or type(r) is ArrayConst:
-            pass
-        o += r.size
-    # A stacked root (np.stack/concatenate of maps): let each map write its slice directly.
-    for r in roots:
-        if type(r) is Linear and out_place.get(r) is not None and r.offset is None:
-            base = out_place[r].base
-            direct = []
-            # how many arguments write each row: a map may only own rows nobody else adds to
-            writers = np.zeros(r.size, dtype=np.int64)
-            for b in r.blocks:
-                writers += np.diff(b.indptr) > 0
-            for a, b in zip(r.args, r.blocks, strict=True):
-                if type(a) is not Map or a in out_place or a.size == 0:
-                    continue
-                rows = np.nonzero(np.diff(b.indptr))[0]
-                if np.any(writers[rows] != 1):
-                    continue
-                if rows.size != a.size or b.nnz != a.size:
-                    continue
-                if not (np.all(b.data == 1.0) and np.array_equal(b.indices, np.arange(a.size))):
-                    continue
-                # rows form an arithmetic progression: the map writes out[base + s*k]
-                stride = int(rows[1] - rows[0]) if a.size > 1 else 1
-                if stride > 0 and np.array_equal(rows, rows[0] + stride * np.arange(a.size)):
-                    out_place[a] = Buffer("out", "out", a.size, base + int(rows[0]), stride)
-                    direct.append(a)
-            covered.append((r, direct))
+def _direct_slices(r: Linear, base: int, out_place: dict) -> list:
+    """Maps stacked by root ``r`` that can write their rows of ``out`` themselves."""
+    direct = []
+    # how many arguments write each row: a map may only own rows nobody else adds to
+    writers = np.zeros(r.size, dtype=np.int64)
+    for b in r.blocks:
+        writers += np.diff(b.indptr) > 0
+    for a, b in zip(r.args, r.blocks, strict=True):
+        if type(a) is not Map or a in out_place or a.size == 0:
+            continue
+        rows = np.nonzero(np.diff(b.indptr))[0]
+        if np.any(writers[rows] != 1):
+            continue
+        if rows.size != a.size or b.nnz != a.size:
+            continue
+        if not (np.all(b.data == 1.0) and np.array_equal(b.indices, np.arange(a.size))):
+            continue
+        # rows form an arithmetic progression: the map writes out[base + s*k]
+        stride = int(rows[1] - rows[0]) if a.size > 1 else 1
+        if stride > 0 and np.array_equal(rows, rows[0] + stride * np.arange(a.size)):
+            out_place[a] = Buffer("out", "out", a.size, base + int(rows[0]), stride)
+            direct.append(a)
+    return direct
 
-    def buffer(nd) -> Buffer:
-        b = buf_of.get(nd)
+
+def _plan_runs(st: MapStep, name: _Namer) -> None:
+    """Strides, table names and (when runs are few) the run table of a map step."""
+    ar = np.arange(st.size, dtype=np.int64)
+    st.strides = [_dominant_stride(p) for p in st.index]
+    shifts = [p - sd * ar for p, sd in zip(st.index, st.strides, strict=True)]
+    # weights change -> new run: encode them as extra (exact) integer keys
+    keys = shifts + [np.unique(c, return_inverse=True)[1].astype(np.int64) for c in st.coefs]
+    runs = _runs(keys, st.size)
+    st.index_names = [name("i") for _ in st.index]
+    st.coef_names = [name("cw") for _ in st.coefs]
+    if runs.shape[0] <= max(8, st.size // 4):
+        n_l = len(st.index)
+        st.runs = np.ascontiguousarray(runs[:, : 2 + n_l])
+        st.runs_name = name("r")
+        if st.coefs:
+            starts = runs[:, 0]
+            st.coef_runs = np.stack([c[starts] for c in st.coefs], axis=1)
+            st.coef_runs_name = name("rcw")
+
+
+def _csr_names(name: _Namer, consts: dict, b, sb: Buffer) -> tuple:
+    """Register the (indptr, source positions, data) tables of block ``b`` reading ``sb``."""
+    nms = (name("ip"), name("ix"), name("dv"))
+    consts[nms[0]] = b.indptr.astype(np.int64)
+    consts[nms[1]] = sb.positions(b.indices)
+    consts[nms[2]] = b.data.astype(np.float64)
+    return nms
+
+
+class _Lowering:
+    """The state of one :func:`lower_arrays`: buffers, tables and steps so far."""
+
+    def __init__(self, offsets: dict, p_offsets: dict):
+        self.offsets, self.p_offsets = offsets, p_offsets
+        self.name = _Namer()
+        self.consts: dict = {}
+        self.steps: list = []
+        self.temps: list = []
+        self.buf_of: dict = {}
+        self.out_place: dict = {}
+        self.covered: list = []
+        self.inlined: dict = {}
+        self.stencils: dict = {}
+        self.fft_steps: dict = {}
+
+    def place_outputs(self, roots: list) -> None:
+        """Roots (and contiguous identity blocks of a root gather) write into out."""
+        o = 0
+        for r in roots:
+            if type(r) in (Map, Linear, FFT):
+                self.out_place[r] = Buffer("out", "out", r.size, o)
+            o += r.size
+        # a stacked root (np.stack/concatenate of maps): each map writes its slice directly
+        for r in roots:
+            if type(r) is Linear and self.out_place.get(r) is not None and r.offset is None:
+                direct = _direct_slices(r, self.out_place[r].base, self.out_place)
+                self.covered.append((r, direct))
+
+    def buffer(self, nd) -> Buffer:
+        """The buffer holding node ``nd`` (created on first use)."""
+        b = self.buf_of.get(nd)
         if b is not None:
             return b
         t = type(nd)
         if t is ArraySym:
-            if nd in p_offsets:
-                b = Buffer("p", "p", nd.size, p_offsets[nd])
+            if nd in self.p_offsets:
+                b = Buffer("p", "p", nd.size, self.p_offsets[nd])
             else:
-                b = Buffer("y", "y", nd.size, offsets[nd])
+                b = Buffer("y", "y", nd.size, self.offsets[nd])
         elif t is ArrayConst:
-            nm = name("c")
-            consts[nm] = nd.values.reshape(-1).astype(np.float64)
+            nm = self.name("c")
+            self.consts[nm] = nd.values.reshape(-1).astype(np.float64)
             b = Buffer(nm, "const", nd.size)
-        elif nd in out_place:
-            b = out_place[nd]
+        elif nd in self.out_place:
+            b = self.out_place[nd]
         else:
-            b = Buffer(name("b"), "tmp", nd.size)
-            temps.append(b)
-        buf_of[nd] = b
+            b = Buffer(self.name("b"), "tmp", nd.size)
+            self.temps.append(b)
+        self.buf_of[nd] = b
         return b
 
-    # Which Linear nodes are inlined as accesses (pure gathers read only by maps)?
-    consumers: dict = {}
-    for nd in nodes:
-        if type(nd) in (Linear, Map, FFT):
-            for a in nd.args:
-                consumers.setdefault(a, []).append(nd)
-    inlined: dict = {}
-    stencils: dict = {}
-    for nd in nodes:
-        if type(nd) is Linear and nd not in out_place:
-            if not all(type(c) is Map for c in consumers.get(nd, [])):
-                continue
-            g = _pure_gather(nd)
-            if g is not None:
-                inlined[nd] = g
-            else:
-                st = _stencil(nd)
-                if st is not None:
-                    stencils[nd] = st
-
-    fft_steps: dict = {}
-    for nd in nodes:
-        t = type(nd)
-        if t in (ArraySym, ArrayConst) or nd in inlined or nd in stencils:
-            continue
-        if t is FFT:
-            # the real and imaginary parts of one transform share one FFT step
-            key = (nd.kind, nd.axes, nd.s, nd.norm, nd.args)
-            step = fft_steps.get(key)
-            if step is None:
-                step = fft_steps[key] = FFTStep(
-                    {}, [buffer(a) for a in nd.args], nd.kind, nd.args[0].shape, nd.s, nd.axes,
-                    nd.norm)
-                steps.append(step)
-            step.dsts[nd.part] = buffer(nd)
-            continue
-        if t is Map:
-            used = placeholders_in(nd.template)
-            loads = _Loads()
-            mapping = {}
-            for i, a in enumerate(nd.args):
-                if i not in used:
+    def plan_inlining(self, nodes: list) -> None:
+        """Linear nodes read only by maps: pure gathers and small stencils become reads."""
+        consumers: dict = {}
+        for nd in nodes:
+            if type(nd) in (Linear, Map, FFT):
+                for a in nd.args:
+                    consumers.setdefault(a, []).append(nd)
+        for nd in nodes:
+            if type(nd) is Linear and nd not in self.out_place:
+                if not all(type(c) is Map for c in consumers.get(nd, [])):
                     continue
-                if type(a) is ArrayConst:
-                    # constant data become per-element weights: piecewise-constant ones
-                    # (masks, coefficients) then live in the run table, not in memory traffic
-                    mapping[placeholder(i)] = loads.coef(a.values.reshape(-1).astype(np.float64))
-                elif a in inlined and type(inlined[a][0]) is ArrayConst:
-                    src, cols = inlined[a]
-                    mapping[placeholder(i)] = loads.coef(
-                        src.values.reshape(-1).astype(np.float64)[cols]
-                    )
-                elif a in inlined:
-                    src, cols = inlined[a]
-                    sb = buffer(src)
-                    mapping[placeholder(i)] = loads.load(sb, sb.positions(cols))
-                elif a in stencils:
-                    src, cols, w = stencils[a]
-                    sb = buffer(src)
-                    terms = []
-                    for j in range(cols.shape[1]):
-                        wj = w[:, j]
-                        if not np.any(wj):
-                            continue
-                        x = loads.load(sb, sb.positions(cols[:, j]))
-                        if np.all(wj == wj[0]):
-                            terms.append(mul(num(_nice_float(wj[0])), x))
-                        else:
-                            terms.append(mul(loads.coef(wj), x))
-                    mapping[placeholder(i)] = add(*terms)
+                g = _pure_gather(nd)
+                if g is not None:
+                    self.inlined[nd] = g
                 else:
-                    sb = buffer(a)
-                    mapping[placeholder(i)] = loads.load(sb, sb.positions(np.arange(a.size)))
-            template = substitute_placeholders(nd.template, mapping)
-            sources, index = loads.sources, loads.index
-            dst = buffer(nd)
-            step = MapStep([dst], [template], sources, nd.size, index=index, coefs=loads.coefs)
-            prev = steps[-1] if steps else None
-            if (
-                isinstance(prev, MapStep)
-                and prev.size == nd.size
-                and not (
-                    {d.name for d in prev.dsts if d.kind == "tmp"}
-                    & {b.name for b in sources if b is not None}
+                    st = _stencil(nd)
+                    if st is not None:
+                        self.stencils[nd] = st
+
+    def fft_step(self, nd: FFT) -> None:
+        """The real and imaginary parts of one transform share one FFT step."""
+        key = (nd.kind, nd.axes, nd.s, nd.norm, nd.args)
+        step = self.fft_steps.get(key)
+        if step is None:
+            step = self.fft_steps[key] = FFTStep(
+                {}, [self.buffer(a) for a in nd.args], nd.kind, nd.args[0].shape, nd.s,
+                nd.axes, nd.norm)
+            self.steps.append(step)
+        step.dsts[nd.part] = self.buffer(nd)
+
+    def _read(self, a, loads: _Loads) -> Term:
+        """The template term reading argument ``a`` of a map (a load, weight or stencil)."""
+        if type(a) is ArrayConst:
+            # constant data become per-element weights: piecewise-constant ones
+            # (masks, coefficients) then live in the run table, not in memory traffic
+            return loads.coef(a.values.reshape(-1).astype(np.float64))
+        if a in self.inlined and type(self.inlined[a][0]) is ArrayConst:
+            src, cols = self.inlined[a]
+            return loads.coef(src.values.reshape(-1).astype(np.float64)[cols])
+        if a in self.inlined:
+            src, cols = self.inlined[a]
+            sb = self.buffer(src)
+            return loads.load(sb, sb.positions(cols))
+        if a in self.stencils:
+            src, cols, w = self.stencils[a]
+            sb = self.buffer(src)
+            terms = []
+            for j in range(cols.shape[1]):
+                wj = w[:, j]
+                if not np.any(wj):
+                    continue
+                x = loads.load(sb, sb.positions(cols[:, j]))
+                if np.all(wj == wj[0]):
+                    terms.append(mul(num(_nice_float(wj[0])), x))
+                else:
+                    terms.append(mul(loads.coef(wj), x))
+            return add(*terms)
+        sb = self.buffer(a)
+        return loads.load(sb, sb.positions(np.arange(a.size)))
+
+    def map_step(self, nd: Map) -> None:
+        """One loop; fused into the previous map loop of the same size when it may."""
+        used = placeholders_in(nd.template)
+        loads = _Loads()
+        mapping = {placeholder(i): self._read(a, loads)
+                   for i, a in enumerate(nd.args) if i in used}
+        template = substitute_placeholders(nd.template, mapping)
+        sources, index = loads.sources, loads.index
+        dst = self.buffer(nd)
+        step = MapStep([dst], [template], sources, nd.size, index=index, coefs=loads.coefs)
+        prev = self.steps[-1] if self.steps else None
+        if (
+            isinstance(prev, MapStep)
+            and prev.size == nd.size
+            and not (
+                {d.name for d in prev.dsts if d.kind == "tmp"}
+                & {b.name for b in sources if b is not None}
+            )
+        ):
+            _merge_into(prev, step)
+        else:
+            self.steps.append(step)
+
+    def linear_step(self, nd: Linear) -> None:
+        """A constant sparse linear map; rows that stacked maps write themselves are skipped."""
+        dst = self.buffer(nd)
+        skip = set()
+        for r, direct in self.covered:
+            if r is nd:
+                skip = set(direct)
+        srcs, blocks, names = [], [], []
+        for a, b in zip(nd.args, nd.blocks, strict=True):
+            if a in skip:
+                continue
+            sb = self.buffer(a) if a not in self.inlined else None
+            if sb is None:
+                # a pure gather feeding a CSR step: compose its selection into the block
+                src, cols = self.inlined[a]
+                sb = self.buffer(src)
+                sel = sp.csr_matrix(
+                    (np.ones(cols.size), (np.arange(cols.size), cols)), shape=(a.size, src.size)
                 )
-            ):
-                _merge_into(prev, step)
-            else:
-                steps.append(step)
-        elif t is Linear:
-            dst = buffer(nd)
-            skip = set()
-            for r, direct in covered:
-                if r is nd:
-                    skip = set(direct)
-            srcs, blocks, names = [], [], []
+                b = sp.csr_matrix(b @ sel)
+            b = sp.csr_matrix(b)
+            b.sort_indices()
+            srcs.append(sb)
+            blocks.append(b)
+            names.append(_csr_names(self.name, self.consts, b, sb))
+        off = nd.offset
+        step = CsrStep(dst, srcs, blocks, names, off)
+        if skip:
+            covered_rows = np.zeros(nd.size, dtype=bool)
             for a, b in zip(nd.args, nd.blocks, strict=True):
                 if a in skip:
-                    continue
-                sb = buffer(a) if a not in inlined else None
-                if sb is None:
-                    # a pure gather feeding a CSR step: compose its selection into the block
-                    src, cols = inlined[a]
-                    sb = buffer(src)
-                    sel = sp.csr_matrix(
-                        (np.ones(cols.size), (np.arange(cols.size), cols)), shape=(a.size, src.size)
-                    )
-                    b = sp.csr_matrix(b @ sel)
-                b = sp.csr_matrix(b)
-                b.sort_indices()
-                nms = (name("ip"), name("ix"), name("dv"))
-                consts[nms[0]] = b.indptr.astype(np.int64)
-                consts[nms[1]] = sb.positions(b.indices)
-                consts[nms[2]] = b.data.astype(np.float64)
-                srcs.append(sb)
-                blocks.append(b)
-                names.append(nms)
-            off = nd.offset
-            step = CsrStep(dst, srcs, blocks, names, off)
-            if skip:
-                covered_rows = np.zeros(nd.size, dtype=bool)
-                for a, b in zip(nd.args, nd.blocks, strict=True):
-                    if a in skip:
-                        covered_rows[np.diff(b.indptr) > 0] = True
-                step.rows = np.nonzero(~covered_rows)[0].astype(np.int64)
-                step.rows_name = name("rows")
-                consts[step.rows_name] = step.rows
-                if step.rows.size == 0:
-                    continue
-            if off is not None:
-                step.offset_name = name("o")
-                consts[step.offset_name] = off.astype(np.float64)
-            steps.append(step)
+                    covered_rows[np.diff(b.indptr) > 0] = True
+            step.rows = np.nonzero(~covered_rows)[0].astype(np.int64)
+            step.rows_name = self.name("rows")
+            self.consts[step.rows_name] = step.rows
+            if step.rows.size == 0:
+                return
+        if off is not None:
+            step.offset_name = self.name("o")
+            self.consts[step.offset_name] = off.astype(np.float64)
+        self.steps.append(step)
 
-    # Roots that are plain inputs or constants: copy.
-    o = 0
-    for r in roots:
-        if type(r) in (ArraySym, ArrayConst):
-            sb = buffer(r)
-            blk = sp.identity(r.size, format="csr")
-            nms = (name("ip"), name("ix"), name("dv"))
-            consts[nms[0]] = blk.indptr.astype(np.int64)
-            consts[nms[1]] = sb.positions(blk.indices)
-            consts[nms[2]] = blk.data.astype(np.float64)
-            steps.append(CsrStep(Buffer("out", "out", r.size, o), [sb], [blk], [nms], None))
-        o += r.size
-
-    for st in steps:
-        if isinstance(st, MapStep):
-            ar = np.arange(st.size, dtype=np.int64)
-            st.strides = [_dominant_stride(p) for p in st.index]
-            shifts = [p - sd * ar for p, sd in zip(st.index, st.strides, strict=True)]
-            # weights change -> new run: encode them as extra (exact) integer keys
-            keys = shifts + [
-                np.unique(c, return_inverse=True)[1].astype(np.int64) for c in st.coefs
-            ]
-            runs = _runs(keys, st.size)
-            st.index_names = [name("i") for _ in st.index]
-            st.coef_names = [name("cw") for _ in st.coefs]
-            if runs.shape[0] <= max(8, st.size // 4):
-                n_l = len(st.index)
-                st.runs = np.ascontiguousarray(runs[:, : 2 + n_l])
-                st.runs_name = name("r")
-                if st.coefs:
-                    starts = runs[:, 0]
-                    st.coef_runs = np.stack([c[starts] for c in st.coefs], axis=1)
-                    st.coef_runs_name = name("rcw")
-    return Program(
-        steps=steps,
-        n_in=n_in,
-        n_out=n_out,
-        out_shape=(n_out,),
-        params=list(params),
-        time=time,
-        inputs=list(inputs),
-        temps=temps,
-        consts=consts,
-        input_offsets=offsets,
-        param_slots=dict(scalar_params),
-        n_p=n_p,
-    )
+    def copy_leaf_roots(self, roots: list) -> None:
+        """Roots that are plain inputs or constants: copied into out."""
+        o = 0
+        for r in roots:
+            if type(r) in (ArraySym, ArrayConst):
+                sb = self.buffer(r)
+                blk = sp.identity(r.size, format="csr")
+                nms = _csr_names(self.name, self.consts, blk, sb)
+                self.steps.append(
+                    CsrStep(Buffer("out", "out", r.size, o), [sb], [blk], [nms], None))
+            o += r.size
 
 
 def lower_scalars(exprs: list[Term], inputs: list[Sym], params: list, time: Sym | None) -> Program:

@@ -142,121 +142,37 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
     for n, st in enumerate(program.steps):
         body.append(f"# step {n}: {type(st).__name__}")
         if isinstance(st, MapStep):
-            used = range(len(st.sources))
-            em = Emitter(_leaf_factory(program, _slot, hoisted=True), "scalar", prefix="v")
-            exprs = em.emit(st.templates)
-            inner = []
-            loops = None  # serial run tables: (loop header, indent) per loop over `inner`
-            if st.runs is not None and not parallel:
-                # serial: runs that repeat with a period (one per grid row) become one entry
-                r, rw = f"{st.runs_name}p", f"{st.coef_runs_name}p"
-                table, wtable = periodic_runs(st.runs, st.coef_runs)
-                loops = []
-                hot = _hot_row(table, st.size)
-                if hot is not None:
-                    # the largest group (a grid's interior) gets a loop of its own whose
-                    # offsets and weights are constants the compiler folds into addresses
-                    # and arithmetic; the other groups keep the table loop
-                    row = [int(v) for v in table[hot]]
-                    head = [f"d{i} = {row[4 + i]}" for i in used]
-                    head += [f"w{c} = {literal(float(wtable[hot, c]))}"
-                             for c in range(len(st.coefs))]
-                    head += _periodic_loop(row[0], row[1], row[2], row[3])
-                    loops.append((head, "        "))
-                    table = np.delete(table, hot, axis=0)
-                    wtable = np.delete(wtable, hot, axis=0)
-                if table.shape[0]:
-                    extra[r] = table
-                    if st.coefs:
-                        extra[rw] = wtable
-                    head = [f"for q in range({r}.shape[0]):",
-                            f"    ln = {r}[q, 1]",
-                            f"    stp = {r}[q, 2]"]
-                    head += [f"    d{i} = {r}[q, {4 + i}]" for i in used]
-                    head += [f"    w{c} = {rw}[q, {c}]" for c in range(len(st.coefs))]
-                    head += ["    " + h for h in _periodic_loop(f"{r}[q, 0]", "ln", "stp",
-                                                              f"{r}[q, 3]")]
-                    loops.append((head, "            "))
-                for i in used:
-                    pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
-                    inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
-            elif st.runs is not None:
-                r = st.runs_name
-                body.append(f"for q in {loop}({r}.shape[0]):")
-                body.append(f"    k0 = {r}[q, 0]")
-                body.append(f"    k1 = {r}[q, 1]")
-                for i in used:
-                    body.append(f"    d{i} = {r}[q, {2 + i}]")
-                for c in range(len(st.coefs)):
-                    body.append(f"    w{c} = {st.coef_runs_name}[q, {c}]")
-                body.append("    for k in range(k0, k1):")
-                for i in used:
-                    pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
-                    inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
-                pad = "        "
-            else:
-                body.append(f"for k in {loop}({st.size}):")
-                for i in used:
-                    inner.append(f"x{i} = {_arr(st.sources[i])}[{_u(f'{st.index_names[i]}[k]')}]")
-                for c, nm in enumerate(st.coef_names):
-                    inner.append(f"w{c} = {nm}[k]")
-                pad = "    "
-            inner += em.lines
-            for dst, expr in zip(st.dsts, exprs, strict=True):
-                inner.append(f"{_dst(dst, 'k')} = {expr}")
-            if loops is None:  # the loop headers are in body already
-                loops = [([], pad)]
-            for head, indent in loops:
-                body += head
-                body += [indent + line for line in inner]
+            body += _numba_map(program, st, parallel, extra)
         elif isinstance(st, CsrStep) and _scatter_form(st, parallel):
-            # several sparse blocks, most rows empty in most blocks: one pass per block over
-            # its nonzeros (out[row] += w * src) instead of every row visiting every block
-            init = f"{st.offset_name}[r]" if st.offset_name else "0.0"
-            body.append(f"for r in range({st.dst.size}):")
-            body.append(f"    {_dst(st.dst, 'r')} = {init}")
-            for src, blk, (ip, ix, dv) in zip(st.sources, st.blocks, st.names, strict=True):
-                rows_of = f"{ip}r"
-                extra[rows_of] = np.repeat(np.arange(blk.shape[0]), np.diff(blk.indptr))
-                body.append(f"for jj in range({blk.nnz}):")
-                body.append(
-                    f"    {_dst(st.dst, f'{rows_of}[jj]')} += "
-                    f"{dv}[jj] * {_arr(src)}[{_u(f'{ix}[jj]')}]"
-                )
+            body += _numba_csr_scatter(st, extra)
         elif isinstance(st, CsrStep):
-            rows = st.rows_name
-            if rows:
-                body.append(f"for q in {loop}({rows}.shape[0]):")
-                body.append(f"    r = {rows}[q]")
-            else:
-                body.append(f"for r in {loop}({st.dst.size}):")
-            body.append(f"    acc = {st.offset_name}[r]" if st.offset_name else "    acc = 0.0")
-            for src, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
-                body.append(f"    for jj in range({ip}[r], {ip}[r + 1]):")
-                body.append(f"        acc += {dv}[jj] * {_arr(src)}[{_u(f'{ix}[jj]')}]")
-            body.append(f"    {_dst(st.dst, 'r')} = acc")
+            body += _numba_csr_rows(st, loop)
         elif isinstance(st, ScalarStep):
-            calls = _scalar_chunks(program, st, helpers)
-            body += calls
+            body += _scalar_chunks(program, st, helpers)
         elif isinstance(st, FFTStep):
             comment = body.pop()
-            body += [_FFT_MARK, comment]
-            body += _fft_lines(st, "np")
-            for part, dst in sorted(st.dsts.items()):
-                val = f"fz.{'real' if part == 're' else 'imag'}.reshape(-1)"
-                target = _view(dst) if dst.kind != "tmp" else f"{dst.name}[:]"
-                body.append(f"{target} = {val}")
-            body.append(_FFT_MARK)
+            body += [_FFT_MARK, comment, *_numba_fft(st), _FFT_MARK]
     consts.update(extra)
     # only the tables this kernel reads: each array argument costs the dispatcher a type
     # check per call (a serial kernel reads the merged periodic runs, not the plain ones)
     text = "\n".join(body + helpers)
     consts = {n: v for n, v in consts.items() if re.search(rf"\b{re.escape(n)}\b", text)}
+    return _numba_module(program, parallel, body, helpers, consts), list(
+        _kernel_tables(consts)), extra
+
+
+def _kernel_tables(consts: dict) -> dict:
+    """The tables passed as kernel arguments (small ones are frozen into the module)."""
+    return {n: v for n, v in consts.items() if not _freezable(v)}
+
+
+def _numba_module(program: Program, parallel: bool, body: list, helpers: list,
+                  consts: dict) -> str:
+    """The module text: frozen tables, helpers, the jitted kernel (or FFT segments)."""
     # small tables become module constants that Numba freezes into the machine code: no
     # argument to type-check per call (a stencil's run tables: a few dozen entries)
     frozen = {n: v for n, v in consts.items() if _freezable(v)}
-    consts = {n: v for n, v in consts.items() if n not in frozen}
-    sig = ", ".join(_signature(program, consts))
+    sig = ", ".join(_signature(program, _kernel_tables(consts)))
     lines = [
         "import math",
         "import numpy as np",
@@ -272,7 +188,7 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
         lines += [jit, f"def kernel({sig}):"]
         lines += ["    " + b for b in hoist + body] or ["    pass"]
         lines.append("")
-        return "\n".join(lines), list(consts), extra
+        return "\n".join(lines)
     # compiled segments between the transforms, called from a Python driver
     driver: list[str] = []
     names = [a.strip() for a in sig.split(",")]
@@ -285,7 +201,129 @@ def numba_source(program: Program, parallel: bool) -> tuple[str, list[str]]:
             lines.append("")
             driver.append(f"seg{i}({', '.join(names)})")
     lines += [f"def kernel({sig}):"] + ["    " + d for d in driver] + [""]
-    return "\n".join(lines), list(consts), extra
+    return "\n".join(lines)
+
+
+def _numba_serial_runs(st: MapStep, extra: dict) -> list:
+    """Serial run loops ``(header lines, indent)``: periodic runs, the hottest one unrolled."""
+    used = range(len(st.sources))
+    # serial: runs that repeat with a period (one per grid row) become one entry
+    r, rw = f"{st.runs_name}p", f"{st.coef_runs_name}p"
+    table, wtable = periodic_runs(st.runs, st.coef_runs)
+    loops = []
+    hot = _hot_row(table, st.size)
+    if hot is not None:
+        # the largest group (a grid's interior) gets a loop of its own whose
+        # offsets and weights are constants the compiler folds into addresses
+        # and arithmetic; the other groups keep the table loop
+        row = [int(v) for v in table[hot]]
+        head = [f"d{i} = {row[4 + i]}" for i in used]
+        head += [f"w{c} = {literal(float(wtable[hot, c]))}" for c in range(len(st.coefs))]
+        head += _periodic_loop(row[0], row[1], row[2], row[3])
+        loops.append((head, "        "))
+        table = np.delete(table, hot, axis=0)
+        wtable = np.delete(wtable, hot, axis=0)
+    if table.shape[0]:
+        extra[r] = table
+        if st.coefs:
+            extra[rw] = wtable
+        head = [f"for q in range({r}.shape[0]):",
+                f"    ln = {r}[q, 1]",
+                f"    stp = {r}[q, 2]"]
+        head += [f"    d{i} = {r}[q, {4 + i}]" for i in used]
+        head += [f"    w{c} = {rw}[q, {c}]" for c in range(len(st.coefs))]
+        head += ["    " + h for h in _periodic_loop(f"{r}[q, 0]", "ln", "stp", f"{r}[q, 3]")]
+        loops.append((head, "            "))
+    return loops
+
+
+def _numba_map(program: Program, st: MapStep, parallel: bool, extra: dict) -> list[str]:
+    """One map step: run-table loops (serial or parallel) or an index-table loop."""
+    loop = "prange" if parallel else "range"
+    used = range(len(st.sources))
+    em = Emitter(_leaf_factory(program, _slot, hoisted=True), "scalar", prefix="v")
+    exprs = em.emit(st.templates)
+    body: list[str] = []
+    inner = []
+    loops = None  # serial run tables: (loop header, indent) per loop over `inner`
+    if st.runs is not None and not parallel:
+        loops = _numba_serial_runs(st, extra)
+        for i in used:
+            pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
+            inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
+    elif st.runs is not None:
+        r = st.runs_name
+        body.append(f"for q in {loop}({r}.shape[0]):")
+        body.append(f"    k0 = {r}[q, 0]")
+        body.append(f"    k1 = {r}[q, 1]")
+        for i in used:
+            body.append(f"    d{i} = {r}[q, {2 + i}]")
+        for c in range(len(st.coefs)):
+            body.append(f"    w{c} = {st.coef_runs_name}[q, {c}]")
+        body.append("    for k in range(k0, k1):")
+        for i in used:
+            pos = _u(f"{_idx(0, 'k', st.strides[i])} + d{i}")
+            inner.append(f"x{i} = {_arr(st.sources[i])}[{pos}]")
+        pad = "        "
+    else:
+        body.append(f"for k in {loop}({st.size}):")
+        for i in used:
+            inner.append(f"x{i} = {_arr(st.sources[i])}[{_u(f'{st.index_names[i]}[k]')}]")
+        for c, nm in enumerate(st.coef_names):
+            inner.append(f"w{c} = {nm}[k]")
+        pad = "    "
+    inner += em.lines
+    for dst, expr in zip(st.dsts, exprs, strict=True):
+        inner.append(f"{_dst(dst, 'k')} = {expr}")
+    if loops is None:  # the loop headers are in body already
+        loops = [([], pad)]
+    for head, indent in loops:
+        body += head
+        body += [indent + line for line in inner]
+    return body
+
+
+def _numba_csr_scatter(st: CsrStep, extra: dict) -> list[str]:
+    """Several sparse blocks, most rows empty in most blocks: one pass per block over its
+    nonzeros (``out[row] += w * src``) instead of every row visiting every block."""
+    init = f"{st.offset_name}[r]" if st.offset_name else "0.0"
+    body = [f"for r in range({st.dst.size}):", f"    {_dst(st.dst, 'r')} = {init}"]
+    for src, blk, (ip, ix, dv) in zip(st.sources, st.blocks, st.names, strict=True):
+        rows_of = f"{ip}r"
+        extra[rows_of] = np.repeat(np.arange(blk.shape[0]), np.diff(blk.indptr))
+        body.append(f"for jj in range({blk.nnz}):")
+        body.append(
+            f"    {_dst(st.dst, f'{rows_of}[jj]')} += "
+            f"{dv}[jj] * {_arr(src)}[{_u(f'{ix}[jj]')}]"
+        )
+    return body
+
+
+def _numba_csr_rows(st: CsrStep, loop: str) -> list[str]:
+    """A sparse linear map, row by row (all rows, or those of ``st.rows``)."""
+    body = []
+    rows = st.rows_name
+    if rows:
+        body.append(f"for q in {loop}({rows}.shape[0]):")
+        body.append(f"    r = {rows}[q]")
+    else:
+        body.append(f"for r in {loop}({st.dst.size}):")
+    body.append(f"    acc = {st.offset_name}[r]" if st.offset_name else "    acc = 0.0")
+    for src, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+        body.append(f"    for jj in range({ip}[r], {ip}[r + 1]):")
+        body.append(f"        acc += {dv}[jj] * {_arr(src)}[{_u(f'{ix}[jj]')}]")
+    body.append(f"    {_dst(st.dst, 'r')} = acc")
+    return body
+
+
+def _numba_fft(st: FFTStep) -> list[str]:
+    """A transform run by ``numpy.fft`` between compiled segments."""
+    body = _fft_lines(st, "np")
+    for part, dst in sorted(st.dsts.items()):
+        val = f"fz.{'real' if part == 're' else 'imag'}.reshape(-1)"
+        target = _view(dst) if dst.kind != "tmp" else f"{dst.name}[:]"
+        body.append(f"{target} = {val}")
+    return body
 
 
 #: separates the FFT steps (run by numpy) from the compiled ones in a Numba body
@@ -797,36 +835,63 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
     """
     if module not in _BATCHED_HEAD:
         raise CompilationError(f"batched code is for 'jnp' or 'torch', not {module!r}")
-    consts = dict(program.consts)
-    consts.update(all_index_consts(program))
-    extra: dict = {}
-    zeros = f"{module}.zeros"
-    body = ["bs = y.shape[:-1]"]
-    torch_ = module == "torch"
+    w = _Batched(program, module)
+    for n, st in enumerate(program.steps):
+        w.body.append(f"# step {n}: {type(st).__name__}")
+        if isinstance(st, MapStep):
+            w.map_step(st)
+        elif isinstance(st, CsrStep):
+            w.csr_step(st)
+        elif isinstance(st, FFTStep):
+            w.body += _fft_lines(st, module, batched=True)
+            for part, dst in sorted(st.dsts.items()):
+                w.write(dst, f"fz.{'real' if part == 're' else 'imag'}.reshape(bs + (-1,))")
+        elif isinstance(st, ScalarStep):
+            w.scalar_step(st)
+    body = w.body + _join_pieces(w.pieces, program.n_out, module, w.extra)
+    body.append("return out")
+    names = list(w.consts) + list(w.extra)
+    head = _BATCHED_HEAD[module]
+    lines = head + [f"def kernel(y, p, t, {', '.join(names)}):"] + ["    " + b for b in body]
+    return "\n".join(lines + [""]), names, w.extra
 
-    def take(arr: str, idx: str) -> str:
+
+class _Batched:
+    """The body of a batched kernel being written (:func:`batched_source`), step by step."""
+
+    def __init__(self, program: Program, module: str):
+        self.program, self.module = program, module
+        self.torch_ = module == "torch"
+        self.consts = dict(program.consts)
+        self.consts.update(all_index_consts(program))
+        self.extra: dict = {}
+        self.body = ["bs = y.shape[:-1]"]
+        self.pieces: list[tuple[str, np.ndarray]] = []  # output pieces: (variable, positions)
+        self.leaves = program.leaf_symbols()
+        if self.torch_ and program.param_slots:
+            # every parameter once, as views: one call instead of a slice per use
+            kinds = {type(st) for st in program.steps}
+            self.body += ["pm = p.unsqueeze(-1).unbind(-2)"] if MapStep in kinds else []
+            self.body += ["ps = p.unbind(-1)"] if ScalarStep in kinds else []
+
+    def take(self, arr: str, idx: str) -> str:
         """``arr[..., idx]`` for an index array (torch: index_select, 3x faster per call)."""
-        return f"torch.index_select({arr}, -1, {idx})" if torch_ else f"{arr}[..., {idx}]"
+        return f"torch.index_select({arr}, -1, {idx})" if self.torch_ else f"{arr}[..., {idx}]"
 
-    if torch_ and program.param_slots:
-        # every parameter once, as views: one call instead of a slice per use
-        kinds = {type(st) for st in program.steps}
-        body += ["pm = p.unsqueeze(-1).unbind(-2)"] if MapStep in kinds else []
-        body += ["ps = p.unbind(-1)"] if ScalarStep in kinds else []
-    pieces: list[tuple[str, np.ndarray]] = []  # output pieces: (variable, positions in out)
-
-    def write(dst: Buffer, value: str, rows: np.ndarray | None = None):
+    def write(self, dst: Buffer, value: str, rows: np.ndarray | None = None) -> None:
+        """Assign a step's value: a temporary, or a piece of the output joined at the end."""
         if dst.kind == "out":
-            var = f"o{len(pieces)}"
-            body.append(f"{var} = {value}")
+            var = f"o{len(self.pieces)}"
+            self.body.append(f"{var} = {value}")
             local = np.arange(dst.size) if rows is None else rows
-            pieces.append((var, dst.positions(local)))
+            self.pieces.append((var, dst.positions(local)))
         else:
-            body.append(f"{dst.name} = {value}")
+            self.body.append(f"{dst.name} = {value}")
 
-    leaves = program.leaf_symbols()
+    def param_leaf(self, keep_dim: bool):
+        """Leaf printer: placeholders, parameters (kept as a trailing axis or not), t."""
+        leaves, torch_, program = self.leaves, self.torch_, self.program
 
-    def param_leaf(keep_dim: bool):
         def leaf(t):
             if type(t) is Placeholder:
                 return _slot(t.index)
@@ -844,60 +909,54 @@ def batched_source(program: Program, module: str) -> tuple[str, list[str], dict]
 
         return leaf
 
-    for n, st in enumerate(program.steps):
-        body.append(f"# step {n}: {type(st).__name__}")
-        if isinstance(st, MapStep):
-            for i, s in enumerate(st.sources):
-                sel = _index_or_slice(st.index[i], st.index_names[i])
-                load = take(s.name, sel) if sel == st.index_names[i] else f"{s.name}[..., {sel}]"
-                body.append(f"x{i} = {load}")
-            for c, nm in enumerate(st.coef_names):
-                body.append(f"w{c} = {nm}")
-            em = Emitter(param_leaf(True), "array", module=module)
-            exprs = em.emit(st.templates)
-            body += em.lines
-            for dst, expr in zip(st.dsts, exprs, strict=True):
-                write(dst, f"_b({expr}, y, bs + ({st.size},))")
-        elif isinstance(st, CsrStep):
-            terms = []
-            for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
-                rows_var = f"{ip}_rows"
-                extra[rows_var] = csr_row_ids(consts[ip])
-                g = f"{dv} * {take(s.name, ix)}"
-                if s.kind == "const":
-                    g = f"_b({g}, y, bs + ({consts[ix].size},))"
-                empty = f"{zeros}(bs + ({st.dst.size},), dtype=y.dtype"
-                if module == "torch":
-                    terms.append(f"{empty}, device=y.device).index_add(-1, {rows_var}, {g})")
-                else:
-                    terms.append(f"{empty}).at[..., {rows_var}].add({g})")
-            acc = " + ".join(terms) if terms else f"_b(0.0, y, bs + ({st.dst.size},))"
-            if st.offset_name:
-                acc = f"({acc}) + {st.offset_name}"
-            if st.rows_name:
-                if st.dst.kind == "out":
-                    write(st.dst, take(f"({acc})", st.rows_name), st.rows)
-                else:
-                    body.append(f"{st.dst.name} = {acc}")
+    def map_step(self, st: MapStep) -> None:
+        """Gathered loads, then the templates as whole-array expressions."""
+        for i, s in enumerate(st.sources):
+            sel = _index_or_slice(st.index[i], st.index_names[i])
+            load = self.take(s.name, sel) if sel == st.index_names[i] else f"{s.name}[..., {sel}]"
+            self.body.append(f"x{i} = {load}")
+        for c, nm in enumerate(st.coef_names):
+            self.body.append(f"w{c} = {nm}")
+        em = Emitter(self.param_leaf(True), "array", module=self.module)
+        exprs = em.emit(st.templates)
+        self.body += em.lines
+        for dst, expr in zip(st.dsts, exprs, strict=True):
+            self.write(dst, f"_b({expr}, y, bs + ({st.size},))")
+
+    def csr_step(self, st: CsrStep) -> None:
+        """A sparse linear map as scatter-adds into zeros (index_add / .at[].add)."""
+        module, consts = self.module, self.consts
+        terms = []
+        for s, (ip, ix, dv) in zip(st.sources, st.names, strict=True):
+            rows_var = f"{ip}_rows"
+            self.extra[rows_var] = csr_row_ids(consts[ip])
+            g = f"{dv} * {self.take(s.name, ix)}"
+            if s.kind == "const":
+                g = f"_b({g}, y, bs + ({consts[ix].size},))"
+            empty = f"{module}.zeros(bs + ({st.dst.size},), dtype=y.dtype"
+            if module == "torch":
+                terms.append(f"{empty}, device=y.device).index_add(-1, {rows_var}, {g})")
             else:
-                write(st.dst, acc)
-        elif isinstance(st, FFTStep):
-            body += _fft_lines(st, module, batched=True)
-            for part, dst in sorted(st.dsts.items()):
-                write(dst, f"fz.{'real' if part == 're' else 'imag'}.reshape(bs + (-1,))")
-        elif isinstance(st, ScalarStep):
-            em = Emitter(param_leaf(False), "array", module=module)
-            exprs = em.emit(st.exprs)
-            body += em.lines
-            items = ", ".join(f"_b({e}, y, bs)" for e in exprs)
-            axis = "dim" if module == "torch" else "axis"
-            write(st.dst, f"{module}.stack([{items}], {axis}=-1)")
-    body += _join_pieces(pieces, program.n_out, module, extra)
-    body.append("return out")
-    names = list(consts) + list(extra)
-    head = _BATCHED_HEAD[module]
-    lines = head + [f"def kernel(y, p, t, {', '.join(names)}):"] + ["    " + b for b in body]
-    return "\n".join(lines + [""]), names, extra
+                terms.append(f"{empty}).at[..., {rows_var}].add({g})")
+        acc = " + ".join(terms) if terms else f"_b(0.0, y, bs + ({st.dst.size},))"
+        if st.offset_name:
+            acc = f"({acc}) + {st.offset_name}"
+        if st.rows_name:
+            if st.dst.kind == "out":
+                self.write(st.dst, self.take(f"({acc})", st.rows_name), st.rows)
+            else:
+                self.body.append(f"{st.dst.name} = {acc}")
+        else:
+            self.write(st.dst, acc)
+
+    def scalar_step(self, st: ScalarStep) -> None:
+        """Straight-line outputs stacked along the last axis."""
+        em = Emitter(self.param_leaf(False), "array", module=self.module)
+        exprs = em.emit(st.exprs)
+        self.body += em.lines
+        items = ", ".join(f"_b({e}, y, bs)" for e in exprs)
+        axis = "dim" if self.module == "torch" else "axis"
+        self.write(st.dst, f"{self.module}.stack([{items}], {axis}=-1)")
 
 
 def _join_pieces(pieces: list, n_out: int, module: str, extra: dict) -> list[str]:

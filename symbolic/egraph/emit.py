@@ -233,9 +233,9 @@ class SLPFunction:
         if mode == "tables":
             self._tables = SLPTables(slp, inputs, params, time)
             self.source = str(slp)
-            from pdeflow.symbolic.egraph.tables import _kernel
+            from pdeflow.symbolic.egraph.tables import shared_kernel
 
-            kern, tab = _kernel(), self._tables
+            kern, tab = shared_kernel(), self._tables
             self._run = _per_thread(lambda v, out, y, p, t: kern(out, y, p, t, v, tab.itab),
                                     tab.values)
             return

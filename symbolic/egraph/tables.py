@@ -121,6 +121,84 @@ def summation_chains(sections) -> tuple[list, list]:
     return first, second
 
 
+def _instruction_keys(slp, sums: dict) -> tuple[list, list, list]:
+    """``(keys, constants, level)``: ``(level, kind, payload, k)`` per computed instruction
+    (sorted: the groups of one level and kind), the constant instructions, each value's
+    level.  Products fused into a sum are computed inside it and get no key."""
+    leaves, instrs = slp.leaves, slp.instrs
+    nl, n = len(leaves), len(instrs)
+    level = [0] * (nl + n)
+    keys: list = []
+    consts: list[int] = []
+    fused = _fused_products(slp)
+    for k, (op, pl, args) in enumerate(instrs):
+        if op == "num":
+            consts.append(k)
+            continue
+        if op not in SUPPORTED:
+            raise CompilationError(f"no table form for the e-graph operation {op!r}")
+        lv = 1 + max((level[a] for a in args), default=0)
+        level[nl + k] = lv
+        if nl + k in fused:
+            continue  # computed inside the sum that reads it
+        if k in sums:
+            kind, payload = _SUM, 0.0
+        elif op in ("add", "mul") and len(args) == 2:
+            kind, payload = (_ADD2 if op == "add" else _MUL2), 0.0
+        elif op in _FOLD:
+            kind, payload = _FOLD[op], 0.0
+        elif op == "pow":
+            kind, payload = _pow_kind(pl)
+        else:
+            kind, payload = _FIXED[op], 0.0
+        keys.append((lv, kind, payload, k))
+    keys.sort()
+    return keys, consts, level
+
+
+def _encode_groups(slp, keys: list, sums: dict, pos: list, exponent_slot: dict) -> list:
+    """``[group kinds, group bounds, a0, a1, a2, csr operands]`` of the interpreter."""
+    instrs, nl = slp.instrs, len(slp.leaves)
+    m = len(keys)
+    a0 = np.zeros(m, dtype=np.int64)
+    a1 = np.zeros(m, dtype=np.int64)
+    a2 = np.zeros(m, dtype=np.int64)
+    csr: list[int] = []
+    gkind: list[int] = []
+    gptr: list[int] = [0]
+    for j, (lv, kind, payload, k) in enumerate(keys):
+        args = [pos[a] for a in instrs[k][2]]
+        if kind == _SUM:
+            # [end, plain terms, products of 2 factors, products of 3 factors]
+            plain, pairs, triples = sums[k]
+            a0[j] = len(csr)
+            csr.append(0)
+            csr.extend(pos[a] for a in plain)
+            a1[j] = len(csr)
+            csr.extend(pos[b] for a in pairs for b in instrs[a - nl][2])
+            a2[j] = len(csr)
+            csr.extend(pos[b] for a in triples for b in instrs[a - nl][2])
+            csr[a0[j]] = len(csr)
+        elif kind < _ADD2:
+            a0[j], a1[j] = len(csr), len(csr) + len(args)
+            csr.extend(args)
+        else:
+            for slot, a in zip((a0, a1, a2), args, strict=False):
+                slot[j] = a
+        if kind == _POWI:
+            a1[j] = int(payload) + 16  # the integer exponent, offset to stay >= 0
+        elif kind == _POWF:
+            a1[j] = exponent_slot[payload]
+        if j == 0 or (lv, kind, payload) != keys[j - 1][:3]:
+            if j:
+                gptr.append(j)
+            gkind.append(kind)
+    if m:
+        gptr.append(m)
+    return [np.array(gkind, np.int64), np.array(gptr, np.int64), a0, a1, a2,
+            np.array(csr, np.int64)]
+
+
 class SLPTables:
     """The tables of one program, and the buffers its interpreter writes.
 
@@ -138,33 +216,8 @@ class SLPTables:
     def __init__(self, slp, inputs, params=(), time=None):
         leaves, instrs = slp.leaves, slp.instrs
         nl, n = len(leaves), len(instrs)
-        level = [0] * (nl + n)
-        keys: list = []  # (level, kind, payload) per non-constant instruction
-        consts: list[int] = []
-        fused = _fused_products(slp)
-        sums = sum_sections(slp, fused)
-        for k, (op, pl, args) in enumerate(instrs):
-            if op == "num":
-                consts.append(k)
-                continue
-            if op not in SUPPORTED:
-                raise CompilationError(f"no table form for the e-graph operation {op!r}")
-            lv = 1 + max((level[a] for a in args), default=0)
-            level[nl + k] = lv
-            if nl + k in fused:
-                continue  # computed inside the sum that reads it
-            if k in sums:
-                kind, payload = _SUM, 0.0
-            elif op in ("add", "mul") and len(args) == 2:
-                kind, payload = (_ADD2 if op == "add" else _MUL2), 0.0
-            elif op in _FOLD:
-                kind, payload = _FOLD[op], 0.0
-            elif op == "pow":
-                kind, payload = _pow_kind(pl)
-            else:
-                kind, payload = _FIXED[op], 0.0
-            keys.append((lv, kind, payload, k))
-        keys.sort()
+        sums = sum_sections(slp, _fused_products(slp))
+        keys, consts, level = _instruction_keys(slp, sums)
         # exponents of x ** e (non-integer e) are read from constant slots
         exponents = sorted({pay for _, kind, pay, _ in keys if kind == _POWF})
         const_values = [float(instrs[k][1]) for k in consts] + exponents
@@ -182,55 +235,18 @@ class SLPTables:
             )
         head = len(inputs) + len(params) + 1
         exponent_slot = {e: head + len(consts) + j for j, e in enumerate(exponents)}
-        nc = len(const_values)
-        base = head + nc
+        base = head + len(const_values)
         pos = [slot[leaf] for leaf in leaves] + [0] * n  # value id -> buffer position
         for j, k in enumerate(consts):
             pos[nl + k] = head + j
         for j, (_, _, _, k) in enumerate(keys):
             pos[nl + k] = base + j
+        parts = _encode_groups(slp, keys, sums, pos, exponent_slot)
         m = len(keys)
-        a0 = np.zeros(m, dtype=np.int64)
-        a1 = np.zeros(m, dtype=np.int64)
-        a2 = np.zeros(m, dtype=np.int64)
-        csr: list[int] = []
-        gkind: list[int] = []
-        gptr: list[int] = [0]
-        for j, (lv, kind, payload, k) in enumerate(keys):
-            args = [pos[a] for a in instrs[k][2]]
-            if kind == _SUM:
-                # [end, plain terms, products of 2 factors, products of 3 factors]
-                plain, pairs, triples = sums[k]
-                a0[j] = len(csr)
-                csr.append(0)
-                csr.extend(pos[a] for a in plain)
-                a1[j] = len(csr)
-                csr.extend(pos[b] for a in pairs for b in instrs[a - nl][2])
-                a2[j] = len(csr)
-                csr.extend(pos[b] for a in triples for b in instrs[a - nl][2])
-                csr[a0[j]] = len(csr)
-            elif kind < _ADD2:
-                a0[j], a1[j] = len(csr), len(csr) + len(args)
-                csr.extend(args)
-            else:
-                for slot, a in zip((a0, a1, a2), args, strict=False):
-                    slot[j] = a
-            if kind == _POWI:
-                a1[j] = int(payload) + 16  # the integer exponent, offset to stay >= 0
-            elif kind == _POWF:
-                a1[j] = exponent_slot[payload]
-            if j == 0 or (lv, kind, payload) != keys[j - 1][:3]:
-                if j:
-                    gptr.append(j)
-                gkind.append(kind)
-        if m:
-            gptr.append(m)
-        ng = len(gkind)
         outs = np.array([pos[o] for o in slp.outputs], dtype=np.int64)
-        parts = [np.array(gkind, np.int64), np.array(gptr, np.int64), a0, a1, a2,
-                 np.array(csr, np.int64)]
         bounds = np.cumsum([_HEADER] + [q.size for q in parts])
         header = np.zeros(_HEADER, dtype=np.int64)
+        ng = parts[0].size
         header[:5] = (len(params), ng, base, len(outs), len(inputs))
         header[5:5 + len(bounds)] = bounds
         itab = np.concatenate([header, *parts, outs])
@@ -248,14 +264,15 @@ class SLPTables:
         if y.shape != (self.n_in,) or p.shape != (self.n_p,) or out.shape != (self.itab[3],):
             raise ShapeError(f"expected y of {self.n_in}, p of {self.n_p}, out of "
                              f"{self.itab[3]} entries")
-        _kernel()(out, y, p, t, self.values, self.itab)
+        shared_kernel()(out, y, p, t, self.values, self.itab)
         return out
 
 
 _KERNEL = None
 
 
-def _kernel():
+def shared_kernel():
+    """The one Numba interpreter of level-grouped tables (compiled on first use)."""
     global _KERNEL
     if _KERNEL is None:
         _KERNEL = _build_kernel()
