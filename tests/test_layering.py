@@ -71,13 +71,6 @@ DOLFINX = "dolfinx_solver"
 
 # (importer, imported, helper that removes the edge on its branch)
 PENDING_MERGE: set[tuple[str, str, str]] = {
-    # egraph (#22 item 2): the IR and the functions import the tracer (one symbolic cycle)
-    ("pdeflow.symbolic.terms", "pdeflow.symbolic.tracing", "egraph"),
-    ("pdeflow.symbolic.functions", "pdeflow.symbolic.tracing", "egraph"),
-    # egraph: terms <-> printing, terms <-> interface and evaluate <-> jacobian
-    ("pdeflow.symbolic.terms", "pdeflow.symbolic.printing", "egraph"),
-    ("pdeflow.symbolic.terms", "pdeflow.symbolic.interface", "egraph"),
-    ("pdeflow.symbolic.evaluate", "pdeflow.symbolic.jacobian", "egraph"),
     # families (#20): datagen stops importing solvers' private Helmholtz helpers
     ("pdeflow.datagen.families.helmholtz", "pdeflow.solvers.families", "families"),
     # solvers (#21 item 6): dolfinx_solver imported in one module only
