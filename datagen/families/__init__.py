@@ -61,7 +61,20 @@ __all__ = [
     "canonical_spec",
     "spec_source",
     "ENTRY_POINT_GROUP",
+    "from_rhs",
+    "RHSFamily",
 ]
+
+
+
+def __getattr__(attr: str) -> Any:
+    """``from_rhs`` and ``RHSFamily`` load :mod:`.rhs` on first use."""
+    if attr in ("from_rhs", "RHSFamily", "RHSSpec"):
+        from . import rhs
+
+        return getattr(rhs, attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
 
 _REGISTRY: dict[str, type[Family]] = {}
 #: family name -> where it comes from ("built-in", "entry point <dist>", "file <path>", ...)

@@ -80,8 +80,9 @@ class FieldSpec:
 
 
 def channel_layout(shape: tuple[int, ...], axes: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
-    """How a field becomes channels: a leading time axis ``"t"`` (with spatial axes after
-    it) contributes one channel per time step; any other field is one channel.
+    """How a field becomes channels: a leading time axis ``"t"`` or component axis ``"c"``
+    (with spatial axes after it) contributes one channel per entry; any other field is one
+    channel.
 
     Returns
     -------
@@ -89,7 +90,7 @@ def channel_layout(shape: tuple[int, ...], axes: tuple[str, ...]) -> tuple[int, 
         Number of channels and the spatial shape.
     """
     shape = tuple(shape)
-    if len(shape) > 1 and axes and axes[0] == "t":
+    if len(shape) > 1 and axes and axes[0] in ("t", "c"):
         return shape[0], shape[1:]
     return 1, shape
 
