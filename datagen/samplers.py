@@ -44,6 +44,8 @@ __all__ = [
     "ring_to_grid",
     "grid_to_ring",
     "FieldSampler",
+    "GRFSampler",
+    "UniformNoise",
 ]
 
 
@@ -617,3 +619,87 @@ class FieldSampler:
         if not fields:
             return np.zeros((0, *self.shape))
         return np.stack(fields)
+
+
+# ---------------------------------------------------------------------------- state samplers
+def _per_component(shape: tuple[int, ...], values: Any, name: str) -> np.ndarray:
+    """``values`` (a number, or one per leading component) broadcast against ``shape``."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 0:
+        return arr
+    if arr.ndim != 1 or len(shape) < 2 or arr.size != shape[0]:
+        raise ConfigError(
+            f"The '{name}' of a state sampler must be a number or one per component "
+            f"({shape[0] if shape else 0}); got {values!r} for the state shape {shape}."
+        )
+    return arr.reshape((-1,) + (1,) * (len(shape) - 1))
+
+
+@dataclass(frozen=True)
+class GRFSampler:
+    """Initial states (or parameter fields) drawn as periodic Gaussian random fields.
+
+    ``draw(rng, shape)`` gives ``mean + scale * grf(...)`` on the nodes ``j / s``: one
+    independent field per leading component when ``shape`` has more than ``spatial_dims``
+    axes (``(c, s, s)`` with ``spatial_dims=2``).  Used by
+    :func:`pdeflow.datagen.families.from_rhs` as ``initial=`` or as a parameter.
+
+    Attributes
+    ----------
+    alpha, tau, sigma : float
+        Covariance ``σ² (-Δ + τ² I)^{-α}`` (:func:`grf`, ``periodic=True``).
+    mean, scale : float or sequence of float
+        Per component when a sequence.
+    spatial_dims : int, optional
+        Trailing axes that are space; default: all axes of a shape of up to 3 axes, else
+        the last 3.
+
+    Examples
+    --------
+    >>> g = GRFSampler(mean=(1.0, 0.0), scale=0.1, spatial_dims=2)
+    >>> g.draw(np.random.default_rng(0), (2, 16, 16)).shape
+    (2, 16, 16)
+    """
+
+    alpha: float = 2.0
+    tau: float = 3.0
+    sigma: float | None = None
+    mean: Any = 0.0
+    scale: Any = 1.0
+    spatial_dims: int | None = None
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """One field of ``shape`` (float64)."""
+        shape = tuple(int(s) for s in shape)
+        nd = self.spatial_dims or min(len(shape), 3)
+        spatial, lead = shape[len(shape) - nd:], shape[: len(shape) - nd]
+        count = int(np.prod(lead)) if lead else 1
+        fields = [grf(spatial, rng, alpha=self.alpha, tau=self.tau, sigma=self.sigma,
+                      periodic=True) for _ in range(count)]
+        g = np.stack(fields).reshape(shape)
+        return _per_component(shape, self.mean, "mean") + _per_component(
+            shape, self.scale, "scale") * g
+
+
+@dataclass(frozen=True)
+class UniformNoise:
+    """Initial states (or parameter fields) of independent uniform values in ``[low, high)``.
+
+    ``low`` and ``high`` are numbers or one per leading component.
+
+    Examples
+    --------
+    >>> u = UniformNoise(0.0, 0.5).draw(np.random.default_rng(0), (8,))
+    >>> bool((u >= 0).all() and (u < 0.5).all())
+    True
+    """
+
+    low: Any = 0.0
+    high: Any = 1.0
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """One field of ``shape`` (float64)."""
+        shape = tuple(int(s) for s in shape)
+        lo = _per_component(shape, self.low, "low")
+        hi = _per_component(shape, self.high, "high")
+        return lo + (hi - lo) * rng.random(shape)
