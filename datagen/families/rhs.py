@@ -105,7 +105,9 @@ def _check_state_shape(shape: Any) -> tuple[int, ...]:
     try:
         out = tuple(int(s) for s in shape)
     except (TypeError, ValueError):
-        raise ConfigError(f"from_rhs: 'state_shape' must be a tuple of ints. Got {shape!r}.")
+        raise ConfigError(
+            f"from_rhs: 'state_shape' must be a tuple of ints. Got {shape!r}."
+        ) from None
     if not out or min(out) < 1:
         raise ConfigError(f"from_rhs: 'state_shape' must be a tuple of ints >= 1. Got {shape!r}.")
     return out
