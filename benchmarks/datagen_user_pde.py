@@ -1,4 +1,4 @@
-"""A user's numpy PDE to a dataset: ``from_rhs`` + ``pdeflow generate`` against a PDEBench-style script.
+"""A user's numpy PDE to a dataset: ``from_rhs`` + ``generate`` against a PDEBench-style script.
 
     .venv/bin/python benchmarks/datagen_user_pde.py            # 64 samples, ~5-10 min
     .venv/bin/python benchmarks/datagen_user_pde.py --quick    # 8 samples
