@@ -91,6 +91,7 @@ _MODULES = {
     "burgers": "burgers",
     "navier-stokes": "navier_stokes",
     "advection": "advection",
+    "brusselator": "brusselator",
 }
 #: entry-point group through which installed packages add families
 ENTRY_POINT_GROUP = "pdeflow.families"

@@ -5,6 +5,10 @@ unknowns are the ``(s - 2)²`` interior nodes, 5-point Laplacian
 (:func:`~pdeflow.datagen.families.darcy.node_diffusion_matrix` with ``a = 1``).  The
 boundary values ``g`` move to the right-hand side.  Every sample shares one matrix object,
 so a direct solve factorizes once per chunk.
+
+Why hand-written (not :func:`~pdeflow.datagen.families.from_rhs`): an elliptic problem, no
+time integration; its samples are linear systems solved as one SKR sequence per chunk
+(matrices from :mod:`pdeflow.datagen.families.assembly`).
 """
 
 from __future__ import annotations
@@ -20,33 +24,10 @@ from pdeflow.datagen import samplers
 from pdeflow.datagen.families import FieldSpec, LinearFamily, register
 from pdeflow.errors import ShapeError
 
-from .darcy import (
-    check_common,
-    check_grf_options,
-    node_boundary_rhs,
-    node_diffusion_matrix,
-)
+from .assembly import node_laplacian
+from .darcy import check_common, check_grf_options, node_boundary_rhs
 
 __all__ = ["Poisson", "poisson_system", "node_laplacian"]
-
-_LAPLACIANS: dict[int, sp.csr_matrix] = {}
-
-
-def node_laplacian(n: int) -> sp.csr_matrix:
-    """The 5-point Dirichlet Laplacian on the interior of an ``n × n`` node grid (cached).
-
-    Returns the SAME object for every call with the same ``n``.
-
-    Returns
-    -------
-    csr_matrix, shape ((n-2)², (n-2)²)
-        Symmetric positive definite; do not modify it in place.
-    """
-    n = int(n)
-    if n not in _LAPLACIANS:
-        _LAPLACIANS[n] = node_diffusion_matrix(np.ones((n, n)))
-    return _LAPLACIANS[n]
-
 
 def poisson_system(f: np.ndarray, g: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Node-grid system of ``-Δu = f`` on the unit square with ``u = g`` on the boundary.

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -549,8 +549,9 @@ def from_rhs(
         components=comps, grid=grid, description=description,
     )
     _check_components(spec, resolution)
-    cls = _family_class(name, spec)
-    return cls(resolution=resolution, seed=seed, method=method, rtol=rtol, atol=atol)
+    defaults = {"resolution": resolution, "seed": seed, "method": method, "rtol": rtol,
+                "atol": atol}
+    return _family_class(name, spec, defaults)()
 
 
 def _check_components(spec: RHSSpec, resolution: int | None) -> None:
@@ -567,20 +568,30 @@ def _check_components(spec: RHSSpec, resolution: int | None) -> None:
                           f"{len(names)} components {names}.")
 
 
-def _family_class(name: str, spec: RHSSpec) -> type[RHSFamily]:
+def _family_class(name: str, spec: RHSSpec, defaults: dict[str, Any]) -> type[RHSFamily]:
+    """A frozen dataclass of its own: ``name``, the spec, and ``defaults`` as the defaults
+    of its options (so ``cls()``, ``families.get(name, ...)`` and ``replace`` rebuild it)."""
     with _LOCK:
         spec = _SPECS.setdefault(spec.token, spec)
     module = getattr(spec.rhs, "__module__", None) or __name__
     qual = "".join(p.capitalize() for p in name.replace("_", "-").split("-") if p) or "RHS"
     doc = spec.description or f"Family {name!r} from the numpy RHS {spec.rhs.__qualname__}."
-    return type(f"{qual}Family", (RHSFamily,), {
-        "name": name, "default_spec": spec, "__module__": module, "__doc__": doc,
-        "__qualname__": f"{qual}Family",
-    })
+    types = {"resolution": int | None, "seed": int, "method": str, "rtol": float,
+             "atol": float}
+    cls = make_dataclass(
+        f"{qual}Family",
+        [(k, types[k], field(default=v)) for k, v in defaults.items()],
+        bases=(RHSFamily,), frozen=True,
+        namespace={"name": name, "default_spec": spec, "__doc__": doc,
+                   "__reduce__": RHSFamily.__reduce__},
+    )
+    cls.__module__ = module
+    cls.__doc__ = doc
+    return cls
 
 
 def _rebuild(name: str, spec: RHSSpec, options: dict[str, Any]) -> RHSFamily:
     """Unpickle a from_rhs family: one spec (and one set of kernels) per token per process."""
     with _LOCK:
         spec = _SPECS.setdefault(spec.token, spec)
-    return _family_class(name, spec)(**options)
+    return _family_class(name, spec, options)()
