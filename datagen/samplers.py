@@ -9,7 +9,9 @@ Gaussian random fields ``N(0, σ² (-Δ + τ² I)^{-α})`` on ``[0, 1]^d``:
 * ``periodic=True``: the torus, Fourier basis ``exp(2πi k·x)``, eigenvalues ``(2π|k|)²``,
   sampled at the nodes ``x_j = j / s`` with one inverse FFT;
 * ``periodic=False``: Neumann boundary, cosine basis, eigenvalues ``(π|k|)²``, sampled at
-  cell centres with one inverse DCT-II (:func:`pdeflow.solvers.grf.grf`).
+  cell centres with one inverse DCT-II (the orthonormal cosine eigenbasis
+  ``Π_i sqrt(2 - δ_{k_i 0}) cos(π k_i x_i)`` of the Neumann Laplacian, eigenvalues
+  ``π² |k|²``).
 
 Built on them:
 
@@ -30,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import scipy.fft as sfft
 
 from pdeflow.errors import ConfigError, ShapeError
-from pdeflow.solvers.grf import grf as _neumann_grf
 
 __all__ = [
     "grf",
@@ -47,6 +49,23 @@ __all__ = [
     "GRFSampler",
     "UniformNoise",
 ]
+
+
+def _neumann_grf(
+    shape: tuple[int, ...], rng: np.random.Generator, *, alpha: float, tau: float,
+    sigma: float | None,
+) -> np.ndarray:
+    """The Neumann GRF at cell centres: one inverse DCT-II of the scaled white noise (the
+    caller validated the options)."""
+    d = len(shape)
+    sigma = tau ** (0.5 * (2 * alpha - d)) if sigma is None else sigma
+    k2 = np.zeros(shape)
+    for ax, s in enumerate(shape):
+        kk = (np.pi * np.arange(s)) ** 2
+        k2 = k2 + kk.reshape([-1 if a == ax else 1 for a in range(d)])
+    coef = sigma * (k2 + tau**2) ** (-alpha / 2)
+    xi = rng.standard_normal(shape)
+    return sfft.idctn(coef * xi, type=2, norm="ortho", workers=1) * np.sqrt(np.prod(shape))
 
 
 # ---------------------------------------------------------------------------- validation

@@ -86,6 +86,7 @@ _MODULES = {
     "darcy": "darcy",
     "darcy-fno": "darcy",
     "poisson": "poisson",
+    "poisson-cell": "poisson",
     "helmholtz": "helmholtz",
     "heat": "heat",
     "burgers": "burgers",

@@ -351,6 +351,28 @@ class LinearFamily(Family):
     def to_outputs(self, sample: Mapping[str, Any], solution: np.ndarray) -> dict[str, np.ndarray]:
         """Output fields from the solution vector (reshape, add boundary, subsample)."""
 
+    def systems(
+        self, count: int, start: int = 0
+    ) -> tuple[np.ndarray, list[tuple[Any, np.ndarray]]]:
+        """Samples ``start .. start + count - 1`` as a sequence for
+        :func:`pdeflow.solvers.solve_sequence`: their features (:meth:`features`; shaped as
+        the first input field, ``(count, *shape)``, where they are that field, else
+        ``(count, d)``) and systems ``[(A, b), ...]``.
+
+        Examples
+        --------
+        >>> from pdeflow.datagen import families
+        >>> feats, systems = families.get("darcy", resolution=8).systems(3)
+        >>> feats.shape, systems[0][0].shape
+        ((3, 8, 8), (64, 64))
+        """
+        samples = [self.sample(i) for i in range(start, start + count)]
+        feats = np.stack([self.features(s) for s in samples])
+        shape = self.fields()[self.inputs[0]].shape
+        if feats.shape[1] == int(np.prod(shape)):
+            feats = feats.reshape((len(samples), *shape))
+        return feats, [self.assemble(s) for s in samples]
+
     def solve(
         self,
         indices: Sequence[int],

@@ -159,14 +159,18 @@ class Darcy(LinearFamily):
     Options
     -------
     resolution : int
-        Cells per axis (``resolution²`` unknowns).
+        Cells per axis (``resolution^dim`` unknowns).
     seed : int
     alpha, tau : float
-        The GRF ``N(0, τ^{2α-2} (-Δ + τ²)^{-α})`` (Neumann, sampled at the cell centres).
+        The GRF ``N(0, τ^{2α-d} (-Δ + τ²)^{-α})`` (Neumann, sampled at the cell centres).
+    coefficient : {"lognormal", "threshold"}
+        ``a = exp(GRF)``, or FNO's ``a = 12`` where ``GRF >= 0`` and ``3`` elsewhere.
+    dim : {2, 3}
+        The unit square or the unit cube.
 
     Fields
     ------
-    ``a`` (input, (s, s)): permeability at the cell centres; ``u`` (output, (s, s)): pressure.
+    ``a`` (input, (s,) * dim): permeability at the cell centres; ``u`` (output): pressure.
 
     Examples
     --------
@@ -174,40 +178,56 @@ class Darcy(LinearFamily):
     >>> A, b = fam.assemble(fam.sample(0))
     >>> A.shape, fam.fields()["u"].shape
     ((256, 256), (16, 16))
+    >>> Darcy(resolution=6, dim=3, coefficient="threshold").fields()["a"].shape
+    (6, 6, 6)
     """
 
     resolution: int = 64
     seed: int = 0
     alpha: float = 2.0
     tau: float = 3.0
+    coefficient: Literal["lognormal", "threshold"] = "lognormal"
+    dim: int = 2
     name: ClassVar[str] = "darcy"
 
     def __post_init__(self) -> None:
         check_common(self)
-        check_grf_options(self, self.alpha, self.tau)
+        if self.dim not in (2, 3) or isinstance(self.dim, bool):
+            raise ConfigError(f"The 'dim' option of family 'darcy' must be 2 or 3. "
+                              f"Got {self.dim!r}.")
+        if self.coefficient not in ("lognormal", "threshold"):
+            raise ConfigError("The 'coefficient' option of family 'darcy' must be 'lognormal' "
+                              f"or 'threshold'. Got {self.coefficient!r}.")
+        check_grf_options(self, self.alpha, self.tau, dim=self.dim)
+
+    @property
+    def _shape(self) -> tuple[int, ...]:
+        return (self.resolution,) * self.dim
 
     def fields(self) -> dict[str, FieldSpec]:
-        s = (self.resolution, self.resolution)
+        s, axes = self._shape, ("x", "y", "z")[: self.dim]
         return {
-            "a": FieldSpec("a", s, "input", ("x", "y"), "permeability exp(GRF) at cell centres"),
-            "u": FieldSpec("u", s, "output", ("x", "y"), "pressure at cell centres"),
+            "a": FieldSpec("a", s, "input", axes, f"permeability ({self.coefficient} GRF) at "
+                           "cell centres"),
+            "u": FieldSpec("u", s, "output", axes, "pressure at cell centres"),
         }
 
     def coords(self) -> dict[str, np.ndarray]:
         c = cell_centres(self.resolution)
-        return {"x": c, "y": c.copy()}
+        return {ax: c.copy() for ax in ("x", "y", "z")[: self.dim]}
 
     def sample(self, i: int) -> dict[str, Any]:
-        s = self.resolution
-        g = samplers.grf((s, s), self.rng(i), alpha=self.alpha, tau=self.tau)
+        g = samplers.grf(self._shape, self.rng(i), alpha=self.alpha, tau=self.tau)
+        if self.coefficient == "threshold":
+            return {"a": samplers.threshold(g, high=12.0, low=3.0, level=0.0)}
         return {"a": samplers.lognormal(g)}
 
     def assemble(self, sample: Mapping[str, Any]) -> tuple[sp.csr_matrix, np.ndarray]:
-        return cell_darcy_system(sample["a"], 1.0)
+        a = np.asarray(sample["a"], dtype=float)
+        return diffusion_matrix(a), np.ones(a.size)
 
     def to_outputs(self, sample: Mapping[str, Any], solution: np.ndarray) -> dict[str, np.ndarray]:
-        s = self.resolution
-        return {"u": np.asarray(solution, dtype=float).reshape(s, s)}
+        return {"u": np.asarray(solution, dtype=float).reshape(self._shape)}
 
 
 @register

@@ -61,11 +61,13 @@ class Helmholtz(LinearFamily):
     seed: int = 0
     alpha: float = 2.0
     tau: float = 3.0
+    contrast: float = 0.3
     name: ClassVar[str] = "helmholtz"
 
     def __post_init__(self) -> None:
         check_common(self)
         self._check_positive("k0", self.k0)
+        self._check_positive("contrast", self.contrast)
         check_grf_options(self, self.alpha, self.tau)
 
     def fields(self) -> dict[str, FieldSpec]:
@@ -82,7 +84,7 @@ class Helmholtz(LinearFamily):
     def sample(self, i: int) -> dict[str, Any]:
         s = self.resolution
         g = samplers.grf((s, s), self.rng(i), alpha=self.alpha, tau=self.tau)
-        return {"k": self.k0 * (1.0 + 0.3 * np.tanh(g))}
+        return {"k": self.k0 * (1.0 + self.contrast * np.tanh(g))}
 
     def assemble(self, sample: Mapping[str, Any]) -> tuple[sp.csr_matrix, np.ndarray]:
         return helmholtz_system(sample["k"])

@@ -299,6 +299,14 @@ def test_datagen_assembles_its_own_matrices():
                 assert not node.module.startswith("pdeflow.solvers.families"), path
                 if node.module.startswith("pdeflow.solvers"):
                     assert not any(a.name.startswith("_") for a in node.names), path
+    import importlib.util
+
+    import pdeflow.solvers as solvers
+
+    # one family layer: solvers know no PDE and have no GRF of their own
+    assert importlib.util.find_spec("pdeflow.solvers.families") is None
+    assert importlib.util.find_spec("pdeflow.solvers.grf") is None
+    assert not {"Darcy", "Helmholtz", "make_family", "grf"} & set(dir(solvers))
     assert node_laplacian is assembly.node_laplacian
     assert node_diffusion_matrix is assembly.node_diffusion_matrix
     A, b = assembly.helmholtz_system(np.full((8, 8), 3.0))
