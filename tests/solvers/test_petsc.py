@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pdeflow.datagen import families
-
 pytest.importorskip("dolfinx_solver")
 
+from pdeflow.datagen import families  # noqa: E402  (after dolfinx_solver, before petsc4py)
 from pdeflow.solvers import (  # noqa: E402
     PetscBackend,
     SolveStatus,
@@ -90,9 +89,10 @@ SCRIPT = """
 import json, sys
 import dolfinx_solver  # noqa: F401  (before petsc4py)
 import numpy as np
-from pdeflow.datagen import families
 from pdeflow.solvers import (PetscBackend, cg, gcrodr, gmres,
                              solve_sequence)
+
+from pdeflow.datagen import families
 
 bk = PetscBackend()
 params, systems = families.get("darcy", resolution=16, seed=2).systems(4)
