@@ -2,7 +2,7 @@
 
 >>> from pdeflow.datagen import families
 >>> sorted(families.names())[:3]
-['advection', 'burgers', 'darcy']
+['advection', 'brusselator', 'burgers']
 >>> fam = families.get("darcy", resolution=16)
 >>> fam.fields()["a"].shape
 (16, 16)

@@ -22,9 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from pdeflow.datagen.families import register
+from pdeflow.datagen.families.rhs import from_rhs
 from pdeflow.datagen.samplers import GRFSampler
-
-from .rhs import from_rhs
 
 __all__ = ["Brusselator", "brusselator", "state_shape"]
 

@@ -38,9 +38,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from pdeflow.datagen.families._base import FieldSpec, PointwiseFamily
 from pdeflow.errors import ConfigError, DataError, ShapeError
-
-from ._base import FieldSpec, PointwiseFamily
 
 __all__ = ["from_rhs", "RHSFamily", "RHSSpec", "EXPLICIT_STEPS", "METHODS"]
 
