@@ -43,6 +43,9 @@ class Helmholtz(LinearFamily):
     seed : int
     alpha, tau : float
         GRF parameters (Neumann/DCT, at the cell centres).
+    contrast : float
+        ``k = k0 (1 + contrast tanh(GRF))``; 0.3 by default, 0.1 with ``k0 = 30`` for the
+        SKR benchmark's indefinite case.
 
     Fields
     ------

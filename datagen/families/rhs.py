@@ -575,6 +575,7 @@ def _family_class(name: str, spec: RHSSpec, defaults: dict[str, Any]) -> type[RH
     module = getattr(spec.rhs, "__module__", None) or __name__
     qual = "".join(p.capitalize() for p in name.replace("_", "-").split("-") if p) or "RHS"
     doc = spec.description or f"Family {name!r} from the numpy RHS {spec.rhs.__qualname__}."
+    doc = f"{doc}\n\n" + inspect.cleandoc(RHSFamily.__doc__ or "").split("\n\n", 1)[1]
     types = {"resolution": int | None, "seed": int, "method": str, "rtol": float,
              "atol": float}
     cls = make_dataclass(
