@@ -37,15 +37,14 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import compare, machine_info, write_results  # noqa: E402
+from _skr_families import SKRFamily, skr_family  # noqa: E402
 
 from pdeflow.solvers import (  # noqa: E402
     AMG,
     ASM,
     ILU,
     LU,
-    AbstractFamily,
     Jacobi,
-    make_family,
     solve_sequence,
 )
 
@@ -196,7 +195,7 @@ def parity(mode: dict, log: list) -> list:
     ]
     rows = []
     for name, opts, pc, tol, paper in cases:
-        fam = make_family(name, **opts)
+        fam = skr_family(name, **opts)
         params, systems = fam.systems(n)
         failures: dict = {}
         skr = pdeflow_seq(systems, params, "skr", preconditioner=pc, rtol=tol, restart=40, k=20)
@@ -259,7 +258,7 @@ def peers(mode: dict, log: list, only: set[str] | None) -> list:
     for label, opts, n, tol in cases:
         if only and label not in only:
             continue
-        fam: AbstractFamily = make_family(label.replace("-threshold", ""), **opts)
+        fam: SKRFamily = skr_family(label.replace("-threshold", ""), **opts)
         params, systems = fam.systems(n)
         indefinite = label == "helmholtz-indefinite"
         spd = not indefinite
@@ -329,7 +328,7 @@ def rounding_sensitivity(family, size, count, method, pc, serial_iterations) -> 
     """Largest per-system iteration change of a *serial* run whose right-hand sides are
     perturbed at rounding level (1e-15 relative): the yardstick for the 2-rank difference,
     whose reductions and split products round differently from the serial run's."""
-    params, systems = make_family(family, size=size).systems(count)
+    params, systems = skr_family(family, size=size).systems(count)
     rng = np.random.default_rng(1)
     perturbed = [(A, b * (1 + 1e-15 * rng.standard_normal(b.shape))) for A, b in systems]
     with threadpool_limits(1):
@@ -418,7 +417,7 @@ def petsc_scaling(mode: dict) -> list:
 def warm_up_kernels() -> None:
     """Compile (or load from Numba's cache) pdeflow's kernels before anything is timed (the
     ILU(0) blocks of ASM, the Galerkin plan of the AMG update), and import the LDL^T solver."""
-    params, systems = make_family("darcy", size=24).systems(2)
+    params, systems = skr_family("darcy", size=24).systems(2)
     (A, b), (A2, _) = systems
     ASM().build(A)(b)
     AMG().update(AMG().build(A), A2)

@@ -12,18 +12,22 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import dolfinx_solver  # noqa: F401  (must precede petsc4py)
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from pdeflow.solvers import PetscBackend, make_family, solve_sequence
+from pdeflow.solvers import PetscBackend, solve_sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _skr_families import skr_family  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
     family, size, count, method, pc, out = argv
     bk = PetscBackend()
-    fam = make_family(family, size=int(size))
+    fam = skr_family(family, size=int(size))
     params, systems = fam.systems(int(count))
     with threadpool_limits(1):
         bk.comm.barrier()

@@ -7,7 +7,7 @@ docs from the ``Options``/``Parameters`` section of its numpy-style docstring.
 Examples
 --------
 >>> d = describe_family("darcy")
->>> [(o.name, o.default) for o in d.options]
+>>> [(o.name, o.default) for o in d.options][:4]
 [('resolution', 64), ('seed', 0), ('alpha', 2.0), ('tau', 3.0)]
 >>> d.fields[0].name, d.fields[0].shape
 ('a', (64, 64))
@@ -251,7 +251,7 @@ def generate_settings(
     --------
     >>> settings, missing = generate_settings(overrides={"family": "darcy"})
     >>> settings["resolution"], settings["options"], missing
-    (64, {'alpha': 2.0, 'tau': 3.0}, ['n', 'out'])
+    (64, {'alpha': 2.0, 'tau': 3.0, 'coefficient': 'lognormal', 'dim': 2}, ['n', 'out'])
     """
     from pdeflow.config import load_mapping, select_table
 

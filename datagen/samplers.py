@@ -9,7 +9,9 @@ Gaussian random fields ``N(0, σ² (-Δ + τ² I)^{-α})`` on ``[0, 1]^d``:
 * ``periodic=True``: the torus, Fourier basis ``exp(2πi k·x)``, eigenvalues ``(2π|k|)²``,
   sampled at the nodes ``x_j = j / s`` with one inverse FFT;
 * ``periodic=False``: Neumann boundary, cosine basis, eigenvalues ``(π|k|)²``, sampled at
-  cell centres with one inverse DCT-II (:func:`pdeflow.solvers.grf.grf`).
+  cell centres with one inverse DCT-II (the orthonormal cosine eigenbasis
+  ``Π_i sqrt(2 - δ_{k_i 0}) cos(π k_i x_i)`` of the Neumann Laplacian, eigenvalues
+  ``π² |k|²``).
 
 Built on them:
 
@@ -30,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import scipy.fft as sfft
 
 from pdeflow.errors import ConfigError, ShapeError
-from pdeflow.solvers.grf import grf as _neumann_grf
 
 __all__ = [
     "grf",
@@ -44,7 +46,26 @@ __all__ = [
     "ring_to_grid",
     "grid_to_ring",
     "FieldSampler",
+    "GRFSampler",
+    "UniformNoise",
 ]
+
+
+def _neumann_grf(
+    shape: tuple[int, ...], rng: np.random.Generator, *, alpha: float, tau: float,
+    sigma: float | None,
+) -> np.ndarray:
+    """The Neumann GRF at cell centres: one inverse DCT-II of the scaled white noise (the
+    caller validated the options)."""
+    d = len(shape)
+    sigma = tau ** (0.5 * (2 * alpha - d)) if sigma is None else sigma
+    k2 = np.zeros(shape)
+    for ax, s in enumerate(shape):
+        kk = (np.pi * np.arange(s)) ** 2
+        k2 = k2 + kk.reshape([-1 if a == ax else 1 for a in range(d)])
+    coef = sigma * (k2 + tau**2) ** (-alpha / 2)
+    xi = rng.standard_normal(shape)
+    return sfft.idctn(coef * xi, type=2, norm="ortho", workers=1) * np.sqrt(np.prod(shape))
 
 
 # ---------------------------------------------------------------------------- validation
@@ -617,3 +638,87 @@ class FieldSampler:
         if not fields:
             return np.zeros((0, *self.shape))
         return np.stack(fields)
+
+
+# ---------------------------------------------------------------------------- state samplers
+def _per_component(shape: tuple[int, ...], values: Any, name: str) -> np.ndarray:
+    """``values`` (a number, or one per leading component) broadcast against ``shape``."""
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim == 0:
+        return arr
+    if arr.ndim != 1 or len(shape) < 2 or arr.size != shape[0]:
+        raise ConfigError(
+            f"The '{name}' of a state sampler must be a number or one per component "
+            f"({shape[0] if shape else 0}); got {values!r} for the state shape {shape}."
+        )
+    return arr.reshape((-1,) + (1,) * (len(shape) - 1))
+
+
+@dataclass(frozen=True)
+class GRFSampler:
+    """Initial states (or parameter fields) drawn as periodic Gaussian random fields.
+
+    ``draw(rng, shape)`` gives ``mean + scale * grf(...)`` on the nodes ``j / s``: one
+    independent field per leading component when ``shape`` has more than ``spatial_dims``
+    axes (``(c, s, s)`` with ``spatial_dims=2``).  Used by
+    :func:`pdeflow.datagen.families.from_rhs` as ``initial=`` or as a parameter.
+
+    Attributes
+    ----------
+    alpha, tau, sigma : float
+        Covariance ``σ² (-Δ + τ² I)^{-α}`` (:func:`grf`, ``periodic=True``).
+    mean, scale : float or sequence of float
+        Per component when a sequence.
+    spatial_dims : int, optional
+        Trailing axes that are space; default: all axes of a shape of up to 3 axes, else
+        the last 3.
+
+    Examples
+    --------
+    >>> g = GRFSampler(mean=(1.0, 0.0), scale=0.1, spatial_dims=2)
+    >>> g.draw(np.random.default_rng(0), (2, 16, 16)).shape
+    (2, 16, 16)
+    """
+
+    alpha: float = 2.0
+    tau: float = 3.0
+    sigma: float | None = None
+    mean: Any = 0.0
+    scale: Any = 1.0
+    spatial_dims: int | None = None
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """One field of ``shape`` (float64)."""
+        shape = tuple(int(s) for s in shape)
+        nd = self.spatial_dims or min(len(shape), 3)
+        spatial, lead = shape[len(shape) - nd:], shape[: len(shape) - nd]
+        count = int(np.prod(lead)) if lead else 1
+        fields = [grf(spatial, rng, alpha=self.alpha, tau=self.tau, sigma=self.sigma,
+                      periodic=True) for _ in range(count)]
+        g = np.stack(fields).reshape(shape)
+        return _per_component(shape, self.mean, "mean") + _per_component(
+            shape, self.scale, "scale") * g
+
+
+@dataclass(frozen=True)
+class UniformNoise:
+    """Initial states (or parameter fields) of independent uniform values in ``[low, high)``.
+
+    ``low`` and ``high`` are numbers or one per leading component.
+
+    Examples
+    --------
+    >>> u = UniformNoise(0.0, 0.5).draw(np.random.default_rng(0), (8,))
+    >>> bool((u >= 0).all() and (u < 0.5).all())
+    True
+    """
+
+    low: Any = 0.0
+    high: Any = 1.0
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """One field of ``shape`` (float64)."""
+        shape = tuple(int(s) for s in shape)
+        lo = _per_component(shape, self.low, "low")
+        hi = _per_component(shape, self.high, "high")
+        return lo + (hi - lo) * rng.random(shape)

@@ -1,5 +1,6 @@
 """pdeflow.solvers: Krylov recycling (GCRO-DR, recycled CG), SKR ordering, preconditioners,
-linear-algebra backends (scipy, PETSc) and PDE problem families.
+linear-algebra backends (scipy, PETSc).  Solvers never know which PDE they solve: problem
+families, their assembly and random fields live in :mod:`pdeflow.datagen.families`.
 
 Entry points
 ------------
@@ -8,8 +9,11 @@ Entry points
 
 Example
 -------
->>> from pdeflow.solvers import Darcy, solve_sequence
->>> params, systems = Darcy(size=16).systems(8)
+>>> import numpy as np, scipy.sparse as sp
+>>> from pdeflow.solvers import solve_sequence
+>>> L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(256, 256), format="csr")
+>>> params = np.linspace(0.5, 1.0, 8)[:, None]
+>>> systems = [((L + c * sp.identity(256)).tocsr(), np.ones(256)) for c in params[:, 0]]
 >>> res = solve_sequence(systems, "skr", params=params)
 >>> res.method, res.solutions.shape
 ('skr', (8, 256))
@@ -18,19 +22,8 @@ Example
 from .backends import AbstractBackend, Operator, PetscBackend, ScipyBackend, backend_for
 from .cg import DeflationSpace, cg, recycled_cg
 from .direct import SparseLDL, direct_solve, factorize, is_symmetric, splu_factor
-from .families import (
-    AbstractFamily,
-    Darcy,
-    Darcy3D,
-    Helmholtz,
-    HelmholtzIndefinite,
-    Poisson,
-    diffusion_matrix,
-    make_family,
-)
 from .gcrodr import RecycleSpace, gcrodr
 from .gmres import fgmres, gmres
-from .grf import grf
 from .ordering import hilbert_index, lowpass_features, morton_index, path_length, skr_order
 from .preconditioners import (
     AMG,
@@ -87,13 +80,4 @@ __all__ = [
     "ASM",
     "BJacobi",
     "make_preconditioner",
-    "AbstractFamily",
-    "Darcy",
-    "Darcy3D",
-    "Poisson",
-    "Helmholtz",
-    "HelmholtzIndefinite",
-    "diffusion_matrix",
-    "make_family",
-    "grf",
 ]

@@ -295,8 +295,10 @@ def solve_sequence(
 
     Examples
     --------
-    >>> from pdeflow.solvers.families import Darcy
-    >>> params, systems = Darcy(size=12).systems(6)
+    >>> import scipy.sparse as sp
+    >>> L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(144, 144), format="csr")
+    >>> params = np.linspace(0.1, 1.0, 6)[:, None]        # one parameter per system
+    >>> systems = [((L + c * sp.identity(144)).tocsr(), np.ones(144)) for c in params[:, 0]]
     >>> res = solve_sequence(systems, "skr", params=params, rtol=1e-10)
     >>> res.solutions.shape, sorted(res.order.tolist()) == list(range(6))
     ((6, 144), True)

@@ -2,7 +2,7 @@
 
 >>> from pdeflow.datagen import families
 >>> sorted(families.names())[:3]
-['advection', 'burgers', 'darcy']
+['advection', 'brusselator', 'burgers']
 >>> fam = families.get("darcy", resolution=16)
 >>> fam.fields()["a"].shape
 (16, 16)
@@ -61,7 +61,20 @@ __all__ = [
     "canonical_spec",
     "spec_source",
     "ENTRY_POINT_GROUP",
+    "from_rhs",
+    "RHSFamily",
 ]
+
+
+
+def __getattr__(attr: str) -> Any:
+    """``from_rhs`` and ``RHSFamily`` load :mod:`.rhs` on first use."""
+    if attr in ("from_rhs", "RHSFamily", "RHSSpec"):
+        from . import rhs
+
+        return getattr(rhs, attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
 
 _REGISTRY: dict[str, type[Family]] = {}
 #: family name -> where it comes from ("built-in", "entry point <dist>", "file <path>", ...)
@@ -73,11 +86,13 @@ _MODULES = {
     "darcy": "darcy",
     "darcy-fno": "darcy",
     "poisson": "poisson",
+    "poisson-cell": "poisson",
     "helmholtz": "helmholtz",
     "heat": "heat",
     "burgers": "burgers",
     "navier-stokes": "navier_stokes",
     "advection": "advection",
+    "brusselator": "brusselator",
 }
 #: entry-point group through which installed packages add families
 ENTRY_POINT_GROUP = "pdeflow.families"

@@ -80,8 +80,9 @@ class FieldSpec:
 
 
 def channel_layout(shape: tuple[int, ...], axes: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
-    """How a field becomes channels: a leading time axis ``"t"`` (with spatial axes after
-    it) contributes one channel per time step; any other field is one channel.
+    """How a field becomes channels: a leading time axis ``"t"`` or component axis ``"c"``
+    (with spatial axes after it) contributes one channel per entry; any other field is one
+    channel.
 
     Returns
     -------
@@ -89,7 +90,7 @@ def channel_layout(shape: tuple[int, ...], axes: tuple[str, ...]) -> tuple[int, 
         Number of channels and the spatial shape.
     """
     shape = tuple(shape)
-    if len(shape) > 1 and axes and axes[0] == "t":
+    if len(shape) > 1 and axes and axes[0] in ("t", "c"):
         return shape[0], shape[1:]
     return 1, shape
 
@@ -349,6 +350,28 @@ class LinearFamily(Family):
     @abc.abstractmethod
     def to_outputs(self, sample: Mapping[str, Any], solution: np.ndarray) -> dict[str, np.ndarray]:
         """Output fields from the solution vector (reshape, add boundary, subsample)."""
+
+    def systems(
+        self, count: int, start: int = 0
+    ) -> tuple[np.ndarray, list[tuple[Any, np.ndarray]]]:
+        """Samples ``start .. start + count - 1`` as a sequence for
+        :func:`pdeflow.solvers.solve_sequence`: their features (:meth:`features`; shaped as
+        the first input field, ``(count, *shape)``, where they are that field, else
+        ``(count, d)``) and systems ``[(A, b), ...]``.
+
+        Examples
+        --------
+        >>> from pdeflow.datagen import families
+        >>> feats, systems = families.get("darcy", resolution=8).systems(3)
+        >>> feats.shape, systems[0][0].shape
+        ((3, 8, 8), (64, 64))
+        """
+        samples = [self.sample(i) for i in range(start, start + count)]
+        feats = np.stack([self.features(s) for s in samples])
+        shape = self.fields()[self.inputs[0]].shape
+        if feats.shape[1] == int(np.prod(shape)):
+            feats = feats.reshape((len(samples), *shape))
+        return feats, [self.assemble(s) for s in samples]
 
     def solve(
         self,

@@ -2,8 +2,8 @@
 
 ``darcy`` (:class:`Darcy`)
     The SKR paper's form: cell-centred finite volumes (:func:`cell_darcy_system`, built on
-    :func:`pdeflow.solvers.families.diffusion_matrix`: harmonic face means, ``u = 0`` half a
-    cell outside the first cell centres), ``a = exp(GRF)``, ``f = 1``.
+    :func:`~pdeflow.datagen.families.assembly.diffusion_matrix`: harmonic face means,
+    ``u = 0`` half a cell outside the first cell centres), ``a = exp(GRF)``, ``f = 1``.
 ``darcy-fno`` (:class:`DarcyFNO`)
     FNO's data set (Li et al. 2020, arXiv:2010.08895): a node grid of ``solve_resolution``
     points per axis boundary included (:func:`node_diffusion_matrix`: 5-point stencil,
@@ -11,6 +11,10 @@
     the fields are stored at every ``r``-th node.
 
 Arrays are indexed ``[i, j] = (x_i, y_j)``; unknowns are numbered in C order.
+
+Why hand-written (not :func:`~pdeflow.datagen.families.from_rhs`): elliptic problems, no
+time integration; their samples are linear systems solved as one SKR sequence per chunk
+(matrices from :mod:`pdeflow.datagen.families.assembly`).
 """
 
 from __future__ import annotations
@@ -24,8 +28,14 @@ import scipy.sparse as sp
 
 from pdeflow.datagen import samplers
 from pdeflow.datagen.families import FieldSpec, LinearFamily, register
-from pdeflow.errors import ConfigError, DataError, ShapeError
-from pdeflow.solvers.families import diffusion_matrix
+from pdeflow.errors import ConfigError, ShapeError
+
+from .assembly import (
+    _node_coefficient,
+    diffusion_matrix,
+    node_boundary_rhs,
+    node_diffusion_matrix,
+)
 
 __all__ = [
     "Darcy",
@@ -66,7 +76,7 @@ def cell_darcy_system(
     Returns
     -------
     A : csr_matrix, shape (s², s²)
-        Symmetric positive definite (:func:`pdeflow.solvers.families.diffusion_matrix`).
+        Symmetric positive definite (:func:`~pdeflow.datagen.families.assembly.diffusion_matrix`).
     b : ndarray, shape (s²,)
 
     Examples
@@ -77,99 +87,6 @@ def cell_darcy_system(
     """
     K = np.asarray(K, dtype=float)
     return diffusion_matrix(K), _source(f, K.shape)
-
-
-def _node_coefficient(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=float)
-    if a.ndim != 2 or min(a.shape) < 3:
-        raise ShapeError(
-            f"The node coefficient must be 2-D with >= 3 nodes per axis. Got shape {a.shape}."
-        )
-    if not np.isfinite(a).all() or (a <= 0).any():
-        raise DataError("The coefficient a must be finite and positive at every node.")
-    return a
-
-
-def _face_coefficients(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a`` at the x-faces ``(nx-1, ny)`` and y-faces ``(nx, ny-1)``, divided by ``h²``."""
-    nx, ny = a.shape
-    fx = 0.5 * (a[1:, :] + a[:-1, :]) * float(nx - 1) ** 2
-    fy = 0.5 * (a[:, 1:] + a[:, :-1]) * float(ny - 1) ** 2
-    return fx, fy
-
-
-def node_diffusion_matrix(a: np.ndarray) -> sp.csr_matrix:
-    """5-point node-grid matrix of ``-∇·(a ∇u)`` on the interior nodes, ``u = 0`` on the boundary.
-
-    Node ``(i, j)`` sits at ``(i h_x, j h_y)`` with ``h_x = 1 / (n_x - 1)``; the coefficient of
-    the face between two neighbouring nodes is the arithmetic mean of their values.  Row
-    ``(i, j)`` of the interior reads ``Σ_faces a_face (u_ij - u_neighbour) / h²``; terms with a
-    boundary neighbour keep only their diagonal part (see :func:`node_boundary_rhs` for
-    non-zero boundary values).  Built from five diagonals, without loops over points.
-
-    Parameters
-    ----------
-    a : ndarray, shape (n_x, n_y), positive
-        Coefficient at every node, boundary included.
-
-    Returns
-    -------
-    csr_matrix, shape (m, m), ``m = (n_x - 2)(n_y - 2)``
-        Symmetric positive definite; unknown ``(i, j)`` (interior node ``(i + 1, j + 1)``)
-        has index ``i (n_y - 2) + j``.
-
-    Examples
-    --------
-    >>> A = node_diffusion_matrix(np.ones((5, 5)))
-    >>> A.shape, A[0, 0]
-    ((9, 9), np.float64(64.0))
-    """
-    a = _node_coefficient(a)
-    fx, fy = _face_coefficients(a)
-    mx, my = a.shape[0] - 2, a.shape[1] - 2
-    m = mx * my
-    west, east = fx[:-1, 1:-1], fx[1:, 1:-1]  # faces i-1/2 and i+1/2 of interior nodes
-    south, north = fy[1:-1, :-1], fy[1:-1, 1:]
-    diag = (west + east + south + north).ravel()
-    # A[r, r+1] = -north(r) unless r is on the top row of unknowns; A[r, r+my] = -east(r)
-    up1 = -north.copy()
-    up1[:, -1] = 0.0
-    up1 = up1.ravel()[:-1]
-    upm = -east[:-1, :].ravel()
-    A = sp.diags([upm, up1, diag, up1, upm], [-my, -1, 0, 1, my], shape=(m, m), format="csr")
-    A.sort_indices()
-    return A
-
-
-def node_boundary_rhs(a: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """What Dirichlet values ``g`` on the boundary nodes add to the right-hand side.
-
-    Parameters
-    ----------
-    a : ndarray, shape (n_x, n_y), positive
-        Node coefficient.
-    g : ndarray, shape (n_x, n_y)
-        Boundary values on the boundary nodes; interior entries are ignored.
-
-    Returns
-    -------
-    ndarray, shape ((n_x - 2)(n_y - 2),)
-        ``Σ_{boundary neighbours} a_face g / h²`` for every interior node.
-    """
-    a = _node_coefficient(a)
-    g = np.asarray(g, dtype=float)
-    if g.shape != a.shape:
-        raise ShapeError(f"Boundary values g have shape {g.shape}; the grid is {a.shape}.")
-    G = g.copy()
-    G[1:-1, 1:-1] = 0.0  # only boundary nodes contribute
-    fx, fy = _face_coefficients(a)
-    r = (
-        fx[:-1, 1:-1] * G[:-2, 1:-1]
-        + fx[1:, 1:-1] * G[2:, 1:-1]
-        + fy[1:-1, :-1] * G[1:-1, :-2]
-        + fy[1:-1, 1:] * G[1:-1, 2:]
-    )
-    return r.ravel()
 
 
 def node_darcy_system(
@@ -242,14 +159,18 @@ class Darcy(LinearFamily):
     Options
     -------
     resolution : int
-        Cells per axis (``resolution²`` unknowns).
+        Cells per axis (``resolution^dim`` unknowns).
     seed : int
     alpha, tau : float
-        The GRF ``N(0, τ^{2α-2} (-Δ + τ²)^{-α})`` (Neumann, sampled at the cell centres).
+        The GRF ``N(0, τ^{2α-d} (-Δ + τ²)^{-α})`` (Neumann, sampled at the cell centres).
+    coefficient : {"lognormal", "threshold"}
+        ``a = exp(GRF)``, or FNO's ``a = 12`` where ``GRF >= 0`` and ``3`` elsewhere.
+    dim : {2, 3}
+        The unit square or the unit cube.
 
     Fields
     ------
-    ``a`` (input, (s, s)): permeability at the cell centres; ``u`` (output, (s, s)): pressure.
+    ``a`` (input, (s,) * dim): permeability at the cell centres; ``u`` (output): pressure.
 
     Examples
     --------
@@ -257,40 +178,56 @@ class Darcy(LinearFamily):
     >>> A, b = fam.assemble(fam.sample(0))
     >>> A.shape, fam.fields()["u"].shape
     ((256, 256), (16, 16))
+    >>> Darcy(resolution=6, dim=3, coefficient="threshold").fields()["a"].shape
+    (6, 6, 6)
     """
 
     resolution: int = 64
     seed: int = 0
     alpha: float = 2.0
     tau: float = 3.0
+    coefficient: Literal["lognormal", "threshold"] = "lognormal"
+    dim: int = 2
     name: ClassVar[str] = "darcy"
 
     def __post_init__(self) -> None:
         check_common(self)
-        check_grf_options(self, self.alpha, self.tau)
+        if self.dim not in (2, 3) or isinstance(self.dim, bool):
+            raise ConfigError(f"The 'dim' option of family 'darcy' must be 2 or 3. "
+                              f"Got {self.dim!r}.")
+        if self.coefficient not in ("lognormal", "threshold"):
+            raise ConfigError("The 'coefficient' option of family 'darcy' must be 'lognormal' "
+                              f"or 'threshold'. Got {self.coefficient!r}.")
+        check_grf_options(self, self.alpha, self.tau, dim=self.dim)
+
+    @property
+    def _shape(self) -> tuple[int, ...]:
+        return (self.resolution,) * self.dim
 
     def fields(self) -> dict[str, FieldSpec]:
-        s = (self.resolution, self.resolution)
+        s, axes = self._shape, ("x", "y", "z")[: self.dim]
         return {
-            "a": FieldSpec("a", s, "input", ("x", "y"), "permeability exp(GRF) at cell centres"),
-            "u": FieldSpec("u", s, "output", ("x", "y"), "pressure at cell centres"),
+            "a": FieldSpec("a", s, "input", axes, f"permeability ({self.coefficient} GRF) at "
+                           "cell centres"),
+            "u": FieldSpec("u", s, "output", axes, "pressure at cell centres"),
         }
 
     def coords(self) -> dict[str, np.ndarray]:
         c = cell_centres(self.resolution)
-        return {"x": c, "y": c.copy()}
+        return {ax: c.copy() for ax in ("x", "y", "z")[: self.dim]}
 
     def sample(self, i: int) -> dict[str, Any]:
-        s = self.resolution
-        g = samplers.grf((s, s), self.rng(i), alpha=self.alpha, tau=self.tau)
+        g = samplers.grf(self._shape, self.rng(i), alpha=self.alpha, tau=self.tau)
+        if self.coefficient == "threshold":
+            return {"a": samplers.threshold(g, high=12.0, low=3.0, level=0.0)}
         return {"a": samplers.lognormal(g)}
 
     def assemble(self, sample: Mapping[str, Any]) -> tuple[sp.csr_matrix, np.ndarray]:
-        return cell_darcy_system(sample["a"], 1.0)
+        a = np.asarray(sample["a"], dtype=float)
+        return diffusion_matrix(a), np.ones(a.size)
 
     def to_outputs(self, sample: Mapping[str, Any], solution: np.ndarray) -> dict[str, np.ndarray]:
-        s = self.resolution
-        return {"u": np.asarray(solution, dtype=float).reshape(s, s)}
+        return {"u": np.asarray(solution, dtype=float).reshape(self._shape)}
 
 
 @register

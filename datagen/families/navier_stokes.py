@@ -21,6 +21,11 @@ Fourier-interpolated to the solve grid, and the solution is stored by subsamplin
 method is only weakly stable for pure advection, so every step checks the a-priori bound
 ``||w(t)|| <= ||w0|| + t ||f||`` (with a factor 10 of slack) and raises
 :class:`~pdeflow.errors.ConvergenceError` naming ``cfl`` when it fails.
+
+Why hand-written (not :func:`~pdeflow.datagen.families.from_rhs`): a pseudo-spectral
+vorticity solver (FFT Poisson solve for the stream function, Crank–Nicolson/Heun in
+Fourier space).  (FFTs now trace, :mod:`pdeflow.symbolic.spectral`; the move is not
+measured yet.)
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ unknowns are the ``(s - 2)²`` interior nodes, 5-point Laplacian
 (:func:`~pdeflow.datagen.families.darcy.node_diffusion_matrix` with ``a = 1``).  The
 boundary values ``g`` move to the right-hand side.  Every sample shares one matrix object,
 so a direct solve factorizes once per chunk.
+
+Why hand-written (not :func:`~pdeflow.datagen.families.from_rhs`): an elliptic problem, no
+time integration; its samples are linear systems solved as one SKR sequence per chunk
+(matrices from :mod:`pdeflow.datagen.families.assembly`).
 """
 
 from __future__ import annotations
@@ -20,33 +24,10 @@ from pdeflow.datagen import samplers
 from pdeflow.datagen.families import FieldSpec, LinearFamily, register
 from pdeflow.errors import ShapeError
 
-from .darcy import (
-    check_common,
-    check_grf_options,
-    node_boundary_rhs,
-    node_diffusion_matrix,
-)
+from .assembly import dirichlet_laplacian, node_laplacian
+from .darcy import cell_centres, check_common, check_grf_options, node_boundary_rhs
 
-__all__ = ["Poisson", "poisson_system", "node_laplacian"]
-
-_LAPLACIANS: dict[int, sp.csr_matrix] = {}
-
-
-def node_laplacian(n: int) -> sp.csr_matrix:
-    """The 5-point Dirichlet Laplacian on the interior of an ``n × n`` node grid (cached).
-
-    Returns the SAME object for every call with the same ``n``.
-
-    Returns
-    -------
-    csr_matrix, shape ((n-2)², (n-2)²)
-        Symmetric positive definite; do not modify it in place.
-    """
-    n = int(n)
-    if n not in _LAPLACIANS:
-        _LAPLACIANS[n] = node_diffusion_matrix(np.ones((n, n)))
-    return _LAPLACIANS[n]
-
+__all__ = ["Poisson", "PoissonCell", "poisson_system", "node_laplacian"]
 
 def poisson_system(f: np.ndarray, g: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     """Node-grid system of ``-Δu = f`` on the unit square with ``u = g`` on the boundary.
@@ -156,3 +137,61 @@ class Poisson(LinearFamily):
         u = np.array(sample["g"], dtype=float)
         u[1:-1, 1:-1] = np.asarray(solution, dtype=float).reshape(s - 2, s - 2)
         return {"u": u}
+
+
+@register
+@final
+@dataclass(frozen=True)
+class PoissonCell(LinearFamily):
+    """The SKR paper's Poisson: ``-Δu = f`` on the unit square, ``u = 0`` on the boundary,
+    ``f`` a Neumann GRF; cell-centred (one matrix, :func:`dirichlet_laplacian`, shared by
+    every sample; only the right-hand side changes).
+
+    Options
+    -------
+    resolution : int
+        Cells per axis.
+    seed : int
+    alpha, tau : float
+        GRF of the source ``f`` (Neumann/DCT, at the cell centres).
+
+    Examples
+    --------
+    >>> fam = PoissonCell(resolution=8)
+    >>> (A, b), (A2, _) = fam.assemble(fam.sample(0)), fam.assemble(fam.sample(1))
+    >>> A is A2, b.shape
+    (True, (64,))
+    """
+
+    resolution: int = 64
+    seed: int = 0
+    alpha: float = 2.0
+    tau: float = 3.0
+    name: ClassVar[str] = "poisson-cell"
+
+    def __post_init__(self) -> None:
+        check_common(self)
+        check_grf_options(self, self.alpha, self.tau)
+
+    def fields(self) -> dict[str, FieldSpec]:
+        s = (self.resolution, self.resolution)
+        return {
+            "f": FieldSpec("f", s, "input", ("x", "y"), "source at the cell centres"),
+            "u": FieldSpec("u", s, "output", ("x", "y"), "solution at the cell centres"),
+        }
+
+    def coords(self) -> dict[str, np.ndarray]:
+        c = cell_centres(self.resolution)
+        return {"x": c, "y": c.copy()}
+
+    def sample(self, i: int) -> dict[str, Any]:
+        s = self.resolution
+        return {"f": samplers.grf((s, s), self.rng(i), alpha=self.alpha, tau=self.tau)}
+
+    def assemble(self, sample: Mapping[str, Any]) -> tuple[sp.csr_matrix, np.ndarray]:
+        f = np.asarray(sample["f"], dtype=float)
+        return dirichlet_laplacian(f.shape[0]), f.ravel().copy()
+
+    def to_outputs(self, sample: Mapping[str, Any], solution: np.ndarray) -> dict[str, np.ndarray]:
+        s = self.resolution
+        return {"u": np.asarray(solution, dtype=float).reshape(s, s)}

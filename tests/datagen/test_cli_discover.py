@@ -44,9 +44,10 @@ def test_families_lists_options_with_defaults_and_docs(capsys):
     assert main(["families", "darcy", "heat"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("darcy: Darcy flow")
-    assert "alpha       default 2.0  (float)" in out
-    assert "resolution  default 64  (int)  [set with --resolution]" in out
-    assert "Cells per axis (``resolution²`` unknowns)." in out
+    assert "alpha        default 2.0  (float)" in out
+    assert "resolution   default 64  (int)  [set with --resolution]" in out
+    assert "Cells per axis (``resolution^dim`` unknowns)." in out
+    assert "coefficient  default 'lognormal'" in out
     assert "scheme       default 'crank-nicolson'" in out  # heat
     assert "u          output 10x32x32" in out
 
@@ -81,7 +82,8 @@ def test_print_config_needs_no_n_or_out_and_shows_family_defaults(capsys):
 def test_print_config_global_flag_and_bad_family_option(capsys):
     assert main(["--print-config", "generate", "darcy", "--resolution", "16"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
-    assert cfg["resolution"] == 16 and cfg["options"] == {"alpha": 2.0, "tau": 3.0}
+    assert cfg["resolution"] == 16 and cfg["options"] == {"alpha": 2.0, "tau": 3.0,
+                                                          "coefficient": "lognormal", "dim": 2}
     assert main(["generate", "darcy", "-o", "bogus=1", "--print-config"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Unknown option(s) ['bogus'] for family 'darcy'")
@@ -121,7 +123,7 @@ def test_toml_generate_table_print_config_and_stray_fields(tmp_path, capsys):
     assert main(["generate", "--config", str(path), "--n", "5", "--print-config"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert (cfg["n"], cfg["resolution"], cfg["out"]) == (5, 8, "d.h5")  # flag beats file
-    assert cfg["options"] == {"alpha": 2.5, "tau": 3.0}
+    assert cfg["options"] == {"alpha": 2.5, "tau": 3.0, "coefficient": "lognormal", "dim": 2}
     path.write_text("n = 4\n" + TOML)  # a field outside the table would be ignored: refuse
     assert main(["generate", "--config", str(path), "--print-config"]) == 2
     err = capsys.readouterr().err

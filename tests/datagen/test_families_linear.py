@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as sla
 
-from pdeflow.datagen import families
+from pdeflow.datagen import families, samplers
 from pdeflow.datagen.families import ChunkResult, LinearFamily
 from pdeflow.datagen.families.darcy import (
     cell_centres,
@@ -241,22 +241,21 @@ def test_poisson_boundary_values_follow_the_ring():
         np.testing.assert_array_equal(u[e], g[e])
 
 
-def test_helmholtz_follows_the_solver_family_conventions():
-    from pdeflow.solvers.families import Helmholtz as SolverHelmholtz
+def test_helmholtz_follows_the_assembly_conventions():
+    from pdeflow.datagen.families.assembly import gaussian_source, helmholtz_matrix
 
     fam = make("helmholtz", k0=2.0, seed=5)
-    ref = SolverHelmholtz(size=16, k0=2.0, seed=5)
-    np.testing.assert_allclose(fam.sample(3)["k"], ref.sample(3), rtol=1e-14)
+    k = fam.sample(3)["k"]
+    g = samplers.grf((16, 16), fam.rng(3))
+    np.testing.assert_allclose(k, 2.0 * (1.0 + 0.3 * np.tanh(g)), rtol=1e-14)
     A, b = fam.assemble(fam.sample(3))
-    A_ref, b_ref = ref.assemble(ref.sample(3))
-    assert abs(A - A_ref).max() < 1e-12 and np.allclose(b, b_ref)
+    assert abs(A - helmholtz_matrix(k)).max() < 1e-12 and np.allclose(b, gaussian_source(16))
 
 
-def test_darcy_is_lognormal_on_the_solver_grid():
-    from pdeflow.solvers.families import Darcy as SolverDarcy
-
+def test_darcy_is_lognormal_on_the_cell_grid():
     fam = make("darcy", seed=2)
-    np.testing.assert_allclose(fam.sample(1)["a"], SolverDarcy(size=16, seed=2).sample(1))
+    g = samplers.grf((16, 16), fam.rng(1))
+    np.testing.assert_allclose(fam.sample(1)["a"], np.exp(g))
     A, b = fam.assemble(fam.sample(1))
     np.testing.assert_array_equal(b, np.ones(256))
 

@@ -9,8 +9,8 @@ import scipy.sparse as sp
 
 from pdeflow.datagen import families
 from pdeflow.datagen.families import ChunkResult
+from pdeflow.datagen.families.assembly import diffusion_matrix
 from pdeflow.errors import ConfigError, ConvergenceError, DataError
-from pdeflow.solvers.families import diffusion_matrix
 
 # small, fast configurations of every family
 SMALL = {

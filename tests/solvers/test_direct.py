@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from pdeflow.datagen.families.assembly import diffusion_matrix
 from pdeflow.solvers import SparseLDL, factorize, solve_sequence
 from pdeflow.solvers.direct import ZeroPivotError
-from pdeflow.solvers.families import diffusion_matrix
 
 
 def _darcy(seed: int, m: int = 24) -> tuple[sp.csr_matrix, np.ndarray]:

@@ -7,7 +7,8 @@ import pyamg
 import pytest
 import scipy.sparse as sp
 
-from pdeflow.solvers import AMG, Darcy, Darcy3D, cg
+from pdeflow.datagen import families
+from pdeflow.solvers import AMG, cg
 from pdeflow.solvers.galerkin import plan_galerkin
 from pdeflow.solvers.preconditioners import _galerkin_update
 
@@ -26,7 +27,8 @@ def _scipy_coarse(A, P, R):
     return out
 
 
-@pytest.mark.parametrize("family", [Darcy(size=20, seed=1), Darcy3D(size=8, seed=2)])
+@pytest.mark.parametrize("family", [families.get("darcy", resolution=20, seed=1),
+                                    families.get("darcy", dim=3, resolution=8, seed=2)])
 def test_plan_reproduces_scipy_products_for_new_values(family):
     (A1, _), (A2, _) = family.systems(2)[1]
     ml, P, R = _hierarchy(A1)
@@ -57,7 +59,7 @@ def test_plan_keeps_entries_that_cancel_for_the_first_values():
 
 
 def test_plan_rejects_another_pattern():
-    fam = Darcy(size=12, seed=3)
+    fam = families.get("darcy", resolution=12, seed=3)
     A = fam.systems(1)[1][0][0]
     _, P, R = _hierarchy(A)
     plan = plan_galerkin(A, P, R)
@@ -78,7 +80,7 @@ def test_plan_targets_fit_the_narrowest_integer_type():
 
 
 def test_amg_update_plans_once_and_matches_a_fresh_galerkin_product():
-    fam = Darcy(size=24, seed=4)
+    fam = families.get("darcy", resolution=24, seed=4)
     (A1, _), (A2, b2), (A3, b3) = fam.systems(3)[1]
     M1 = AMG().build(A1)
     M2 = AMG().update(M1, A2)
@@ -95,7 +97,7 @@ def test_amg_update_plans_once_and_matches_a_fresh_galerkin_product():
 
 
 def test_amg_update_replans_for_a_new_pattern():
-    fam = Darcy(size=16, seed=5)
+    fam = families.get("darcy", resolution=16, seed=5)
     (A1, _), (A2, b2) = fam.systems(2)[1]
     M1 = AMG().build(A1)
     first = AMG().update(M1, A2).handle._pdeflow_galerkin_plan
@@ -108,7 +110,7 @@ def test_amg_update_replans_for_a_new_pattern():
 
 
 def test_plan_takes_unsorted_matrices_without_sorting_them_in_place():
-    fam = Darcy(size=12, seed=6)
+    fam = families.get("darcy", resolution=12, seed=6)
     (A1, _), (A2, _) = fam.systems(2)[1]
     _, P, R = _hierarchy(A1)
     perm = np.random.default_rng(0).permutation  # shuffle each row's entries

@@ -7,8 +7,9 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from pdeflow.datagen import families
 from pdeflow.errors import ConvergenceError
-from pdeflow.solvers import ASM, BJacobi, Helmholtz, gmres
+from pdeflow.solvers import ASM, BJacobi, gmres
 from pdeflow.solvers.ilu0 import ilu0
 
 
@@ -59,7 +60,7 @@ def test_asm_and_bjacobi_precondition_better_than_scipys_thresholded_ilu():
     # one-block ASM on the SKR paper's 10,000-unknown Helmholtz: GMRES(40) took 661
     # iterations per system with spilu(drop_tol=0, fill_factor=1) subdomains and takes 110
     # with ILU(0), the count of PETSc's ASM on one rank; here on a 1,024-unknown grid
-    params, systems = Helmholtz(size=32, seed=1).systems(1)
+    params, systems = families.get("helmholtz", resolution=32, seed=1).systems(1)
     A, b = systems[0]
     counts = {}
     for name, pc in (("asm", ASM(n_blocks=1)), ("bjacobi", BJacobi(n_blocks=1))):

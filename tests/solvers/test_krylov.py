@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from pdeflow.datagen import families
 from pdeflow.errors import ConfigError, ConvergenceError, DataError, ShapeError
 from pdeflow.solvers import (
     AMG,
@@ -203,9 +204,10 @@ def test_lu_of_a_neighbour_preconditions_in_few_iterations(spd):
 
 
 def test_lu_rebuild_refactors_its_ldl_in_place_for_a_new_matrix():
-    from pdeflow.solvers import LU, HelmholtzIndefinite, SparseLDL
+    from pdeflow.solvers import LU, SparseLDL
 
-    (A1, _), (A2, b2) = HelmholtzIndefinite(size=24, seed=3).systems(2)[1]
+    indefinite = families.get("helmholtz", k0=30.0, contrast=0.1, resolution=24, seed=3)
+    (A1, _), (A2, b2) = indefinite.systems(2)[1]
     M1 = LU().build(A1)
     assert isinstance(M1.apply, SparseLDL)  # symmetric, positive diagonal, accurate
     M2 = LU().rebuild(M1, A2)
@@ -230,9 +232,10 @@ def test_lu_falls_back_to_pivoting_when_ldl_is_inaccurate():
 
 
 def test_sequence_rebuilds_a_factorization_every_pc_refresh_systems():
-    from pdeflow.solvers import LU, HelmholtzIndefinite, solve_sequence
+    from pdeflow.solvers import LU, solve_sequence
 
-    params, systems = HelmholtzIndefinite(size=24, seed=5).systems(6)
+    indefinite = families.get("helmholtz", k0=30.0, contrast=0.1, resolution=24, seed=5)
+    params, systems = indefinite.systems(6)
     res = solve_sequence(
         systems, "skr", params=params, preconditioner=LU(), pc_refresh=2, k=4, rtol=1e-9
     )
@@ -244,9 +247,8 @@ def test_sequence_rebuilds_a_factorization_every_pc_refresh_systems():
 
 
 def test_amg_update_keeps_quality_on_a_new_matrix():
-    from pdeflow.solvers import Darcy
 
-    fam = Darcy(size=24, seed=4)
+    fam = families.get("darcy", resolution=24, seed=4)
     (A1, _), (A2, b2) = fam.systems(2)[1]
     fresh = cg(A2, b2, M=AMG().build(A2), rtol=1e-10)
     frozen = cg(A2, b2, M=AMG().build(A1), rtol=1e-10)

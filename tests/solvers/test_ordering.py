@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pdeflow.datagen import families
 from pdeflow.errors import ConfigError, DataError
-from pdeflow.solvers import Darcy, hilbert_index, morton_index, path_length, skr_order
+from pdeflow.solvers import hilbert_index, morton_index, path_length, skr_order
 
 
 @pytest.fixture(scope="module")
 def fields():
-    fam = Darcy(size=24, seed=5)
-    return np.stack([fam.sample(i) for i in range(120)])
+    fam = families.get("darcy", resolution=24, seed=5)
+    return np.stack([fam.sample(i)["a"] for i in range(120)])
 
 
 @pytest.mark.parametrize("method", ["greedy", "hilbert", "morton", "knn", "auto"])

@@ -14,9 +14,8 @@ import pytest
 
 pytest.importorskip("dolfinx_solver")
 
+from pdeflow.datagen import families  # noqa: E402  (after dolfinx_solver, before petsc4py)
 from pdeflow.solvers import (  # noqa: E402
-    Darcy,
-    HelmholtzIndefinite,
     PetscBackend,
     SolveStatus,
     cg,
@@ -30,7 +29,7 @@ MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 @pytest.fixture(scope="module")
 def systems():
-    return Darcy(size=16, seed=2).systems(4)
+    return families.get("darcy", resolution=16, seed=2).systems(4)
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +89,13 @@ SCRIPT = """
 import json, sys
 import dolfinx_solver  # noqa: F401  (before petsc4py)
 import numpy as np
-from pdeflow.solvers import (Darcy, HelmholtzIndefinite, PetscBackend, cg, gcrodr, gmres,
+from pdeflow.solvers import (PetscBackend, cg, gcrodr, gmres,
                              solve_sequence)
 
+from pdeflow.datagen import families
+
 bk = PetscBackend()
-params, systems = Darcy(size=16, seed=2).systems(4)
+params, systems = families.get("darcy", resolution=16, seed=2).systems(4)
 A, b = systems[0]
 out = {"size": bk.size}
 for name, solve, kw in [("gmres", gmres, {}), ("gcrodr", gcrodr, {}), ("cg", cg, {}),
@@ -104,7 +105,7 @@ for name, solve, kw in [("gmres", gmres, {}), ("gcrodr", gcrodr, {}), ("cg", cg,
 seq = solve_sequence(systems, "skr", params=params, rtol=1e-9, backend=bk)
 out["skr"] = {"iterations": seq.iterations.tolist(),
               "x": np.stack([bk.gather(x) for x in seq.solutions]).tolist()}
-hp, hs = HelmholtzIndefinite(size=12).systems(3)
+hp, hs = families.get("helmholtz", k0=30.0, contrast=0.1, resolution=12).systems(3)
 hseq = solve_sequence(hs, "skr", params=hp, rtol=1e-9, backend=bk)
 out["helmholtz"] = {"iterations": hseq.iterations.tolist(),
                     "x": np.stack([bk.gather(x) for x in hseq.solutions]).tolist()}
@@ -146,7 +147,7 @@ def test_two_ranks_match_scipy(tmp_path, systems):
     ref = solve_sequence(sys_, "skr", params=params, rtol=1e-9)
     assert np.abs(np.array(got["skr"]["iterations"]) - ref.iterations).max() <= 2
     np.testing.assert_allclose(got["skr"]["x"], ref.solutions, rtol=1e-6, atol=1e-10)
-    hp, hs = HelmholtzIndefinite(size=12).systems(3)
+    hp, hs = families.get("helmholtz", k0=30.0, contrast=0.1, resolution=12).systems(3)
     href = solve_sequence(hs, "skr", params=hp, rtol=1e-9)
     assert np.abs(np.array(got["helmholtz"]["iterations"]) - href.iterations).max() <= 2
     np.testing.assert_allclose(got["helmholtz"]["x"], href.solutions, rtol=1e-6, atol=1e-8)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from pdeflow.datagen import families
 from pdeflow.solvers import ILU, RecycleSpace, cg, gcrodr, gmres
 
 
@@ -172,9 +173,9 @@ def _sequence_iterations(systems, order, update_every, monkeypatch=None, calls=N
 
 
 def test_auto_updates_skip_cycles_on_a_definite_sequence(monkeypatch):
-    from pdeflow.solvers import Darcy, skr_order
+    from pdeflow.solvers import skr_order
 
-    params, systems = Darcy(size=32, seed=1).systems(5)
+    params, systems = families.get("darcy", resolution=32, seed=1).systems(5)
     order = skr_order(params)
     every, auto = [], []
     its_every = _sequence_iterations(systems, order, 1, monkeypatch, every)
@@ -184,9 +185,10 @@ def test_auto_updates_skip_cycles_on_a_definite_sequence(monkeypatch):
 
 
 def test_auto_updates_every_cycle_on_an_indefinite_sequence():
-    from pdeflow.solvers import HelmholtzIndefinite, skr_order
+    from pdeflow.solvers import skr_order
 
-    params, systems = HelmholtzIndefinite(size=16, seed=2).systems(4)
+    indefinite = families.get("helmholtz", k0=30.0, contrast=0.1, resolution=16, seed=2)
+    params, systems = indefinite.systems(4)
     order = skr_order(params)
     its_every = _sequence_iterations(systems, order, 1)
     its_auto = _sequence_iterations(systems, order, "auto")

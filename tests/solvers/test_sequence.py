@@ -6,13 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
 
+from pdeflow.datagen import families
 from pdeflow.errors import ConfigError, ConvergenceError
 from pdeflow.solvers import (
     AMG,
-    Darcy,
-    Helmholtz,
-    HelmholtzIndefinite,
-    Poisson,
     SolveStatus,
     solve_sequence,
 )
@@ -20,7 +17,7 @@ from pdeflow.solvers import (
 
 @pytest.fixture(scope="module")
 def darcy():
-    return Darcy(size=20, seed=1).systems(12)
+    return families.get("darcy", resolution=20, seed=1).systems(12)
 
 
 def _check(systems, res, rtol):
@@ -69,7 +66,7 @@ def test_auto_reports_its_choice(darcy):
 
 
 def test_auto_on_nonsymmetric_candidates():
-    params, systems = HelmholtzIndefinite(size=16).systems(6)
+    params, systems = families.get("helmholtz", k0=30.0, contrast=0.1, resolution=16).systems(6)
     res = solve_sequence(systems, "auto", params=params, rtol=1e-8)
     assert "indefinite" in res.choice["reason"]
     assert res.method in ("direct", "skr", "gmres")
@@ -77,7 +74,7 @@ def test_auto_on_nonsymmetric_candidates():
 
 
 def test_direct_reuses_a_shared_matrix():
-    params, systems = Poisson(size=16).systems(5)
+    params, systems = families.get("poisson-cell", resolution=16).systems(5)
     res = solve_sequence(systems, "direct")
     _check(systems, res, 1e-10)
 
@@ -102,7 +99,7 @@ def test_failure_raises_or_is_recorded(darcy):
 
 
 def test_preconditioner_refresh_reuses_hierarchy():
-    params, systems = Helmholtz(size=24).systems(8)
+    params, systems = families.get("helmholtz", resolution=24).systems(8)
     res = solve_sequence(
         systems, "skr-cg", params=params, preconditioner=AMG(), pc_refresh=4, rtol=1e-8
     )
