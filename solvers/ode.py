@@ -45,7 +45,6 @@ True
 
 from __future__ import annotations
 
-import enum
 import functools
 import inspect
 import math
@@ -60,6 +59,7 @@ import scipy.sparse as sp
 
 from pdeflow.errors import ConfigError, ConvergenceError, DataError, ShapeError
 from pdeflow.solvers.ode_methods import STEPPERS, JacobianSource
+from pdeflow.status import Status
 
 __all__ = ["ODEProblem", "ODESolution", "ODEStatus", "DenseOutput", "solve", "METHODS"]
 
@@ -80,7 +80,7 @@ dense finite-difference Jacobian costs ``n + 1`` RHS calls), and ``from_terms`` 
 
 
 # ------------------------------------------------------------------------ status
-class ODEStatus(enum.IntEnum):
+class ODEStatus(Status):
     """Why an integration stopped: positive reached the end, negative failed.
 
     Examples
@@ -89,40 +89,21 @@ class ODEStatus(enum.IntEnum):
     True
     """
 
-    SUCCESS = 1
-    STEP_SIZE_TOO_SMALL = -1
-    MAX_STEPS = -2
-    NONFINITE = -3
-    SINGULAR = -4
-    SCIPY_FAILED = -5
-
-    @property
-    def converged(self) -> bool:
-        return self.value > 0
-
-    @property
-    def message(self) -> str:
-        """A user-facing explanation that says what to try next."""
-        return _MESSAGES[self]
-
-
-_MESSAGES = {
-    ODEStatus.SUCCESS: "reached the end of tspan",
-    ODEStatus.STEP_SIZE_TOO_SMALL: (
+    SUCCESS = 1, "reached the end of tspan"
+    STEP_SIZE_TOO_SMALL = -1, (
         "the step size fell below the spacing of floating-point numbers at t; the solution may "
         "blow up there, or the problem is stiff: use method='rodas4', 'BDF' or 'Radau', or "
-        "loosen rtol/atol"),
-    ODEStatus.MAX_STEPS: (
+        "loosen rtol/atol")
+    MAX_STEPS = -2, (
         "reached max_steps before the end of tspan; increase max_steps, or use a stiff method "
-        "if the explicit method is taking tiny steps"),
-    ODEStatus.NONFINITE: (
+        "if the explicit method is taking tiny steps")
+    NONFINITE = -3, (
         "the right-hand side returned NaN or inf and shrinking the step did not help; check "
-        "f for divisions by zero or logs of negative states"),
-    ODEStatus.SINGULAR: (
+        "f for divisions by zero or logs of negative states")
+    SINGULAR = -4, (
         "the iteration matrix I/(gamma h) - J stayed singular while shrinking the step; check "
-        "the Jacobian"),
-    ODEStatus.SCIPY_FAILED: "scipy's solver failed",
-}
+        "the Jacobian")
+    SCIPY_FAILED = -5, "scipy's solver failed"
 
 
 # ----------------------------------------------------------------------- problem
