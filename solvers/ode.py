@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from pdeflow.errors import ConfigError, ConvergenceError, DataError, ShapeError
+from pdeflow.errors import ConfigError, ConvergenceError, DataError
 from pdeflow.solvers.ode_methods import STEPPERS, JacobianSource
 from pdeflow.status import Status
 
@@ -273,9 +273,11 @@ class ODEProblem:
         jac : bool
             Also compile the analytic sparse Jacobian.
         form : {"oop", "inplace"}, optional
-            Override the form detected from ``f``'s signature: four parameters whose
-            first is named ``dy``/``du``/``out``... (or whose last is ``t``) is
-            in-place; three is out-of-place.
+            Declare the form.  Without it, three positional parameters mean out-of-place
+            and four in-place (the names do not matter), checked by one trial call of ``f``
+            at ``(t0, y0, p)`` (out-of-place returns an array of ``y0``'s shape, in-place
+            returns None); any other signature, or a trial that disagrees, raises
+            :class:`~pdeflow.errors.ConfigError` asking for ``form``.
         static_params : bool
             Bind ``p`` as numbers at trace time (:func:`pdeflow.symbolic.trace`'s
             ``static_params``), so ``f`` may call ``float(p[0])``, ``math.exp(p[0])`` or
@@ -304,11 +306,11 @@ class ODEProblem:
         from pdeflow.symbolic import compile_jacobian, trace
 
         _ensure_fn("f", f)
-        form = _detect_form(f, form)
         y0a = np.asarray(y0, dtype=np.float64)
         if not np.all(np.isfinite(y0a)):
             raise DataError("y0 has non-finite entries; give finite initial values")
         t0 = float(tuple(tspan)[0])
+        form = _detect_form(f, form, y0a, p, t0)
         names = list(inspect.signature(f).parameters)
         s = time.perf_counter()
         static = [names[2]] if static_params and len(names) > 2 else False
@@ -544,28 +546,56 @@ def _fill(jf, data, y, pvec, t, numba_target):
     return data
 
 
-_INPLACE_FIRST = {"dy", "du", "dx", "dz", "dudt", "dydt", "du_dt", "dy_dt", "out", "res", "ydot",
-                  "udot", "deriv", "derivs"}
+FORMS = ("oop", "inplace")
 
 
-def _detect_form(f, form):
+def _positional_count(f) -> int | None:
+    """Positional parameters of ``f``; None when unreadable or ``*args`` makes it open."""
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(q.kind is q.VAR_POSITIONAL for q in params):
+        return None
+    return sum(q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD) for q in params)
+
+
+def _detect_form(f, form, y0, p, t0) -> str:
+    """The declared form, else the one ``f``'s signature allows, checked by a trial call.
+
+    Three positional parameters mean ``f(t, y, p) -> dy``, four mean ``f(dy, y, p, t)``
+    (names do not matter).  A trial call at ``(t0, y0, p)`` then checks the form: an
+    out-of-place ``f`` returns an array of ``y0``'s shape, an in-place one returns None.
+    Anything else is ambiguous and raises :class:`~pdeflow.errors.ConfigError` saying how
+    to declare the form.
+    """
     if form is not None:
-        if form not in ("oop", "inplace"):
+        if form not in FORMS:
             raise ConfigError(f"The 'form' parameter of ODEProblem.from_function must be one of "
                               f"'oop', 'inplace'. Got {form!r}.")
         return form
+    declare = "declare it: from_function(..., form='oop') or form='inplace'"
+    count = _positional_count(f)
+    if count not in (3, 4):
+        raise ConfigError(f"cannot tell whether f is f(t, y, p) -> dy or f(dy, y, p, t) from a "
+                          f"signature with {count or 'open'} positional parameters; {declare}")
+    form = "oop" if count == 3 else "inplace"
+    call = "f(t, y, p)" if form == "oop" else "f(dy, y, p, t)"
     try:
-        params = [q for q in inspect.signature(f).parameters.values()
-                  if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        raise ConfigError("cannot read f's signature; pass form='oop' or form='inplace'") from None
-    names = [q.name for q in params]
-    if len(names) == 3:
-        return "oop"
-    if len(names) == 4 and (names[0].lower() in _INPLACE_FIRST or names[3] == "t"):
-        return "inplace"
-    raise ConfigError(f"cannot tell whether f{tuple(names)} is f(t, y, p) -> dy or "
-                      f"f(dy, y, p, t); pass form='oop' or form='inplace'")
+        if form == "oop":
+            out = f(t0, y0.copy(), p)
+            ok = out is not None and np.shape(out) == y0.shape
+        else:
+            ok = f(np.zeros_like(y0), y0.copy(), p, t0) is None
+    except Exception as exc:  # noqa: BLE001 - any failure of the trial leaves the form open
+        raise ConfigError(f"a trial call of f as {call} raised {type(exc).__name__}: {exc}; "
+                          f"{declare}") from exc
+    if not ok:
+        want = ("an array of y0's shape" if form == "oop"
+                else "None (an in-place f writes dy)")
+        raise ConfigError(f"f has {count} positional parameters, so it was called as {call}, "
+                          f"but it did not return {want}; {declare}")
+    return form
 
 
 def _bind_params(p_sym, p):
@@ -841,7 +871,9 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
             kw[k] = options[k]
     linear: dict = {}
     if method == "BDF" and problem.jac is not None:
-        solver = _static_lu_bdf()
+        from pdeflow.solvers.ode_bdf import StaticLUBDF  # scipy.integrate, numba: on first use
+
+        solver = StaticLUBDF
         kw["linear_solver"] = options.get("linear_solver", "auto")
         kw["linear_stats"] = linear
     else:
@@ -956,95 +988,6 @@ def _solve_odeint(problem, rtol, atol, t_eval, options):
         t=times[keep].copy(), y=np.ascontiguousarray(ys[keep]), status=status, message=message,
         method="LSODA", nfev=nfev, njev=njev, nlu=njev, steps=steps, rejected=None,
         t_eval=t_eval, t_final=t_final, dense=None)
-
-
-@functools.cache
-def _static_lu_bdf():
-    """scipy's BDF whose sparse iteration matrices ``I - c J`` are solved by pdeflow.
-
-    ``linear_solver`` (a constructor keyword, from :func:`solve`):
-
-    * ``"direct"``: :class:`~pdeflow.solvers.sparse_lu.StaticLU` (ordering and symbolic
-      analysis once per solve, numeric refactorization per matrix; SuperLU with pivoting
-      where a diagonal pivot fails or the factors fill in heavily);
-    * ``"gmres"``: :class:`~pdeflow.solvers.ode_krylov.KrylovNewtonSolver` (GMRES with an
-      incomplete LU reused across matrices, residual in the error weights of the Newton
-      iterate, which ``fun`` is wrapped to record);
-    * ``"auto"``: ``"gmres"`` where StaticLU finds the fill heavy (the BCR network: 15.6 s
-      direct, 5.8-6.4 s gmres, same steps), else ``"direct"`` (RD3).
-
-    ``linear_stats`` (a dict) receives the solver used (``"linear_solver"``) and, live,
-    the Krylov solver's counts (``"counts"``).
-    Everything else, step control included, is scipy's."""
-    from scipy.integrate import BDF
-    from scipy.sparse.linalg import splu
-
-    from .ode_krylov import KrylovNewtonSolver
-    from .sparse_lu import StaticLU
-
-    class StaticLUBDF(BDF):
-        def __init__(self, *args, linear_solver="auto", linear_stats=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            report = {} if linear_stats is None else linear_stats
-            if not sp.issparse(self.J):
-                if linear_solver == "gmres":
-                    raise ConfigError("linear_solver='gmres' needs a sparse Jacobian; the "
-                                      "problem's jac returned a dense array")
-                report.update({"linear_solver": "dense LU", "counts": {}})
-                return
-            state: dict = {}
-
-            def direct(A):
-                static = state.get("lu")
-                if static is not False:
-                    try:
-                        ok = static.factor(A)
-                    except ShapeError:  # the pattern of I - c J grew: analyse it again
-                        static = state["lu"] = StaticLU(A)
-                        ok = static.worthwhile and static.factor(A)
-                    if ok:
-                        return static.solver()
-                return splu(sp.csc_matrix(A)).solve
-
-            def scaled_krylov_steps():
-                """From now on, solve with the Krylov solver in the error weights of the Newton
-                iterate: ``solve_bdf_system`` evaluates ``fun`` there before each solve."""
-                fun, rtol, atol = self.fun, self.rtol, self.atol
-                # residual bound in error-weight units: 5% of the Newton tolerance (RMS),
-                # CVODE's default linear-solver factor
-                step_floor = 0.05 * self.newton_tol * math.sqrt(self.n)
-                newton_point = {"y": self.y}
-
-                def fun_at(t, y):
-                    newton_point["y"] = y
-                    return fun(t, y)
-
-                self.fun = fun_at
-                self.solve_lu = lambda LU, b: LU(
-                    b, atol + rtol * np.abs(newton_point["y"]), step_floor)
-
-            def lu(A):
-                self.nlu += 1
-                if "lu" not in state:
-                    # StaticLU's analysis decides between the direct solvers and, for
-                    # "auto", whether to go Krylov; an explicit "gmres" needs none of it
-                    static = None if linear_solver == "gmres" else StaticLU(A)
-                    heavy = static is not None and not static.worthwhile  # SuperLU wins
-                    state["lu"] = static if static is not None and not heavy else False
-                    use_krylov = static is None or (linear_solver == "auto" and heavy)
-                    state["krylov"] = KrylovNewtonSolver() if use_krylov else None
-                    report["linear_solver"] = "gmres" if use_krylov else (
-                        "SuperLU" if heavy else "StaticLU")
-                    report["counts"] = state["krylov"].stats if use_krylov else {}
-                    if use_krylov:
-                        scaled_krylov_steps()
-                krylov = state["krylov"]
-                return krylov.factor(A) if krylov is not None else direct(A)
-
-            self.lu = lu
-            self.solve_lu = lambda LU, b: LU(b)
-
-    return StaticLUBDF
 
 
 @dataclass(frozen=True, eq=False)

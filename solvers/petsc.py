@@ -28,10 +28,10 @@ _prefix_counter = itertools.count()
 def import_dolfinx_solver() -> bool:
     """Import ``dolfinx_solver`` (it must come before petsc4py and dolfinx); False if absent.
 
-    Examples
-    --------
-    >>> isinstance(import_dolfinx_solver(), bool)
-    True
+    Returns
+    -------
+    bool
+        Whether the module is installed (and now imported).
     """
     try:
         import dolfinx_solver  # noqa: F401  (must precede petsc4py)

@@ -21,7 +21,7 @@ The Krylov strategies share :class:`KrylovStrategy`: a preconditioner set up fro
 Examples
 --------
 >>> import numpy as np, scipy.sparse as sp
->>> from pdeflow.solvers import ScipyBackend
+>>> from pdeflow.solvers import CGStrategy, ScipyBackend
 >>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(20, 20), format="csr")
 >>> bk = ScipyBackend()
 >>> strategy = CGStrategy(bk, pc=None, pc_refresh=1, warm_start=True, rtol=1e-10)
