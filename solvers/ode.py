@@ -1002,6 +1002,72 @@ def _rms(x):
     return math.sqrt(float(np.dot(x, x)) / x.size)
 
 
+def _first_step(fun, t0, t1, y, rtol, atol, max_step, options, stats) -> float:
+    """The given ``first_step``, else Hairer's estimate from ``f(t0, y0)`` (adaptive only)."""
+    h = options.get("first_step")
+    if h is None:
+        if not options.get("adaptive", True):
+            raise ConfigError("adaptive=False needs first_step=h (the fixed step size)")
+        f0 = fun(t0, y)
+        stats["nfev"] += 1
+        sc = atol + rtol * np.abs(y)
+        d0, d1 = _rms(y / sc), _rms(f0 / sc)
+        h = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+        h = min(h, (t1 - t0), max_step)
+    return float(h)
+
+
+def _step_factor(stepper, err, q, h, err_old, h_old, last_rejected) -> float:
+    """Factor for the next step after an accepted one (Gustafsson's predictive controller
+    for the steppers that ask for it), in [0.2, 5 or 10], at most 1 after a rejection."""
+    fac = min(5.0 if stepper.implicit else 10.0, 0.9 * max(err, 1e-10) ** (-1.0 / q))
+    if stepper.predictive and err_old is not None:
+        pred = (h / h_old) * 0.9 * (max(err, 1e-10) ** 2 / err_old) ** (-1.0 / q)
+        fac = min(fac, pred)
+    fac = max(fac, 0.2)
+    return min(fac, 1.0) if last_rejected else fac
+
+
+class _Recorder:
+    """The output of a solve: every step, or the ``t_eval`` points; and the dense pieces."""
+
+    def __init__(self, t0, y, t_eval, keep_dense):
+        self.t_eval, self.keep_dense = t_eval, keep_dense
+        self.ts, self.ys, self.pieces = [t0], [y.copy()], []
+        self.out_t, self.out_y, self.ie = [], [], 0
+        if t_eval is not None:
+            while self.ie < t_eval.size and t_eval[self.ie] <= t0:
+                self.out_t.append(t_eval[self.ie])
+                self.out_y.append(y.copy())
+                self.ie += 1
+
+    def accept(self, t_new, res):
+        t_eval = self.t_eval
+        if t_eval is not None and res.interp is not None:
+            while self.ie < t_eval.size and t_eval[self.ie] <= t_new:
+                te = t_eval[self.ie]
+                self.out_y.append(res.y.copy() if te == t_new else res.interp(te))
+                self.out_t.append(te)
+                self.ie += 1
+        if t_eval is None:
+            self.ts.append(t_new)
+            self.ys.append(res.y)
+        if self.keep_dense and res.interp is not None:
+            self.pieces.append(res.interp)
+
+    def arrays(self, n):
+        if self.t_eval is None:
+            return np.array(self.ts), np.array(self.ys)
+        return np.array(self.out_t), np.array(self.out_y).reshape(len(self.out_t), n)
+
+    def dense(self):
+        pieces = self.pieces
+        if not (self.keep_dense and pieces):
+            return None
+        bounds = np.array([pc.t0 for pc in pieces] + [pieces[-1].t0 + pieces[-1].h])
+        return DenseOutput(bounds, tuple(pieces))
+
+
 def _solve_own(problem, method, rtol, atol, t_eval, options):
     from pdeflow.solvers.ode_kernels import scaled_rms  # Numba: imported when a solve starts
 
@@ -1016,28 +1082,11 @@ def _solve_own(problem, method, rtol, atol, t_eval, options):
     adaptive = options.get("adaptive", True)
     max_steps = int(options.get("max_steps", 100_000))
     max_step = float(options.get("max_step") or np.inf)
-    keep_dense = options.get("dense_output", True)
     atol_v = np.ascontiguousarray(np.broadcast_to(np.asarray(atol, dtype=float), y.shape))
     rtol = float(rtol)
-    h = options.get("first_step")
-    if h is None:
-        if not adaptive:
-            raise ConfigError("adaptive=False needs first_step=h (the fixed step size)")
-        f0 = fun(t0, y)
-        stats["nfev"] += 1
-        sc = atol + rtol * np.abs(y)
-        d0, d1 = _rms(y / sc), _rms(f0 / sc)
-        h = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
-        h = min(h, (t1 - t0), max_step)
-    h = float(h)
+    h = _first_step(fun, t0, t1, y, rtol, atol, max_step, options, stats)
     q = stepper.error_order + 1
-    ts, ys, pieces = [t0], [y.copy()], []
-    out_t, out_y, ie = [], [], 0
-    if t_eval is not None:
-        while ie < t_eval.size and t_eval[ie] <= t0:
-            out_t.append(t_eval[ie])
-            out_y.append(y.copy())
-            ie += 1
+    out = _Recorder(t0, y, t_eval, options.get("dense_output", True))
     accepted = rejected = 0
     err_old, h_old, last_rejected = None, None, False
     status = ODEStatus.SUCCESS
@@ -1053,63 +1102,33 @@ def _solve_own(problem, method, rtol, atol, t_eval, options):
             status = fail_reason or ODEStatus.STEP_SIZE_TOO_SMALL
             break
         res = stepper.step(state, t, y, h, stats)
-        if res.ok:
-            err = scaled_rms(res.error, y, res.y, atol_v, rtol)
-        else:
-            err = math.inf
+        err = scaled_rms(res.error, y, res.y, atol_v, rtol) if res.ok else math.inf
         if not math.isfinite(err):
             fail_reason = ODEStatus.NONFINITE if res.ok else ODEStatus.SINGULAR
             if not adaptive:
                 status = fail_reason
                 break
             rejected += 1
-            last_rejected = True
-            state = res.retry_state
+            last_rejected, state = True, res.retry_state
             h *= 0.25
             continue
         if adaptive and err > 1.0:
             rejected += 1
-            last_rejected = True
-            state = res.retry_state
+            last_rejected, state = True, res.retry_state
             h *= max(0.2, 0.9 * err ** (-1.0 / q))
             continue
-        # accept
-        t_new = t + h
-        if t_eval is not None and res.interp is not None:
-            while ie < t_eval.size and t_eval[ie] <= t_new:
-                out_t.append(t_eval[ie])
-                out_y.append(res.y.copy() if t_eval[ie] == t_new else res.interp(t_eval[ie]))
-                ie += 1
-        t, y, state = t_new, res.y, res.state
+        out.accept(t + h, res)
+        t, y, state = t + h, res.y, res.state
         accepted += 1
         fail_reason = None
-        if t_eval is None:
-            ts.append(t)
-            ys.append(y)
-        if keep_dense and res.interp is not None:
-            pieces.append(res.interp)
         if adaptive:
-            fac = min(5.0 if stepper.implicit else 10.0, 0.9 * max(err, 1e-10) ** (-1.0 / q))
-            if stepper.predictive and err_old is not None:
-                pred = (h / h_old) * 0.9 * (max(err, 1e-10) ** 2 / err_old) ** (-1.0 / q)
-                fac = min(fac, pred)
-            fac = max(fac, 0.2)
-            if last_rejected:
-                fac = min(fac, 1.0)
+            fac = _step_factor(stepper, err, q, h, err_old, h_old, last_rejected)
             err_old, h_old = max(err, 1e-2), h
             h = h * fac
         last_rejected = False
-    if t_eval is None:
-        tt, yy = np.array(ts), np.array(ys)
-    else:
-        tt = np.array(out_t)
-        yy = np.array(out_y).reshape(len(out_t), problem.n)
-    dense = None
-    if keep_dense and pieces:
-        bounds = np.array([pc.t0 for pc in pieces] + [pieces[-1].t0 + pieces[-1].h])
-        dense = DenseOutput(bounds, tuple(pieces))
+    tt, yy = out.arrays(problem.n)
     return ODESolution(
         t=tt, y=yy, status=status, message=status.message, method=method, nfev=stats["nfev"],
         njev=stats["njev"], nlu=stats["nlu"], steps=accepted, rejected=rejected, t_eval=t_eval,
-        t_final=float(t), dense=dense)
+        t_final=float(t), dense=out.dense())
 
