@@ -103,11 +103,13 @@ class PetscBackend(AbstractBackend):
     comm : mpi4py communicator or petsc4py Comm, optional
         Defaults to ``PETSc.COMM_WORLD``.
 
-    Examples
-    --------
-    >>> bk = PetscBackend()                                   # doctest: +SKIP
-    >>> A = bk.from_csr(scipy_csr)      # each rank keeps its row range  # doctest: +SKIP
-    >>> b_local = bk.scatter(b_global)                       # doctest: +SKIP
+    Under ``mpiexec -n P`` every rank runs the same lines (shown as code, not as a doctest:
+    it needs PETSc and MPI)::
+
+        bk = PetscBackend()
+        A = bk.from_csr(scipy_csr)      # each rank keeps its row range
+        b_local = bk.scatter(b_global)
+        x_local = gmres(A, b_local, backend=bk).x
     """
 
     name: Final = "petsc"
