@@ -305,9 +305,10 @@ def _probe_numba_cuda() -> tuple[bool, str]:
 
 
 def _probe_dolfinx() -> tuple[bool, str]:
-    if importlib.util.find_spec("dolfinx_solver") is None:
+    from pdeflow.solvers.petsc import import_dolfinx_solver  # the one place it is imported
+
+    if not import_dolfinx_solver():  # must come before dolfinx and petsc4py
         return False, "dolfinx-solver-real is not installed (pip install 'pdeflow[fem]')"
-    importlib.import_module("dolfinx_solver")  # must come before dolfinx and petsc4py
     import dolfinx
     import dolfinx.mesh
     from mpi4py import MPI
@@ -320,9 +321,10 @@ def _probe_dolfinx() -> tuple[bool, str]:
 
 
 def _probe_petsc_mpi() -> tuple[bool, str]:
-    if importlib.util.find_spec("dolfinx_solver") is None:
+    from pdeflow.solvers.petsc import import_dolfinx_solver  # the one place it is imported
+
+    if not import_dolfinx_solver():  # must come before dolfinx and petsc4py
         return False, "dolfinx-solver-real is not installed (pip install 'pdeflow[fem]')"
-    importlib.import_module("dolfinx_solver")  # must come before petsc4py
     from mpi4py import MPI
     from petsc4py import PETSc
 

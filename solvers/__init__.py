@@ -38,8 +38,24 @@ from .preconditioners import (
     Jacobi,
     make_preconditioner,
 )
-from .sequence import SequenceResult, SystemReport, solve_sequence
+from .sequence import (
+    PC_REFRESH,
+    AutoChoice,
+    AutoStrategy,
+    SequenceResult,
+    SequenceSettings,
+    SystemReport,
+    solve_sequence,
+)
 from .status import SolveResult, SolveStatus
+from .strategies import (
+    CGStrategy,
+    DirectStrategy,
+    GMRESStrategy,
+    RecycledCGStrategy,
+    SequenceStrategy,
+    SKRStrategy,
+)
 
 __all__ = [
     "AbstractBackend",
@@ -69,6 +85,16 @@ __all__ = [
     "solve_sequence",
     "SequenceResult",
     "SystemReport",
+    "SequenceSettings",
+    "PC_REFRESH",
+    "AutoStrategy",
+    "AutoChoice",
+    "SequenceStrategy",
+    "GMRESStrategy",
+    "SKRStrategy",
+    "CGStrategy",
+    "RecycledCGStrategy",
+    "DirectStrategy",
     "AbstractPreconditioner",
     "BuiltPreconditioner",
     "Identity",

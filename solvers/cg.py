@@ -153,131 +153,178 @@ def cg(
     k = check_int(owner, "k", k, 0)
     ell = max(2 * k, N_STORE_MIN) if n_store is None else check_int(owner, "n_store", n_store, 0)
     s = setup_solve(owner, A, b, x0, M, rtol, atol, backend)
-    bk, op, x = s.backend, s.op, s.x
-    n = op.n_local
-    apply_M = s.M if s.M is not None else (lambda v: v.copy())
-    matvecs = 0
+    defl = _Deflation.of(s.backend, s.op, recycle, same_operator)
+    x, r = s.x, (s.b - s.op.matvec(s.x) if x0 is not None else s.b.copy())
+    if defl.k:  # start in the deflated space: W^T r = 0
+        mu = defl.WAWinv @ s.backend.dots(defl.W, r)
+        x += mu @ defl.W
+        r -= mu @ defl.AW
+    window = _RitzWindow(s.backend, s.op.n_local, min(ell, max_iter) if k else 0, k, defl.ritz)
+    status, its, history, matvecs = _pcg(s, defl, window, x, r, max_iter)
+    new_space = recycle
+    if k and status.converged:
+        W, AW, BW = window.finish()
+        if W is not None and W.shape[0]:
+            new_space = DeflationSpace._adopt(W, AW, BW, s.op.source)
+    info = {
+        "matvecs": matvecs + defl.matvecs + (x0 is not None),
+        "deflated": defl.k,
+        "preconditioner": s.pc_name,
+        "backend": s.backend.name,
+    }
+    res = SolveResult(
+        x, status, its, np.asarray(history), time.perf_counter() - t0, owner, new_space, info
+    )
+    return res.raise_if_failed() if raise_on_failure else res
 
-    W = AW = BW = None
-    if recycle is not None and recycle.k > 0:
+
+@dataclass(slots=True)
+class _Deflation:
+    """The deflation space of one solve: ``W``, ``A W``, ``M^{-1} A W`` and ``(W^T A W)^{-1}``."""
+
+    W: np.ndarray | None = None
+    AW: np.ndarray | None = None
+    BW: np.ndarray | None = None
+    WAWinv: np.ndarray | None = None
+    matvecs: int = 0
+
+    @property
+    def k(self) -> int:
+        return 0 if self.W is None else self.W.shape[0]
+
+    @property
+    def ritz(self) -> tuple:
+        """``(W, AW, BW)``, the start of the Ritz update (all None without deflation)."""
+        return (self.W, self.AW, self.BW) if self.k else (None, None, None)
+
+    @classmethod
+    def of(
+        cls, bk: AbstractBackend, op: Any, recycle: DeflationSpace | None, same: bool | None
+    ) -> _Deflation:
+        """The space of ``recycle`` for the operator ``op`` (``A W`` recomputed for a new
+        matrix); none when ``W^T A W`` is not positive definite."""
+        if recycle is None or recycle.k == 0:
+            return cls()
+        n = op.n_local
         if recycle.W.shape[1] != n:
             raise ShapeError(
                 f"The deflation space has vectors of length {recycle.W.shape[1]}, the system {n}."
             )
-        same = (recycle.operator is op.source) if same_operator is None else bool(same_operator)
+        same = (recycle.operator is op.source) if same is None else bool(same)
         W, BW = recycle.W, recycle.BW
-        if same:
-            AW = recycle.AW
-        else:
-            AW = op.matmat(np.ascontiguousarray(W))
-            matvecs += W.shape[0]
-    kw = 0 if W is None else W.shape[0]
-    if kw:
+        AW = recycle.AW if same else op.matmat(np.ascontiguousarray(W))
+        matvecs = 0 if same else W.shape[0]
         WAW = bk.gram(W, AW)
-        WAW = 0.5 * (WAW + WAW.T)
         try:
-            fac = sla.cho_factor(WAW)
-            WAWinv = sla.cho_solve(fac, np.eye(kw))
+            WAWinv = sla.cho_solve(sla.cho_factor(0.5 * (WAW + WAW.T)), np.eye(W.shape[0]))
         except np.linalg.LinAlgError:
-            W = AW = BW = None
-            kw = 0
+            return cls(matvecs=matvecs)
+        return cls(W, AW, BW, WAWinv, matvecs)
 
-    r = s.b - op.matvec(x) if x0 is not None else s.b.copy()
-    matvecs += x0 is not None
-    if kw:
-        mu = WAWinv @ bk.dots(W, r)
-        x += mu @ W
-        r -= mu @ AW
+    def project(self, bk: AbstractBackend, z: np.ndarray) -> np.ndarray:
+        """``W (W^T A W)^{-1} (A W)^T z``: the part of ``z`` to remove from a direction."""
+        return (self.WAWinv @ bk.dots(self.AW, z)) @ self.W
+
+
+class _RitzWindow:
+    """The last ``store`` search directions of a solve, for recycled CG's Ritz update.
+
+    When full, the window is compressed to ``k`` Ritz vectors (a thick restart) and refilled.
+    Shapes: ``P, AP (store, n)``, ``Zs (store + 1, n)`` (preconditioned residuals),
+    ``alphas, pqs (store,)``, ``rzs (store + 1,)``.
+    """
+
+    def __init__(self, bk: AbstractBackend, n: int, store: int, k: int, ritz: tuple) -> None:
+        self.bk, self.store, self.k, self.ritz = bk, store, k, ritz
+        self.P = np.empty((store, n))
+        self.AP = np.empty((store, n))
+        self.Zs = np.empty((store + 1, n))
+        self.alphas = np.empty(store)
+        self.pqs = np.empty(store)  # p_i^T A p_i of the stored directions
+        self.rzs = np.empty(store + 1)  # r_i^T z_i of the stored preconditioned residuals
+        self.n_kept = 0
+
+    def start(self, z: np.ndarray, rz: float) -> None:
+        """The first preconditioned residual."""
+        if self.store:
+            self.Zs[0], self.rzs[0] = z, rz
+
+    def direction(self, p: np.ndarray, q: np.ndarray, alpha: float, pq: float) -> None:
+        """A step along ``p`` (``q = A p``) of length ``alpha``."""
+        if self.store:
+            i = self.n_kept
+            self.P[i], self.AP[i], self.alphas[i], self.pqs[i] = p, q, alpha, pq
+
+    def residual(self, z: np.ndarray, rz: float) -> None:
+        """The preconditioned residual after that step; compresses a full window."""
+        if not self.store:
+            return
+        self.n_kept += 1
+        self.Zs[self.n_kept], self.rzs[self.n_kept] = z, rz
+        if self.n_kept == self.store:  # thick restart: compress the window to k Ritz vectors
+            self.ritz = self.finish()
+            self.n_kept = 0
+            self.Zs[0], self.rzs[0] = z, rz
+
+    def finish(self) -> tuple:
+        """``(W, AW, BW)``: the Ritz vectors of everything seen so far."""
+        m = self.n_kept
+        return _ritz_update(
+            self.bk, *self.ritz, self.P[:m], self.AP[:m], self.Zs[: m + 1], self.alphas[:m],
+            self.pqs[:m], self.rzs[: m + 1], self.k,
+        )  # fmt: skip
+
+
+def _pcg(
+    s: Any, defl: _Deflation, window: _RitzWindow, x: np.ndarray, r: np.ndarray, max_iter: int
+) -> tuple[SolveStatus, int, list[float], int]:
+    """The (deflated) PCG iterations, updating ``x`` and ``r`` in place.
+
+    Returns ``(status, iterations, residual norms, matvecs)``.
+    """
+    bk, op = s.backend, s.op
+    apply_M = s.M if s.M is not None else (lambda v: v.copy())
     rnorm = bk.norm(r)
     history = [rnorm]
-    store = min(ell, max_iter) if k else 0
-    P = np.empty((store, n))
-    AP = np.empty((store, n))
-    Zs = np.empty((store + 1, n))
-    alphas = np.empty(store)
-    pqs = np.empty(store)  # p_i^T A p_i of the stored directions
-    rzs = np.empty(store + 1)  # r_i^T z_i of the stored preconditioned residuals Zs
-    n_kept = 0
-    ritz = (W, AW, BW) if kw else (None, None, None)
-    its = 0
-    status = None
-    p = q = None
-    rz = 0.0
     if rnorm <= s.target:
-        status = s.converged_status(rnorm)
-    elif not np.isfinite(rnorm):
-        status = SolveStatus.DIVERGED_NANORINF
-    else:
-        z = apply_M(r)
-        rz = bk.dot(r, z)
-        if store:
-            Zs[0], rzs[0] = z, rz
-        p = z - (WAWinv @ bk.dots(AW, z)) @ W if kw else z.copy()
-    while status is None:
+        return s.converged_status(rnorm), 0, history, 0
+    if not np.isfinite(rnorm):
+        return SolveStatus.DIVERGED_NANORINF, 0, history, 0
+    z = apply_M(r)
+    rz = bk.dot(r, z)
+    window.start(z, rz)
+    p = z - defl.project(bk, z) if defl.k else z.copy()
+    its = 0
+    while True:
         if its >= max_iter:
-            status = SolveStatus.DIVERGED_ITS
-            break
+            return SolveStatus.DIVERGED_ITS, its, history, its
         if rz < 0:
-            status = SolveStatus.DIVERGED_INDEFINITE_PC
-            break
+            return SolveStatus.DIVERGED_INDEFINITE_PC, its, history, its
         q = op.matvec(p)
-        matvecs += 1
         pq = bk.dot(p, q)
         if not np.isfinite(pq):
-            status = SolveStatus.DIVERGED_NANORINF
-            break
+            return SolveStatus.DIVERGED_NANORINF, its, history, its + 1
         if pq <= 0:
-            status = SolveStatus.DIVERGED_INDEFINITE_MAT
-            break
+            return SolveStatus.DIVERGED_INDEFINITE_MAT, its, history, its + 1
         alpha = rz / pq
         x += alpha * p
         r -= alpha * q
         its += 1
         rnorm = bk.norm(r)
         history.append(rnorm)
-        if store:
-            P[n_kept], AP[n_kept], alphas[n_kept], pqs[n_kept] = p, q, alpha, pq
+        window.direction(p, q, alpha, pq)
         if not np.isfinite(rnorm):
-            status = SolveStatus.DIVERGED_NANORINF
-            break
+            return SolveStatus.DIVERGED_NANORINF, its, history, its
         z = apply_M(r)
         rz_new = bk.dot(r, z)
-        if store:
-            n_kept += 1
-            Zs[n_kept], rzs[n_kept] = z, rz_new
-            if n_kept == store:  # thick restart: compress the window to k Ritz vectors
-                ritz = _ritz_update(bk, *ritz, P, AP, Zs, alphas, pqs, rzs, k)
-                n_kept = 0
-                Zs[0], rzs[0] = z, rz_new
+        window.residual(z, rz_new)
         if rnorm <= s.target:
-            status = s.converged_status(rnorm)
-            break
-        beta = rz_new / rz
-        rz = rz_new
-        p *= beta
+            return s.converged_status(rnorm), its, history, its
+        p *= rz_new / rz
         p += z
-        if kw:
-            p -= (WAWinv @ bk.dots(AW, z)) @ W
-
-    new_space = recycle
-    if k and status.converged:
-        ritz = _ritz_update(
-            bk, *ritz, P[:n_kept], AP[:n_kept], Zs[: n_kept + 1], alphas[:n_kept],
-            pqs[:n_kept], rzs[: n_kept + 1], k,
-        )  # fmt: skip
-        if ritz[0] is not None and ritz[0].shape[0]:
-            new_space = DeflationSpace._adopt(*ritz, op.source)
-    res = SolveResult(
-        x,
-        status,
-        its,
-        np.asarray(history),
-        time.perf_counter() - t0,
-        owner,
-        new_space,
-        {"matvecs": matvecs, "deflated": kw, "preconditioner": s.pc_name, "backend": bk.name},
-    )
-    return res.raise_if_failed() if raise_on_failure else res
+        rz = rz_new
+        if defl.k:
+            p -= defl.project(bk, z)
 
 
 def recycled_cg(

@@ -13,7 +13,8 @@ import scipy.sparse.linalg as spla
 
 from pdeflow.errors import ConfigError
 
-from .backends import AbstractBackend, Operator, backend_for
+from .backend_base import is_symmetric
+from .backends import AbstractBackend, backend_for
 from .status import SolveResult, SolveStatus
 
 __all__ = ["factorize", "direct_solve", "splu_factor", "is_symmetric", "SparseLDL"]
@@ -42,20 +43,21 @@ def factorize(
     """
     bk = backend_for(A, backend)
     op = bk.operator(A)
-    if bk.name == "scipy":
-        if op.csr is None:
-            raise ConfigError("A direct solve needs an assembled matrix, not a LinearOperator.")
-        try:
-            if isinstance(previous, SparseLDL) and previous.accepts(op.csr):
-                previous.refactor(op.csr)
-                return previous
-            csr = _canonical_csr(op.csr)
-            if is_symmetric(csr) and bool((csr.diagonal() > 0).all()):
-                return SparseLDL(csr)
-        except ZeroPivotError:  # not quasi-definite: let SuperLU pivot
-            pass
-        return splu_factor(op.csr)
-    return _petsc_lu(op, bk)
+    native = bk.native_factor(op)  # PETSc: LU with MUMPS
+    if native is not None:
+        return native
+    if op.csr is None:
+        raise ConfigError("A direct solve needs an assembled matrix, not a LinearOperator.")
+    try:
+        if isinstance(previous, SparseLDL) and previous.accepts(op.csr):
+            previous.refactor(op.csr)
+            return previous
+        csr = _canonical_csr(op.csr)
+        if is_symmetric(csr) and bool((csr.diagonal() > 0).all()):
+            return SparseLDL(csr)
+    except ZeroPivotError:  # not quasi-definite: let SuperLU pivot
+        pass
+    return splu_factor(op.csr)
 
 
 def _canonical_csr(A: sp.spmatrix) -> sp.csr_matrix:
@@ -152,16 +154,6 @@ class SparseLDL:
         return self._solver.solve(np.ascontiguousarray(b, dtype=float))
 
 
-def is_symmetric(A: sp.spmatrix, rtol: float = 1e-12) -> bool:
-    """True if the sparse matrix equals its transpose to ``rtol`` of its largest entry."""
-    A = sp.csr_matrix(A)
-    if A.shape[0] != A.shape[1]:
-        return False
-    if A.nnz == 0:
-        return True
-    return bool(abs(A - A.T).max() <= rtol * abs(A).max())
-
-
 def splu_factor(A: sp.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
     """SuperLU factorization with options chosen from the matrix.
 
@@ -178,34 +170,6 @@ def splu_factor(A: sp.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
     else:
         lu = spla.splu(Ac)
     return lu.solve
-
-
-def _petsc_lu(op: Operator, bk: Any) -> Callable[[np.ndarray], np.ndarray]:
-    PETSc = bk._PETSc
-    ksp = PETSc.KSP().create(comm=bk.comm)
-    ksp.setOperators(op.mat)
-    ksp.setType("preonly")
-    pc = ksp.getPC()
-    pc.setType("lu")
-    if PETSc.Sys.hasExternalPackage("mumps"):
-        pc.setFactorSolverType("mumps")
-    elif bk.size > 1:
-        raise ConfigError("A distributed direct solve needs PETSc built with MUMPS.")
-    ksp.setUp()
-    bv, xv = op.mat.createVecs()
-
-    def solve(b: np.ndarray) -> np.ndarray:
-        x = np.empty(op.n_local)
-        bv.placeArray(np.ascontiguousarray(b, dtype=float))
-        xv.placeArray(x)
-        try:
-            ksp.solve(bv, xv)
-        finally:
-            bv.resetArray()
-            xv.resetArray()
-        return x
-
-    return solve
 
 
 def direct_solve(

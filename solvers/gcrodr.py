@@ -17,7 +17,7 @@ re-orthonormalized (``U`` follows the same transform).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -137,108 +137,155 @@ def gcrodr(
     restart = check_int("gcrodr", "restart", restart, 2)
     k = check_int("gcrodr", "k", k, 1, restart - 1)
     max_iter = check_int("gcrodr", "max_iter", max_iter, 0)
-    adaptive = update_every == "auto"
-    if not adaptive:
-        update_every = check_int("gcrodr", "update_every", update_every, 1)
-    definite, skipped = False, 0
+    every = None if update_every == "auto" else check_int("gcrodr", "update_every", update_every, 1)
     s = setup_solve("gcrodr", A, b, x0, M, rtol, atol, backend)
-    bk, op, x = s.backend, s.op, s.x
-    n = op.n_local
-    matvecs = 0
-
-    U = C = None
-    if recycle is not None and recycle.k > 0:
-        if recycle.U.shape[1] != n:
-            raise ShapeError(
-                f"The recycle space has vectors of length {recycle.U.shape[1]}, the system {n}."
-            )
-        same = (recycle.operator is op.source) if same_operator is None else bool(same_operator)
-        if same:
-            U, C = recycle.U.copy(), recycle.C.copy()
-        else:
-            C_raw = op.matmat(np.ascontiguousarray(recycle.U))
-            matvecs += recycle.k
-            C, T = bk.orthonormalize(C_raw)
-            U = T @ recycle.U
-        if U.shape[0] > k:
-            U, C = U[:k], C[:k]
-    kc = 0 if U is None else U.shape[0]
-
-    r = s.b - op.matvec(x) if x0 is not None else s.b.copy()
-    matvecs += x0 is not None
-    if kc:
-        y = bk.dots(C, r)
-        x += y @ U
-        r -= y @ C
-    beta = bk.norm(r)
-    history = [beta]
-    basis = np.empty((k + restart + 1, n))
-    Z = np.empty((restart, n)) if s.M is not None else None
-    its = cycles = 0
-    while True:
-        status = s.stop_status(beta, its, max_iter)
-        if status is not None:
-            break
-        m = restart - kc if kc else restart
-        if kc:
-            basis[:kc] = C
-        cyc = arnoldi_cycle(bk, op, s.M, basis, kc, r, beta, min(m, max_iter - its), s.target, Z)
-        j = cyc.steps
-        its += j
-        matvecs += j
-        cycles += 1
-        history.extend(cyc.residuals)
-        if not cyc.finite:
-            status = SolveStatus.DIVERGED_NANORINF
-            break
-        if j:
-            Zj = Z[:j] if Z is not None else basis[kc : kc + j]
-            x += cyc.y @ Zj
-            if kc:
-                x -= (cyc.B @ cyc.y) @ U
-        r = s.b - op.matvec(x)
-        matvecs += 1
-        beta = bk.norm(r)
-        last = beta <= s.target or its >= max_iter
-        if adaptive:
-            due = not definite or skipped >= 1
-        else:
-            due = cycles % update_every == 0
-        if j and update_recycle and (kc == 0 or last or due):
-            U, C, definite = _harmonic_update(
-                bk, U, C, Zj, basis[kc : kc + j + 1], cyc.H, cyc.B, k, Z is None
-            )
-            skipped = 0
-            kc = U.shape[0]
-        else:
-            skipped += 1
-        if kc and not last:
-            y = bk.dots(C, r)
-            x += y @ U
-            r -= y @ C
-            beta = bk.norm(r)
-        if cyc.breakdown and beta > s.target:
-            status = SolveStatus.DIVERGED_BREAKDOWN
-            break
-    history[-1] = beta
-    new_space = RecycleSpace(U, C, op.source) if kc else recycle
+    U, C, matvecs = _recycle_for(s.backend, s.op, recycle, same_operator, k)
+    r = s.b - s.op.matvec(s.x) if x0 is not None else s.b.copy()
+    run = _Cycles(
+        s, restart, k, max_iter, update_recycle, _UpdatePolicy(every), s.x, r, U, C,
+        matvecs=matvecs + (x0 is not None),
+    )  # fmt: skip
+    status = run.solve()
+    new_space = RecycleSpace(run.U, run.C, s.op.source) if run.kc else recycle
+    info = {
+        "cycles": run.cycles,
+        "matvecs": run.matvecs,
+        "recycled": run.kc,
+        "preconditioner": s.pc_name,
+        "backend": s.backend.name,
+    }
     res = SolveResult(
-        x,
-        status,
-        its,
-        np.asarray(history),
-        time.perf_counter() - t0,
-        "gcrodr",
-        new_space,
-        {
-            "cycles": cycles,
-            "matvecs": matvecs,
-            "recycled": kc,
-            "preconditioner": s.pc_name,
-            "backend": bk.name,
-        },
-    )
+        run.x, status, run.its, np.asarray(run.history), time.perf_counter() - t0, "gcrodr",
+        new_space, info,
+    )  # fmt: skip
     return res.raise_if_failed() if raise_on_failure else res
+
+
+def _recycle_for(
+    bk: AbstractBackend, op: Any, recycle: RecycleSpace | None, same: bool | None, k: int
+) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+    """``(U, C, matvecs)``: the recycle space for ``op`` (``C = A U`` orthonormal), at most
+    ``k`` vectors; ``C`` recomputed (``k`` matvecs) for a new matrix."""
+    if recycle is None or recycle.k == 0:
+        return None, None, 0
+    n = op.n_local
+    if recycle.U.shape[1] != n:
+        raise ShapeError(
+            f"The recycle space has vectors of length {recycle.U.shape[1]}, the system {n}."
+        )
+    same = (recycle.operator is op.source) if same is None else bool(same)
+    matvecs = 0
+    if same:
+        U, C = recycle.U.copy(), recycle.C.copy()
+    else:
+        C_raw = op.matmat(np.ascontiguousarray(recycle.U))
+        matvecs = recycle.k
+        C, T = bk.orthonormalize(C_raw)
+        U = T @ recycle.U
+    return U[:k], C[:k], matvecs
+
+
+@dataclass(slots=True)
+class _UpdatePolicy:
+    """When GCRO-DR renews its recycle space (``update_every``; ``every=None``: ``"auto"``)."""
+
+    every: int | None
+    definite: bool = False
+    skipped: int = 0
+
+    def due(self, cycles: int) -> bool:
+        if self.every is None:  # skip one update after a definite-looking one
+            return not self.definite or self.skipped >= 1
+        return cycles % self.every == 0
+
+
+@dataclass
+class _Cycles:
+    """The state of one GCRO-DR solve; :meth:`solve` runs its cycles."""
+
+    s: Any
+    restart: int
+    k: int
+    max_iter: int
+    update_recycle: bool
+    policy: _UpdatePolicy
+    x: np.ndarray
+    r: np.ndarray
+    U: np.ndarray | None
+    C: np.ndarray | None
+    matvecs: int = 0
+    its: int = 0
+    cycles: int = 0
+    beta: float = 0.0
+    history: list = field(default_factory=list)
+
+    @property
+    def kc(self) -> int:
+        return 0 if self.U is None else self.U.shape[0]
+
+    def deflate(self) -> None:
+        """Remove the part of ``r`` in ``range(C)`` (and add the matching ``U`` part to ``x``)."""
+        if self.kc:
+            y = self.s.backend.dots(self.C, self.r)
+            self.x += y @ self.U
+            self.r -= y @ self.C
+
+    def solve(self) -> SolveStatus:
+        s, bk = self.s, self.s.backend
+        self.deflate()
+        self.beta = bk.norm(self.r)
+        self.history = [self.beta]
+        n = s.op.n_local
+        self.basis = np.empty((self.k + self.restart + 1, n))
+        self.Z = np.empty((self.restart, n)) if s.M is not None else None
+        status = None
+        while status is None:
+            status = s.stop_status(self.beta, self.its, self.max_iter)
+            if status is None:
+                status = self._cycle()
+        self.history[-1] = self.beta
+        return status
+
+    def _cycle(self) -> SolveStatus | None:
+        """One cycle: Arnoldi on ``(I - C C^T) A``, the solution update, the space update."""
+        s, bk, op, kc = self.s, self.s.backend, self.s.op, self.kc
+        m = self.restart - kc if kc else self.restart
+        if kc:
+            self.basis[:kc] = self.C
+        cyc = arnoldi_cycle(
+            bk, op, s.M, self.basis, kc, self.r, self.beta, min(m, self.max_iter - self.its),
+            s.target, self.Z,
+        )  # fmt: skip
+        j = cyc.steps
+        self.its += j
+        self.matvecs += j + 1
+        self.cycles += 1
+        self.history.extend(cyc.residuals)
+        if not cyc.finite:
+            self.matvecs -= 1  # no true residual computed
+            return SolveStatus.DIVERGED_NANORINF
+        Zj = (self.Z[:j] if self.Z is not None else self.basis[kc : kc + j]) if j else None
+        if j:
+            self.x += cyc.y @ Zj
+            if kc:
+                self.x -= (cyc.B @ cyc.y) @ self.U
+        self.r = s.b - op.matvec(self.x)
+        self.beta = bk.norm(self.r)
+        last = self.beta <= s.target or self.its >= self.max_iter
+        if j and self.update_recycle and (kc == 0 or last or self.policy.due(self.cycles)):
+            self.U, self.C, self.policy.definite = _harmonic_update(
+                bk, self.U, self.C, Zj, self.basis[kc : kc + j + 1], cyc.H, cyc.B, self.k,
+                self.Z is None,
+            )  # fmt: skip
+            self.policy.skipped = 0
+        else:
+            self.policy.skipped += 1
+        if self.kc and not last:
+            self.deflate()
+            self.beta = bk.norm(self.r)
+        if cyc.breakdown and self.beta > s.target:
+            return SolveStatus.DIVERGED_BREAKDOWN
+        return None
 
 
 def _harmonic_update(

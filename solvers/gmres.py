@@ -79,18 +79,27 @@ def gmres(
     restart = check_int(owner, "restart", restart, 1)
     max_iter = check_int(owner, "max_iter", max_iter, 0)
     s = setup_solve(owner, A, b, x0, M, rtol, atol, backend)
-    bk, op, x = s.backend, s.op, s.x
-    r = s.b - op.matvec(x) if x0 is not None else s.b.copy()
+    r = s.b - s.op.matvec(s.x) if x0 is not None else s.b.copy()
+    status, its, restarts, history = _restarted(s, s.x, r, restart, max_iter, flexible)
+    info = {"restarts": restarts, "preconditioner": s.pc_name, "backend": s.backend.name}
+    res = SolveResult(
+        s.x, status, its, np.asarray(history), time.perf_counter() - t0, owner, None, info
+    )
+    return res.raise_if_failed() if raise_on_failure else res
+
+
+def _restarted(
+    s: Any, x: np.ndarray, r: np.ndarray, restart: int, max_iter: int, flexible: bool
+) -> tuple[SolveStatus, int, int, list[float]]:
+    """GMRES cycles of ``restart`` Arnoldi steps until ``s.stop_status`` says stop; updates
+    ``x`` in place.  Returns ``(status, iterations, restarts, residual norms)``."""
+    bk, op = s.backend, s.op
     beta = bk.norm(r)
     history = [beta]
     basis = np.empty((restart + 1, op.n_local))
     Z = np.empty((restart, op.n_local)) if (flexible and s.M is not None) else None
     its = restarts = 0
-    status = None
-    while True:
-        status = s.stop_status(beta, its, max_iter)
-        if status is not None:
-            break
+    while (status := s.stop_status(beta, its, max_iter)) is None:
         cyc = arnoldi_cycle(
             bk, op, s.M, basis, 0, r, beta, min(restart, max_iter - its), s.target, Z
         )
@@ -113,19 +122,8 @@ def gmres(
         if cyc.breakdown and beta > s.target:
             status = SolveStatus.DIVERGED_BREAKDOWN
             break
-    if history:
-        history[-1] = beta
-    res = SolveResult(
-        x,
-        status,
-        its,
-        np.asarray(history),
-        time.perf_counter() - t0,
-        owner,
-        None,
-        {"restarts": restarts, "preconditioner": s.pc_name, "backend": bk.name},
-    )
-    return res.raise_if_failed() if raise_on_failure else res
+    history[-1] = beta
+    return status, its, restarts, history
 
 
 def fgmres(A: Any, b: Any, **kwargs: Any) -> SolveResult:

@@ -45,7 +45,6 @@ True
 
 from __future__ import annotations
 
-import enum
 import functools
 import inspect
 import math
@@ -58,8 +57,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from pdeflow.errors import ConfigError, ConvergenceError, DataError, ShapeError
+from pdeflow.errors import ConfigError, ConvergenceError, DataError
 from pdeflow.solvers.ode_methods import STEPPERS, JacobianSource
+from pdeflow.status import Status
 
 __all__ = ["ODEProblem", "ODESolution", "ODEStatus", "DenseOutput", "solve", "METHODS"]
 
@@ -80,7 +80,7 @@ dense finite-difference Jacobian costs ``n + 1`` RHS calls), and ``from_terms`` 
 
 
 # ------------------------------------------------------------------------ status
-class ODEStatus(enum.IntEnum):
+class ODEStatus(Status):
     """Why an integration stopped: positive reached the end, negative failed.
 
     Examples
@@ -89,40 +89,21 @@ class ODEStatus(enum.IntEnum):
     True
     """
 
-    SUCCESS = 1
-    STEP_SIZE_TOO_SMALL = -1
-    MAX_STEPS = -2
-    NONFINITE = -3
-    SINGULAR = -4
-    SCIPY_FAILED = -5
-
-    @property
-    def converged(self) -> bool:
-        return self.value > 0
-
-    @property
-    def message(self) -> str:
-        """A user-facing explanation that says what to try next."""
-        return _MESSAGES[self]
-
-
-_MESSAGES = {
-    ODEStatus.SUCCESS: "reached the end of tspan",
-    ODEStatus.STEP_SIZE_TOO_SMALL: (
+    SUCCESS = 1, "reached the end of tspan"
+    STEP_SIZE_TOO_SMALL = -1, (
         "the step size fell below the spacing of floating-point numbers at t; the solution may "
         "blow up there, or the problem is stiff: use method='rodas4', 'BDF' or 'Radau', or "
-        "loosen rtol/atol"),
-    ODEStatus.MAX_STEPS: (
+        "loosen rtol/atol")
+    MAX_STEPS = -2, (
         "reached max_steps before the end of tspan; increase max_steps, or use a stiff method "
-        "if the explicit method is taking tiny steps"),
-    ODEStatus.NONFINITE: (
+        "if the explicit method is taking tiny steps")
+    NONFINITE = -3, (
         "the right-hand side returned NaN or inf and shrinking the step did not help; check "
-        "f for divisions by zero or logs of negative states"),
-    ODEStatus.SINGULAR: (
+        "f for divisions by zero or logs of negative states")
+    SINGULAR = -4, (
         "the iteration matrix I/(gamma h) - J stayed singular while shrinking the step; check "
-        "the Jacobian"),
-    ODEStatus.SCIPY_FAILED: "scipy's solver failed",
-}
+        "the Jacobian")
+    SCIPY_FAILED = -5, "scipy's solver failed"
 
 
 # ----------------------------------------------------------------------- problem
@@ -292,9 +273,11 @@ class ODEProblem:
         jac : bool
             Also compile the analytic sparse Jacobian.
         form : {"oop", "inplace"}, optional
-            Override the form detected from ``f``'s signature: four parameters whose
-            first is named ``dy``/``du``/``out``... (or whose last is ``t``) is
-            in-place; three is out-of-place.
+            Declare the form.  Without it, three positional parameters mean out-of-place
+            and four in-place (the names do not matter), checked by one trial call of ``f``
+            at ``(t0, y0, p)`` (out-of-place returns an array of ``y0``'s shape, in-place
+            returns None); any other signature, or a trial that disagrees, raises
+            :class:`~pdeflow.errors.ConfigError` asking for ``form``.
         static_params : bool
             Bind ``p`` as numbers at trace time (:func:`pdeflow.symbolic.trace`'s
             ``static_params``), so ``f`` may call ``float(p[0])``, ``math.exp(p[0])`` or
@@ -323,11 +306,11 @@ class ODEProblem:
         from pdeflow.symbolic import compile_jacobian, trace
 
         _ensure_fn("f", f)
-        form = _detect_form(f, form)
         y0a = np.asarray(y0, dtype=np.float64)
         if not np.all(np.isfinite(y0a)):
             raise DataError("y0 has non-finite entries; give finite initial values")
         t0 = float(tuple(tspan)[0])
+        form = _detect_form(f, form, y0a, p, t0)
         names = list(inspect.signature(f).parameters)
         s = time.perf_counter()
         static = [names[2]] if static_params and len(names) > 2 else False
@@ -563,28 +546,56 @@ def _fill(jf, data, y, pvec, t, numba_target):
     return data
 
 
-_INPLACE_FIRST = {"dy", "du", "dx", "dz", "dudt", "dydt", "du_dt", "dy_dt", "out", "res", "ydot",
-                  "udot", "deriv", "derivs"}
+FORMS = ("oop", "inplace")
 
 
-def _detect_form(f, form):
+def _positional_count(f) -> int | None:
+    """Positional parameters of ``f``; None when unreadable or ``*args`` makes it open."""
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(q.kind is q.VAR_POSITIONAL for q in params):
+        return None
+    return sum(q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD) for q in params)
+
+
+def _detect_form(f, form, y0, p, t0) -> str:
+    """The declared form, else the one ``f``'s signature allows, checked by a trial call.
+
+    Three positional parameters mean ``f(t, y, p) -> dy``, four mean ``f(dy, y, p, t)``
+    (names do not matter).  A trial call at ``(t0, y0, p)`` then checks the form: an
+    out-of-place ``f`` returns an array of ``y0``'s shape, an in-place one returns None.
+    Anything else is ambiguous and raises :class:`~pdeflow.errors.ConfigError` saying how
+    to declare the form.
+    """
     if form is not None:
-        if form not in ("oop", "inplace"):
+        if form not in FORMS:
             raise ConfigError(f"The 'form' parameter of ODEProblem.from_function must be one of "
                               f"'oop', 'inplace'. Got {form!r}.")
         return form
+    declare = "declare it: from_function(..., form='oop') or form='inplace'"
+    count = _positional_count(f)
+    if count not in (3, 4):
+        raise ConfigError(f"cannot tell whether f is f(t, y, p) -> dy or f(dy, y, p, t) from a "
+                          f"signature with {count or 'open'} positional parameters; {declare}")
+    form = "oop" if count == 3 else "inplace"
+    call = "f(t, y, p)" if form == "oop" else "f(dy, y, p, t)"
     try:
-        params = [q for q in inspect.signature(f).parameters.values()
-                  if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        raise ConfigError("cannot read f's signature; pass form='oop' or form='inplace'") from None
-    names = [q.name for q in params]
-    if len(names) == 3:
-        return "oop"
-    if len(names) == 4 and (names[0].lower() in _INPLACE_FIRST or names[3] == "t"):
-        return "inplace"
-    raise ConfigError(f"cannot tell whether f{tuple(names)} is f(t, y, p) -> dy or "
-                      f"f(dy, y, p, t); pass form='oop' or form='inplace'")
+        if form == "oop":
+            out = f(t0, y0.copy(), p)
+            ok = out is not None and np.shape(out) == y0.shape
+        else:
+            ok = f(np.zeros_like(y0), y0.copy(), p, t0) is None
+    except Exception as exc:  # noqa: BLE001 - any failure of the trial leaves the form open
+        raise ConfigError(f"a trial call of f as {call} raised {type(exc).__name__}: {exc}; "
+                          f"{declare}") from exc
+    if not ok:
+        want = ("an array of y0's shape" if form == "oop"
+                else "None (an in-place f writes dy)")
+        raise ConfigError(f"f has {count} positional parameters, so it was called as {call}, "
+                          f"but it did not return {want}; {declare}")
+    return form
 
 
 def _bind_params(p_sym, p):
@@ -860,7 +871,9 @@ def _solve_scipy(problem, method, rtol, atol, t_eval, options):
             kw[k] = options[k]
     linear: dict = {}
     if method == "BDF" and problem.jac is not None:
-        solver = _static_lu_bdf()
+        from pdeflow.solvers.ode_bdf import StaticLUBDF  # scipy.integrate, numba: on first use
+
+        solver = StaticLUBDF
         kw["linear_solver"] = options.get("linear_solver", "auto")
         kw["linear_stats"] = linear
     else:
@@ -977,95 +990,6 @@ def _solve_odeint(problem, rtol, atol, t_eval, options):
         t_eval=t_eval, t_final=t_final, dense=None)
 
 
-@functools.cache
-def _static_lu_bdf():
-    """scipy's BDF whose sparse iteration matrices ``I - c J`` are solved by pdeflow.
-
-    ``linear_solver`` (a constructor keyword, from :func:`solve`):
-
-    * ``"direct"``: :class:`~pdeflow.solvers.sparse_lu.StaticLU` (ordering and symbolic
-      analysis once per solve, numeric refactorization per matrix; SuperLU with pivoting
-      where a diagonal pivot fails or the factors fill in heavily);
-    * ``"gmres"``: :class:`~pdeflow.solvers.ode_krylov.KrylovNewtonSolver` (GMRES with an
-      incomplete LU reused across matrices, residual in the error weights of the Newton
-      iterate, which ``fun`` is wrapped to record);
-    * ``"auto"``: ``"gmres"`` where StaticLU finds the fill heavy (the BCR network: 15.6 s
-      direct, 5.8-6.4 s gmres, same steps), else ``"direct"`` (RD3).
-
-    ``linear_stats`` (a dict) receives the solver used (``"linear_solver"``) and, live,
-    the Krylov solver's counts (``"counts"``).
-    Everything else, step control included, is scipy's."""
-    from scipy.integrate import BDF
-    from scipy.sparse.linalg import splu
-
-    from .ode_krylov import KrylovNewtonSolver
-    from .sparse_lu import StaticLU
-
-    class StaticLUBDF(BDF):
-        def __init__(self, *args, linear_solver="auto", linear_stats=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            report = {} if linear_stats is None else linear_stats
-            if not sp.issparse(self.J):
-                if linear_solver == "gmres":
-                    raise ConfigError("linear_solver='gmres' needs a sparse Jacobian; the "
-                                      "problem's jac returned a dense array")
-                report.update({"linear_solver": "dense LU", "counts": {}})
-                return
-            state: dict = {}
-
-            def direct(A):
-                static = state.get("lu")
-                if static is not False:
-                    try:
-                        ok = static.factor(A)
-                    except ShapeError:  # the pattern of I - c J grew: analyse it again
-                        static = state["lu"] = StaticLU(A)
-                        ok = static.worthwhile and static.factor(A)
-                    if ok:
-                        return static.solver()
-                return splu(sp.csc_matrix(A)).solve
-
-            def scaled_krylov_steps():
-                """From now on, solve with the Krylov solver in the error weights of the Newton
-                iterate: ``solve_bdf_system`` evaluates ``fun`` there before each solve."""
-                fun, rtol, atol = self.fun, self.rtol, self.atol
-                # residual bound in error-weight units: 5% of the Newton tolerance (RMS),
-                # CVODE's default linear-solver factor
-                step_floor = 0.05 * self.newton_tol * math.sqrt(self.n)
-                newton_point = {"y": self.y}
-
-                def fun_at(t, y):
-                    newton_point["y"] = y
-                    return fun(t, y)
-
-                self.fun = fun_at
-                self.solve_lu = lambda LU, b: LU(
-                    b, atol + rtol * np.abs(newton_point["y"]), step_floor)
-
-            def lu(A):
-                self.nlu += 1
-                if "lu" not in state:
-                    # StaticLU's analysis decides between the direct solvers and, for
-                    # "auto", whether to go Krylov; an explicit "gmres" needs none of it
-                    static = None if linear_solver == "gmres" else StaticLU(A)
-                    heavy = static is not None and not static.worthwhile  # SuperLU wins
-                    state["lu"] = static if static is not None and not heavy else False
-                    use_krylov = static is None or (linear_solver == "auto" and heavy)
-                    state["krylov"] = KrylovNewtonSolver() if use_krylov else None
-                    report["linear_solver"] = "gmres" if use_krylov else (
-                        "SuperLU" if heavy else "StaticLU")
-                    report["counts"] = state["krylov"].stats if use_krylov else {}
-                    if use_krylov:
-                        scaled_krylov_steps()
-                krylov = state["krylov"]
-                return krylov.factor(A) if krylov is not None else direct(A)
-
-            self.lu = lu
-            self.solve_lu = lambda LU, b: LU(b)
-
-    return StaticLUBDF
-
-
 @dataclass(frozen=True, eq=False)
 class _ScipyDense:
     sol: Any
@@ -1076,6 +1000,72 @@ class _ScipyDense:
 
 def _rms(x):
     return math.sqrt(float(np.dot(x, x)) / x.size)
+
+
+def _first_step(fun, t0, t1, y, rtol, atol, max_step, options, stats) -> float:
+    """The given ``first_step``, else Hairer's estimate from ``f(t0, y0)`` (adaptive only)."""
+    h = options.get("first_step")
+    if h is None:
+        if not options.get("adaptive", True):
+            raise ConfigError("adaptive=False needs first_step=h (the fixed step size)")
+        f0 = fun(t0, y)
+        stats["nfev"] += 1
+        sc = atol + rtol * np.abs(y)
+        d0, d1 = _rms(y / sc), _rms(f0 / sc)
+        h = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+        h = min(h, (t1 - t0), max_step)
+    return float(h)
+
+
+def _step_factor(stepper, err, q, h, err_old, h_old, last_rejected) -> float:
+    """Factor for the next step after an accepted one (Gustafsson's predictive controller
+    for the steppers that ask for it), in [0.2, 5 or 10], at most 1 after a rejection."""
+    fac = min(5.0 if stepper.implicit else 10.0, 0.9 * max(err, 1e-10) ** (-1.0 / q))
+    if stepper.predictive and err_old is not None:
+        pred = (h / h_old) * 0.9 * (max(err, 1e-10) ** 2 / err_old) ** (-1.0 / q)
+        fac = min(fac, pred)
+    fac = max(fac, 0.2)
+    return min(fac, 1.0) if last_rejected else fac
+
+
+class _Recorder:
+    """The output of a solve: every step, or the ``t_eval`` points; and the dense pieces."""
+
+    def __init__(self, t0, y, t_eval, keep_dense):
+        self.t_eval, self.keep_dense = t_eval, keep_dense
+        self.ts, self.ys, self.pieces = [t0], [y.copy()], []
+        self.out_t, self.out_y, self.ie = [], [], 0
+        if t_eval is not None:
+            while self.ie < t_eval.size and t_eval[self.ie] <= t0:
+                self.out_t.append(t_eval[self.ie])
+                self.out_y.append(y.copy())
+                self.ie += 1
+
+    def accept(self, t_new, res):
+        t_eval = self.t_eval
+        if t_eval is not None and res.interp is not None:
+            while self.ie < t_eval.size and t_eval[self.ie] <= t_new:
+                te = t_eval[self.ie]
+                self.out_y.append(res.y.copy() if te == t_new else res.interp(te))
+                self.out_t.append(te)
+                self.ie += 1
+        if t_eval is None:
+            self.ts.append(t_new)
+            self.ys.append(res.y)
+        if self.keep_dense and res.interp is not None:
+            self.pieces.append(res.interp)
+
+    def arrays(self, n):
+        if self.t_eval is None:
+            return np.array(self.ts), np.array(self.ys)
+        return np.array(self.out_t), np.array(self.out_y).reshape(len(self.out_t), n)
+
+    def dense(self):
+        pieces = self.pieces
+        if not (self.keep_dense and pieces):
+            return None
+        bounds = np.array([pc.t0 for pc in pieces] + [pieces[-1].t0 + pieces[-1].h])
+        return DenseOutput(bounds, tuple(pieces))
 
 
 def _solve_own(problem, method, rtol, atol, t_eval, options):
@@ -1092,28 +1082,11 @@ def _solve_own(problem, method, rtol, atol, t_eval, options):
     adaptive = options.get("adaptive", True)
     max_steps = int(options.get("max_steps", 100_000))
     max_step = float(options.get("max_step") or np.inf)
-    keep_dense = options.get("dense_output", True)
     atol_v = np.ascontiguousarray(np.broadcast_to(np.asarray(atol, dtype=float), y.shape))
     rtol = float(rtol)
-    h = options.get("first_step")
-    if h is None:
-        if not adaptive:
-            raise ConfigError("adaptive=False needs first_step=h (the fixed step size)")
-        f0 = fun(t0, y)
-        stats["nfev"] += 1
-        sc = atol + rtol * np.abs(y)
-        d0, d1 = _rms(y / sc), _rms(f0 / sc)
-        h = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
-        h = min(h, (t1 - t0), max_step)
-    h = float(h)
+    h = _first_step(fun, t0, t1, y, rtol, atol, max_step, options, stats)
     q = stepper.error_order + 1
-    ts, ys, pieces = [t0], [y.copy()], []
-    out_t, out_y, ie = [], [], 0
-    if t_eval is not None:
-        while ie < t_eval.size and t_eval[ie] <= t0:
-            out_t.append(t_eval[ie])
-            out_y.append(y.copy())
-            ie += 1
+    out = _Recorder(t0, y, t_eval, options.get("dense_output", True))
     accepted = rejected = 0
     err_old, h_old, last_rejected = None, None, False
     status = ODEStatus.SUCCESS
@@ -1129,63 +1102,33 @@ def _solve_own(problem, method, rtol, atol, t_eval, options):
             status = fail_reason or ODEStatus.STEP_SIZE_TOO_SMALL
             break
         res = stepper.step(state, t, y, h, stats)
-        if res.ok:
-            err = scaled_rms(res.error, y, res.y, atol_v, rtol)
-        else:
-            err = math.inf
+        err = scaled_rms(res.error, y, res.y, atol_v, rtol) if res.ok else math.inf
         if not math.isfinite(err):
             fail_reason = ODEStatus.NONFINITE if res.ok else ODEStatus.SINGULAR
             if not adaptive:
                 status = fail_reason
                 break
             rejected += 1
-            last_rejected = True
-            state = res.retry_state
+            last_rejected, state = True, res.retry_state
             h *= 0.25
             continue
         if adaptive and err > 1.0:
             rejected += 1
-            last_rejected = True
-            state = res.retry_state
+            last_rejected, state = True, res.retry_state
             h *= max(0.2, 0.9 * err ** (-1.0 / q))
             continue
-        # accept
-        t_new = t + h
-        if t_eval is not None and res.interp is not None:
-            while ie < t_eval.size and t_eval[ie] <= t_new:
-                out_t.append(t_eval[ie])
-                out_y.append(res.y.copy() if t_eval[ie] == t_new else res.interp(t_eval[ie]))
-                ie += 1
-        t, y, state = t_new, res.y, res.state
+        out.accept(t + h, res)
+        t, y, state = t + h, res.y, res.state
         accepted += 1
         fail_reason = None
-        if t_eval is None:
-            ts.append(t)
-            ys.append(y)
-        if keep_dense and res.interp is not None:
-            pieces.append(res.interp)
         if adaptive:
-            fac = min(5.0 if stepper.implicit else 10.0, 0.9 * max(err, 1e-10) ** (-1.0 / q))
-            if stepper.predictive and err_old is not None:
-                pred = (h / h_old) * 0.9 * (max(err, 1e-10) ** 2 / err_old) ** (-1.0 / q)
-                fac = min(fac, pred)
-            fac = max(fac, 0.2)
-            if last_rejected:
-                fac = min(fac, 1.0)
+            fac = _step_factor(stepper, err, q, h, err_old, h_old, last_rejected)
             err_old, h_old = max(err, 1e-2), h
             h = h * fac
         last_rejected = False
-    if t_eval is None:
-        tt, yy = np.array(ts), np.array(ys)
-    else:
-        tt = np.array(out_t)
-        yy = np.array(out_y).reshape(len(out_t), problem.n)
-    dense = None
-    if keep_dense and pieces:
-        bounds = np.array([pc.t0 for pc in pieces] + [pieces[-1].t0 + pieces[-1].h])
-        dense = DenseOutput(bounds, tuple(pieces))
+    tt, yy = out.arrays(problem.n)
     return ODESolution(
         t=tt, y=yy, status=status, message=status.message, method=method, nfev=stats["nfev"],
         njev=stats["njev"], nlu=stats["nlu"], steps=accepted, rejected=rejected, t_eval=t_eval,
-        t_final=float(t), dense=dense)
+        t_final=float(t), dense=out.dense())
 

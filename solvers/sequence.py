@@ -1,6 +1,6 @@
 """``solve_sequence``: solve many related linear systems fast (the data generator's entry point).
 
-Strategies (``method``):
+Strategies (``method``; one class each in :mod:`pdeflow.solvers.strategies`):
 
 ``"skr"``     SKR: sort the systems (:func:`skr_order`), then GCRO-DR carrying the recycle
               space from one system to the next (warm-started from the previous solution);
@@ -13,13 +13,18 @@ Strategies (``method``):
               repeats): LDL^T for symmetric matrices with a positive diagonal, refactoring
               only numerically while the sparsity pattern repeats (SuperLU if its residual
               is not small), SuperLU otherwise.
-``"auto"``    Picks one of the above from size and symmetry plus a short timed trial on the first
-              systems, and records the choice and the trial times in the result.
+``"auto"``    :class:`AutoStrategy` picks one of the above from size and symmetry plus a short
+              timed trial on the first systems, and records the choice, the trial times and
+              the reason in the result.
 
-Preconditioners are set up from scratch every ``pc_refresh`` systems and adapted in between
-with ``spec.update``: AMG keeps its aggregation and interpolation and recomputes the Galerkin
-coarse operators for each new matrix (cheap, and as good as a fresh set-up on these
-families); other preconditioners are reused as they are (ILU/LU of a neighbour).
+The options are one :class:`SequenceSettings`, validated once; ``solve_sequence`` takes them
+as keywords (``solve_sequence(systems, "skr", rtol=1e-10)``) or as ``settings=``.
+
+Preconditioners are set up from scratch every ``pc_refresh`` systems (default
+:data:`PC_REFRESH`, also datagen's) and adapted in between with ``spec.update``: AMG keeps
+its aggregation and interpolation and recomputes the Galerkin coarse operators for each new
+matrix (cheap, and as good as a fresh set-up on these families); other preconditioners are
+reused as they are (ILU/LU of a neighbour).
 """
 
 from __future__ import annotations
@@ -36,23 +41,29 @@ import scipy.sparse as sp
 from pdeflow.errors import ConfigError, ConvergenceError, ShapeError
 from pdeflow.threads import krylov_threads
 
-from ._common import check_int
+from ._common import check_float, check_int
 from .backends import AbstractBackend, Operator, backend_for
-from .cg import cg
-from .direct import SparseLDL, direct_solve, factorize, splu_factor
-from .gcrodr import gcrodr
-from .gmres import gmres
 from .ordering import skr_order
-from .preconditioners import (
-    AMG,
-    ILU,
-    AbstractPreconditioner,
-    BuiltPreconditioner,
-    make_preconditioner,
-)
+from .preconditioners import AMG, ILU, AbstractPreconditioner, make_preconditioner
 from .status import SolveResult, SolveStatus
+from .strategies import (
+    CGStrategy,
+    DirectStrategy,
+    GMRESStrategy,
+    RecycledCGStrategy,
+    SequenceStrategy,
+    SKRStrategy,
+)
 
-__all__ = ["solve_sequence", "SequenceResult", "SystemReport"]
+__all__ = [
+    "solve_sequence",
+    "SequenceResult",
+    "SystemReport",
+    "SequenceSettings",
+    "AutoStrategy",
+    "AutoChoice",
+    "PC_REFRESH",
+]
 
 Method = Literal["auto", "skr", "skr-cg", "gmres", "cg", "direct"]
 #: recycled vectors of GCRO-DR in ``"skr"`` (the SKR paper's GCRO-DR(40, 20))
@@ -69,7 +80,107 @@ SKR_UPDATE_EVERY = "auto"
 #: and every vector costs two passes over memory per iteration (3-D Darcy, 262,144
 #: unknowns, AMG: k=2-4 beat k=8 by 10-15%, at 9.1 iterations against 10.8 without recycling)
 K_SKR_CG = 4
-_METHODS = ("auto", "skr", "skr-cg", "gmres", "cg", "direct")
+#: Systems per full preconditioner set-up: the one default of ``solve_sequence`` and of
+#: datagen's ``SolverSettings.pc_refresh`` (import it from here).  In between, AMG recomputes
+#: its Galerkin operators for each matrix, which on the families measured is as good as a new
+#: set-up (3-D Darcy 64³, SKR-CG + AMG: 9.02 iterations per system with 64, 9.08 with 8) at a
+#: fraction of its cost; a frozen factorization (ILU, LU) of a neighbour can want fewer
+#: (indefinite Helmholtz with LU: 1-2, see benchmarks/skr.py).
+PC_REFRESH = 64
+#: ``pc_refresh`` of ``"auto"``'s candidates when the caller asks for a set-up per system
+AUTO_REFRESH = 8
+METHODS = ("auto", "skr", "skr-cg", "gmres", "cg", "direct")
+
+
+@dataclass(frozen=True)
+class SequenceSettings:
+    """The options of :func:`solve_sequence`, validated once.
+
+    Parameters
+    ----------
+    method : {"auto", "skr", "skr-cg", "gmres", "cg", "direct"}
+        See the module docstring.
+    order : {"auto", "greedy", "hilbert", "morton", "knn", "none"} or ndarray, optional
+        Ordering method or an explicit permutation.  Default: ``"auto"`` for the SKR
+        strategies and ``"auto"``, ``"none"`` otherwise.
+    preconditioner : name or spec, optional
+        Default: none for explicit methods; chosen by ``"auto"``.  Stored as a spec.
+    pc_refresh : int
+        Rebuild the preconditioner every this many systems (1: every system); default
+        :data:`PC_REFRESH`.  ``"auto"`` gives its candidates :data:`AUTO_REFRESH` when this is 1.
+    rtol, atol, restart, k, max_iter
+        Krylov settings.  ``k``: recycled vectors, by default :data:`K_SKR` (20, the SKR
+        paper's) for ``"skr"`` and :data:`K_SKR_CG` (4) Ritz vectors for ``"skr-cg"``.
+    warm_start : bool, optional
+        Start each solve from the previous solution.  Default: True for the SKR strategies
+        and ``"auto"``, False for ``"gmres"``/``"cg"``.
+    backend : "scipy", "petsc" or a backend, optional
+    trial : int
+        Systems per candidate in the ``"auto"`` trial.
+    raise_on_failure : bool
+        Raise :class:`~pdeflow.errors.ConvergenceError` on the first system that fails
+        (default), or record its status and go on.
+
+    Examples
+    --------
+    >>> s = SequenceSettings(method="skr", rtol=1e-10)
+    >>> s.pc_refresh == PC_REFRESH, s.with_options(trial=2).trial
+    (True, 2)
+    >>> SequenceSettings(method="bicg")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pdeflow.errors.ConfigError: The 'method' parameter of solve_sequence must be one of ...
+    """
+
+    method: Method = "auto"
+    order: Any = None
+    preconditioner: AbstractPreconditioner | str | None = None
+    pc_refresh: int = PC_REFRESH
+    rtol: float = 1e-8
+    atol: float = 0.0
+    restart: int = 40
+    k: int | None = None
+    max_iter: int = 10_000
+    warm_start: bool | None = None
+    backend: AbstractBackend | str | None = None
+    trial: int = 4
+    raise_on_failure: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(
+                "The 'method' parameter of solve_sequence must be one of "
+                f"{METHODS}. Got {self.method!r}."
+            )
+        fix = object.__setattr__
+        for name, low in (("pc_refresh", 1), ("restart", 1), ("max_iter", 1), ("trial", 1)):
+            fix(self, name, check_int("solve_sequence", name, getattr(self, name), low))
+        for name in ("rtol", "atol"):
+            fix(self, name, check_float("solve_sequence", name, getattr(self, name), 0.0))
+        if self.k is not None:
+            fix(self, "k", check_int("solve_sequence", "k", self.k, 1))
+        for name in ("warm_start", "raise_on_failure"):
+            value = getattr(self, name)
+            if not (isinstance(value, bool | np.bool_) or (name == "warm_start" and value is None)):
+                raise ConfigError(
+                    f"The '{name}' parameter of solve_sequence must be a bool. Got {value!r}."
+                )
+        if self.preconditioner is not None:
+            fix(self, "preconditioner", make_preconditioner(self.preconditioner))
+
+    def with_options(self, **options: Any) -> SequenceSettings:
+        """A copy with ``options`` replaced (validated again); unknown names raise ConfigError."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise ConfigError(
+                f"solve_sequence got unknown option(s) {unknown}; the options are {sorted(names)}."
+            )
+        return dataclasses.replace(self, **options) if options else self
+
+    def uses_ordering(self) -> bool:
+        """Whether the default order is the SKR ordering (recycling strategies, ``"auto"``)."""
+        return self.method in ("skr", "skr-cg", "auto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,121 +251,233 @@ class SequenceResult:
 
 
 # ---------------------------------------------------------------------------------------
-# strategies: explicit state in, (result, state) out
+class SystemSource:
+    """The systems of one sequence as a backend sees them.
+
+    Each distinct matrix object is wrapped once (only the latest is kept alive, not the
+    whole sequence); right-hand sides are made local by :meth:`AbstractBackend.local_rhs`.
+
+    Parameters
+    ----------
+    systems : list of (A, b)
+    backend : AbstractBackend
+    """
+
+    def __init__(self, systems: list[tuple[Any, Any]], backend: AbstractBackend) -> None:
+        self.systems = systems
+        self.backend = backend
+        self._cache: dict[int, Operator] = {}
+
+    def __len__(self) -> int:
+        return len(self.systems)
+
+    def matrix(self, i: int) -> Any:
+        """The matrix of system ``i`` as the caller passed it."""
+        return self.systems[i][0]
+
+    def fetch(self, i: int) -> tuple[Operator, np.ndarray]:
+        """Operator and local right-hand side of system ``i``."""
+        A, b = self.systems[i]
+        op = self._cache.get(id(A))
+        if op is None or op.source is not A:
+            self._cache.clear()
+            op = self._cache[id(A)] = self.backend.operator(A)
+        return op, self.backend.local_rhs(b, op)
+
+
+def make_strategy(
+    method: str,
+    settings: SequenceSettings,
+    backend: AbstractBackend,
+    pc: AbstractPreconditioner | None = None,
+    pc_refresh: int | None = None,
+) -> SequenceStrategy:
+    """The strategy object for ``method`` with ``settings`` (warm start and ``k`` defaults
+    filled in per method; ``pc`` and ``pc_refresh`` default to the settings')."""
+    if method == "direct":
+        return DirectStrategy(backend)
+    if pc is None and settings.method != "auto":
+        pc = settings.preconditioner
+    if pc is not None and pc.name == "none":
+        pc = None
+    warm = settings.warm_start
+    if warm is None:  # recycling and "auto" warm-start; plain gmres/cg start from zero
+        warm = method in ("skr", "skr-cg") or settings.method == "auto"
+    common = dict(
+        backend=backend,
+        pc=pc,
+        pc_refresh=settings.pc_refresh if pc_refresh is None else pc_refresh,
+        warm_start=bool(warm),
+        rtol=settings.rtol,
+        atol=settings.atol,
+        max_iter=settings.max_iter,
+    )
+    if method == "skr":
+        k = K_SKR if settings.k is None else settings.k
+        return SKRStrategy(**common, restart=settings.restart, k=k, update_every=SKR_UPDATE_EVERY)
+    if method == "skr-cg":
+        return RecycledCGStrategy(**common, k=K_SKR_CG if settings.k is None else settings.k)
+    if method == "gmres":
+        return GMRESStrategy(**common, restart=settings.restart)
+    return CGStrategy(**common)
+
+
 # ---------------------------------------------------------------------------------------
-@dataclass
-class _State:
-    x: np.ndarray | None = None
-    recycle: Any = None
-    pc: BuiltPreconditioner | None = None
-    pc_age: int = 0
-    lu: Any = None
-    lu_source: Any = None
-    pivoting: bool = False  # LDL^T was inaccurate once: factor with SuperLU's pivoting
-    pc_time: float = 0.0
-
-
 @dataclass(frozen=True)
-class _Strategy:
-    method: str
-    pc: AbstractPreconditioner | None
-    pc_refresh: int
-    warm_start: bool
-    rtol: float
-    atol: float
-    restart: int
-    k: int
-    max_iter: int
+class AutoChoice:
+    """What :class:`AutoStrategy` picked, and why.
 
-    @property
-    def pc_name(self) -> str:
-        return "none" if self.pc is None else self.pc.name
+    Attributes
+    ----------
+    strategy : SequenceStrategy
+        The winner, which solves the rest of the sequence.
+    state : Any
+        The winner's state after its trial systems (its solves are kept, not redone).
+    solved : dict of int to SolveResult
+        The trial systems the winner solved, by input index.
+    choice : dict
+        ``picked`` (``"method+preconditioner"``), ``estimated_seconds_per_system`` of every
+        candidate, ``trial_systems`` and ``reason``.
+    """
 
-    def step(self, op: Operator, b: np.ndarray, st: _State, bk: AbstractBackend) -> SolveResult:
-        if self.method == "direct":
-            t_factor = 0.0
-            if st.lu is None or st.lu_source is not op.source:
-                t0 = time.perf_counter()
-                # an LDL^T of the same pattern is refactored: numeric phase only; once LDL^T
-                # was inaccurate in this sequence, SuperLU directly
-                st.lu = splu_factor(op.csr) if st.pivoting else factorize(op, bk, previous=st.lu)
-                st.lu_source = op.source
-                t_factor = time.perf_counter() - t0
-            ldl = isinstance(st.lu, SparseLDL)
+    strategy: SequenceStrategy
+    state: Any
+    solved: dict[int, SolveResult]
+    choice: dict
+
+
+class AutoStrategy:
+    """``method="auto"``: candidates from size and symmetry, then a short timed trial.
+
+    A symmetric matrix with a positive diagonal gets recycled CG and CG with AMG; any other
+    GCRO-DR (SKR) and GMRES with ILU; a direct factorization joins while the matrix is small
+    enough to factor (or the matrix repeats).  Each candidate solves the first
+    ``settings.trial`` systems of the order; the fastest estimate of seconds per system over
+    the sequence wins, and :attr:`AutoChoice.choice` says why.
+
+    Parameters
+    ----------
+    settings : SequenceSettings
+    backend : AbstractBackend
+    """
+
+    #: unknowns up to which a factorization is a candidate: 2-D-like stencils (at most 5.5
+    #: entries a row) factorize well up to a few 10^5 unknowns, 3-D ones only to ~5e4
+    direct_max_unknowns: tuple[int, int] = (300_000, 50_000)
+    #: a candidate whose first system takes this many times the best estimate stops
+    abort_factor = 3.0
+    #: most iterations a trial system may take: more is not the fastest strategy
+    trial_max_iter = 1000
+
+    def __init__(self, settings: SequenceSettings, backend: AbstractBackend) -> None:
+        self.settings = settings
+        self.backend = backend
+
+    def _make(self, method: str, pc: AbstractPreconditioner | None) -> SequenceStrategy:
+        s = self.settings
+        refresh = s.pc_refresh if s.pc_refresh > 1 else AUTO_REFRESH
+        return make_strategy(method, s, self.backend, s.preconditioner or pc, refresh)
+
+    def candidates(self, source: SystemSource, first: int) -> tuple[list, list, list, dict]:
+        """Candidates to try first, the CG ones among them, the GMRES-type ones to add if
+        every CG candidate fails, and the facts used."""
+        bk, A0 = self.backend, source.matrix(first)
+        n, nnz_row = bk.global_size(A0), bk.nnz_per_row(A0)
+        facts = {
+            "n": n,
+            "spd_like": bk.is_symmetric(A0) and bk.positive_diagonal(A0),
+            "shared": len({id(A) for A, _ in source.systems}) == 1,
+        }
+        limit = self.direct_max_unknowns[0 if nnz_row <= 5.5 else 1]
+        direct_ok = n <= limit or facts["shared"]
+        ilu = ILU(drop_tol=1e-5, fill_factor=20)  # robust enough for indefinite problems
+        spd = [self._make("skr-cg", AMG()), self._make("cg", AMG())]
+        general = [self._make("skr", ilu), self._make("gmres", ilu)]
+        cands = [self._make("direct", None)] if direct_ok else []
+        cands += spd if facts["spd_like"] else general
+        if n > 50_000 and direct_ok and not facts["shared"]:
+            # large: a factorization is the slow candidate, so time it last, where the early
+            # abort (first system far slower than the best so far) stops it after one system
+            cands = cands[1:] + cands[:1]
+        return cands, (spd if facts["spd_like"] else []), general, facts
+
+    def pick(self, source: SystemSource, perm: np.ndarray) -> AutoChoice:
+        """Run the trial on the first systems of ``perm``; return the winner and why."""
+        N = len(source)
+        cands, spd, general, facts = self.candidates(source, int(perm[0]))
+        t_trial = min(self.settings.trial, max(1, N // (2 * len(cands))))
+        estimates: dict[str, float] = {}
+        kept: dict[str, tuple[dict, Any]] = {}
+        for cand in cands:
+            self._trial(cand, perm[:t_trial], source, estimates, kept)
+        note = ""
+        if spd and not any(np.isfinite(estimates[c.label]) for c in spd):
+            note = "; CG failed in the trial (indefinite), so GMRES-type candidates were tried"
+            cands = cands + general
+            for cand in general:
+                self._trial(cand, perm[:t_trial], source, estimates, kept)
+        best = min(estimates, key=estimates.get)
+        if not np.isfinite(estimates[best]):
+            raise ConfigError(
+                "solve_sequence(method='auto'): every candidate failed on the trial systems; "
+                "choose a method and preconditioner explicitly."
+            )
+        kind = "symmetric, positive diagonal" if facts["spd_like"] else "nonsymmetric or indefinite"
+        choice = {
+            "picked": best,
+            "estimated_seconds_per_system": estimates,
+            "trial_systems": t_trial,
+            "reason": f"{kind}, n={facts['n']}; fastest in a {t_trial}-system trial{note}",
+        }
+        solved, state = kept[best]
+        strategy = next(c for c in cands if c.label == best)
+        return AutoChoice(strategy, state, solved, choice)
+
+    def _trial(self, cand, positions, source, estimates, kept) -> None:
+        """Run ``cand`` on the systems ``positions``; store its seconds-per-system estimate.
+
+        A candidate whose first system already costs :attr:`abort_factor` times the best
+        estimate so far stops there (its estimate is that first time), so that a slow
+        candidate costs the trial one system, not all of them.
+        """
+        best = min((v for v in estimates.values() if np.isfinite(v)), default=np.inf)
+        label, N = cand.label, len(source)
+        capped, state = cand.capped(self.trial_max_iter), cand.initial_state()
+        done: dict[int, SolveResult] = {}
+        times: list[float] = []
+        for pos, i in enumerate(int(j) for j in positions):
+            op, b = source.fetch(i)
+            t0 = time.perf_counter()
             try:
-                res = direct_solve(op, b, factor=st.lu, backend=bk)
-                inaccurate = ldl and not res.residual_norm <= _LDL_RTOL * res.residuals[0]
-            except ConvergenceError:  # a non-finite solution
-                if not ldl:
-                    raise
-                inaccurate = True
-            if inaccurate:
-                # LDL^T without pivoting was inaccurate (indefinite matrix): SuperLU from now on
-                t0 = time.perf_counter()
-                st.lu, st.pivoting = splu_factor(op.csr), True
-                res = direct_solve(op, b, factor=st.lu, backend=bk)
-                t_factor += time.perf_counter() - t0
-            # the system's time includes its factorization (none when one is reused)
-            return dataclasses.replace(res, time=res.time + t_factor)
-        M = None
-        if self.pc is not None:
-            if st.pc is None or st.pc_age >= self.pc_refresh:
-                t0 = time.perf_counter()
-                # a full set-up; a factorization keeps its ordering from the last one
-                st.pc = self.pc.build(op, bk) if st.pc is None else self.pc.rebuild(st.pc, op, bk)
-                st.pc_time += time.perf_counter() - t0  # full set-ups only
-                st.pc_age = 0
-            elif st.pc.operator is not op.source:
-                st.pc = self.pc.update(st.pc, op, bk)  # e.g. AMG: new Galerkin operators
-            st.pc_age += 1
-            M = st.pc
-        x0 = st.x if (self.warm_start and st.x is not None) else None
-        common = dict(
-            x0=x0,
-            M=M,
-            rtol=self.rtol,
-            atol=self.atol,
-            max_iter=self.max_iter,
-            backend=bk,
-            raise_on_failure=False,
-        )
-        if self.method == "skr":
-            res = gcrodr(
-                op, b, recycle=st.recycle, restart=self.restart, k=self.k,
-                update_every=SKR_UPDATE_EVERY, **common,
-            )  # fmt: skip
-            st.recycle = res.recycle
-        elif self.method == "skr-cg":
-            res = cg(op, b, recycle=st.recycle, k=self.k, **common)
-            st.recycle = res.recycle
-        elif self.method == "gmres":
-            res = gmres(op, b, restart=self.restart, **common)
-        else:
-            res = cg(op, b, **common)
-        if res.converged:
-            st.x = res.x
-        return res
+                res, state = capped.step(op, b, state)
+            except ConvergenceError:  # e.g. the preconditioner failed to set up
+                estimates[label] = float("inf")
+                return
+            times.append(time.perf_counter() - t0)
+            done[i] = res
+            if not res.converged:
+                estimates[label] = float("inf")
+                return
+            if pos == 0 and times[0] > self.abort_factor * best:
+                estimates[label] = times[0]
+                return
+        # steady state from the later systems; the first system's extra cost (cold start) is
+        # amortized over the sequence, a preconditioner build over pc_refresh systems
+        steady = float(np.mean(times[1:])) if len(times) > 1 else times[0]
+        builds, refresh = cand.setup_cost(state, len(times))
+        estimates[label] = steady + builds / refresh + max(times[0] - steady - builds, 0.0) / N
+        kept[label] = (done, state)
 
 
 # ---------------------------------------------------------------------------------------
 @krylov_threads
 def solve_sequence(
     systems: Sequence[tuple[Any, Any]],
-    method: Method = "auto",
+    method: Method | None = None,
     *,
     params: Any = None,
-    order: str | np.ndarray | None = None,
-    preconditioner: str | AbstractPreconditioner | None = None,
-    pc_refresh: int = 1,
-    rtol: float = 1e-8,
-    atol: float = 0.0,
-    restart: int = 40,
-    k: int | None = None,
-    max_iter: int = 10_000,
-    warm_start: bool | None = None,
-    backend: AbstractBackend | str | None = None,
-    trial: int = 4,
-    raise_on_failure: bool = True,
+    settings: SequenceSettings | None = None,
+    **options: Any,
 ) -> SequenceResult:
     """Solve ``A_i x_i = b_i`` for a sequence of related systems.
 
@@ -264,30 +487,18 @@ def solve_sequence(
         ``A`` scipy sparse (or a petsc4py Mat on the PETSc backend), ``b`` of shape (n,)
         (global on the scipy backend; global too on PETSc when ``A`` is scipy, then
         scattered; the rank's rows when ``A`` is a Mat).
-    method : {"auto", "skr", "skr-cg", "gmres", "cg", "direct"}
-        See the module docstring.
+    method : {"auto", "skr", "skr-cg", "gmres", "cg", "direct"}, optional
+        See the module docstring; overrides ``settings.method`` (default ``"auto"``).
     params : array_like, shape (N, ...), optional
         Parameter fields used for the SKR ordering.  By default the matrices' values (when
         all share one sparsity pattern) or the right-hand sides are used.
-    order : {"auto", "greedy", "hilbert", "morton", "knn", "none"} or ndarray, optional
-        Ordering method or an explicit permutation.  Default: ``"auto"`` for the SKR
-        strategies, ``"none"`` otherwise.
-    preconditioner : name or spec, optional
-        Default: none for explicit methods; chosen by ``"auto"``.
-    pc_refresh : int
-        Rebuild the preconditioner every this many systems (1: every system).
-    rtol, atol, restart, k, max_iter
-        Krylov settings.  ``k``: recycled vectors, by default :data:`K_SKR` (20, the SKR
-        paper's) for ``"skr"`` and :data:`K_SKR_CG` (4) Ritz vectors for ``"skr-cg"``.
-    warm_start : bool, optional
-        Start each solve from the previous solution.  Default: True for the SKR strategies
-        and ``"auto"``, False for ``"gmres"``/``"cg"``.
-    backend : "scipy", "petsc" or a backend, optional
-    trial : int
-        Systems per candidate in the ``"auto"`` trial.
-    raise_on_failure : bool
-        Raise :class:`~pdeflow.errors.ConvergenceError` on the first system that fails
-        (default), or record its status and go on.
+    settings : SequenceSettings, optional
+        All options at once; keywords in ``options`` override its fields.
+    **options
+        Any field of :class:`SequenceSettings` (``order``, ``preconditioner``,
+        ``pc_refresh``, ``rtol``, ``atol``, ``restart``, ``k``, ``max_iter``,
+        ``warm_start``, ``backend``, ``trial``, ``raise_on_failure``); an unknown name raises
+        :class:`~pdeflow.errors.ConfigError`.
 
     Returns
     -------
@@ -295,88 +506,74 @@ def solve_sequence(
 
     Examples
     --------
-    >>> import scipy.sparse as sp
-    >>> L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(144, 144), format="csr")
-    >>> params = np.linspace(0.1, 1.0, 6)[:, None]        # one parameter per system
-    >>> systems = [((L + c * sp.identity(144)).tocsr(), np.ones(144)) for c in params[:, 0]]
-    >>> res = solve_sequence(systems, "skr", params=params, rtol=1e-10)
+    >>> import numpy as np, scipy.sparse as sp
+    >>> lap = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(50, 50), format="csr")
+    >>> systems = [(lap * (1 + 0.1 * i), np.ones(50)) for i in range(6)]
+    >>> res = solve_sequence(systems, "skr", params=np.arange(6.0), rtol=1e-10)
     >>> res.solutions.shape, sorted(res.order.tolist()) == list(range(6))
-    ((6, 144), True)
+    ((6, 50), True)
     """
     t_start = time.perf_counter()
-    if method not in _METHODS:
-        raise ConfigError(
-            f"The 'method' parameter of solve_sequence must be one of {_METHODS}. Got {method!r}."
-        )
-    pc_refresh = check_int("solve_sequence", "pc_refresh", pc_refresh, 1)
-    trial = check_int("solve_sequence", "trial", trial, 1)
+    if method is not None:
+        options["method"] = method
+    s = (settings or SequenceSettings()).with_options(**options)
     systems = list(systems)
     N = len(systems)
     if N == 0:
         raise ShapeError("'systems' is empty.")
-    first = systems[0][0]
-    bk = backend_for(first, backend)
-
-    perm = _resolve_order(order, method, systems, params, N)
-    op_cache: dict[int, Operator] = {}
-
-    def fetch(i: int) -> tuple[Operator, np.ndarray]:
-        """Operator (converted once per distinct matrix object) and right-hand side of system i."""
-        A, b = systems[i]
-        op = op_cache.get(id(A))
-        if op is None or op.source is not A:
-            op_cache.clear()  # keep one converted matrix alive, not the whole sequence
-            op = op_cache[id(A)] = bk.operator(A)
-        bvec = np.asarray(b, dtype=float)
-        if bk.name == "petsc" and sp.issparse(A) and bvec.shape[0] != op.n_local:
-            bvec = bk.scatter(bvec)
-        return op, bk.check_vector(bvec, op)
-
-    def make(m: str, pc: AbstractPreconditioner | None, refresh: int) -> _Strategy:
-        ws = (m in ("skr", "skr-cg")) if warm_start is None else bool(warm_start)
-        if method == "auto" and warm_start is None and m in ("gmres", "cg"):
-            ws = True
-        kk = k if k is not None else (K_SKR_CG if m == "skr-cg" else K_SKR)
-        return _Strategy(m, pc, refresh, ws, rtol, atol, restart, kk, max_iter)
-
+    bk = backend_for(systems[0][0], s.backend)
+    perm = _resolve_order(s.order, s.method, systems, params, N)
+    source = SystemSource(systems, bk)
     results: dict[int, SolveResult] = {}
     choice: dict[str, Any] = {}
-    if method == "auto":
-        strategy, state, done, choice = _auto(
-            systems, perm, fetch, make, bk, trial, N, preconditioner, pc_refresh
-        )
-        results.update(done)
+    if s.method == "auto":
+        picked = AutoStrategy(s, bk).pick(source, perm)
+        strategy, state, choice = picked.strategy, picked.state, picked.choice
+        results.update(picked.solved)
     else:
-        pc = None if preconditioner is None else make_preconditioner(preconditioner)
-        strategy, state = make(method, pc, pc_refresh), _State()
-        if pc is not None and pc.name == "none":
-            strategy = make(method, None, pc_refresh)
-
+        strategy = make_strategy(s.method, s, bk)
+        state = strategy.initial_state()
     for pos in range(N):
         i = int(perm[pos])
-        if i in results:
-            continue
-        op, bvec = fetch(i)
-        try:
-            res = strategy.step(op, bvec, state, bk)
-        except ConvergenceError as exc:  # the preconditioner failed to set up
-            if raise_on_failure:
-                raise
-            res = SolveResult(
-                np.zeros(op.n_local),
-                SolveStatus.DIVERGED_PC_FAILED,
-                0,
-                np.array([np.nan]),
-                0.0,
-                strategy.method,
-                None,
-                {"error": str(exc)},
-            )
-            state.pc = None
-        results[i] = res
-        if raise_on_failure and not res.converged:
-            res.raise_if_failed()
+        if i not in results:
+            results[i], state = _step(strategy, source, i, state, s.raise_on_failure)
+    return _result(results, perm, strategy, choice, time.perf_counter() - t_start)
 
+
+def _step(
+    strategy: SequenceStrategy, source: SystemSource, i: int, state: Any, raise_on_failure: bool
+) -> tuple[SolveResult, Any]:
+    """Solve system ``i``; a failed set-up is recorded (or raised) and the state recovered."""
+    op, b = source.fetch(i)
+    try:
+        res, state = strategy.step(op, b, state)
+    except ConvergenceError as exc:  # the preconditioner failed to set up
+        if raise_on_failure:
+            raise
+        res = SolveResult(
+            np.zeros(op.n_local),
+            SolveStatus.DIVERGED_PC_FAILED,
+            0,
+            np.array([np.nan]),
+            0.0,
+            strategy.method,
+            None,
+            {"error": str(exc)},
+        )
+        state = strategy.recover(state)
+    if raise_on_failure and not res.converged:
+        res.raise_if_failed()
+    return res, state
+
+
+def _result(
+    results: dict[int, SolveResult],
+    perm: np.ndarray,
+    strategy: SequenceStrategy,
+    choice: dict,
+    seconds: float,
+) -> SequenceResult:
+    N = len(perm)
     inv = np.empty(N, dtype=np.int64)
     inv[perm] = np.arange(N)
     sols = np.stack([results[i].x for i in range(N)])
@@ -399,9 +596,9 @@ def solve_sequence(
         perm,
         strategy.method,
         strategy.pc_name,
-        time.perf_counter() - t_start,
+        seconds,
         choice,
-        strategy.pc,
+        strategy.preconditioner_spec,
     )
 
 
@@ -434,117 +631,3 @@ def _features(systems: list, params: Any, N: int) -> np.ndarray:
             bs = [np.asarray(b, dtype=float) for _, b in systems]
             return np.hstack([np.stack(data), np.stack(bs)])
     return np.stack([np.asarray(b, dtype=float).ravel() for _, b in systems])
-
-
-def _is_symmetric(A: Any) -> bool:
-    if sp.issparse(A):
-        A = sp.csr_matrix(A)
-        scale = abs(A).max() if A.nnz else 1.0
-        return A.shape[0] == A.shape[1] and (abs(A - A.T).max() if A.nnz else 0.0) <= 1e-12 * scale
-    if hasattr(A, "isSymmetric"):
-        return bool(A.isSymmetric(1e-12))
-    return False
-
-
-def _positive_diagonal(A: Any) -> bool:
-    if sp.issparse(A):
-        return bool((A.diagonal() > 0).all())
-    if hasattr(A, "getDiagonal"):
-        return bool(A.getDiagonal().min()[1] > 0)
-    return False
-
-
-def _auto(systems, perm, fetch, make, bk, trial, N, preconditioner, pc_refresh):
-    """Time candidate strategies on the first systems in order; return the fastest."""
-    A0 = systems[int(perm[0])][0]
-    n = A0.shape[0] if sp.issparse(A0) else A0.getSize()[0]
-    nnz_row = A0.nnz / n if sp.issparse(A0) else 7.0
-    spd_like = _is_symmetric(A0) and _positive_diagonal(A0)
-    shared = len({id(A) for A, _ in systems}) == 1
-    refresh = pc_refresh if pc_refresh > 1 else 8
-    user_pc = None if preconditioner is None else make_preconditioner(preconditioner)
-    # 2-D-like stencils factorize well up to a few 10^5 unknowns, 3-D ones only to ~5e4
-    direct_ok = n <= (300_000 if nnz_row <= 5.5 else 50_000) or shared
-    cands: list[_Strategy] = [make("direct", None, 1)] if direct_ok else []
-    spd_cands = [make("skr-cg", user_pc or AMG(), refresh), make("cg", user_pc or AMG(), refresh)]
-    ilu = ILU(drop_tol=1e-5, fill_factor=20)  # robust enough for indefinite problems
-    gen_cands = [make("skr", user_pc or ilu, refresh), make("gmres", user_pc or ilu, refresh)]
-    cands += spd_cands if spd_like else gen_cands
-    if n > 50_000 and direct_ok and not shared:
-        # large: a factorization is the slow candidate, so time it last, where the early
-        # abort (first system far slower than the best so far) stops it after one system
-        cands = cands[1:] + cands[:1]
-    t_trial = min(trial, max(1, N // (2 * len(cands))))
-    estimates: dict[str, float] = {}
-    kept: dict[str, tuple[dict, _State]] = {}
-    note = ""
-    for cand in cands:
-        _trial(cand, t_trial, perm, fetch, bk, N, estimates, kept)
-    if spd_like and not any(np.isfinite(estimates[f"{c.method}+{c.pc_name}"]) for c in spd_cands):
-        note = "; CG failed in the trial (indefinite), so GMRES-type candidates were tried"
-        cands += gen_cands
-        for cand in gen_cands:
-            _trial(cand, t_trial, perm, fetch, bk, N, estimates, kept)
-    best = min(estimates, key=estimates.get)
-    if not np.isfinite(estimates[best]):
-        raise ConfigError(
-            "solve_sequence(method='auto'): every candidate failed on the trial systems; "
-            "choose a method and preconditioner explicitly."
-        )
-    strategy = next(c for c in cands if f"{c.method}+{c.pc_name}" == best)
-    done, state = kept[best]
-    choice = {
-        "picked": best,
-        "estimated_seconds_per_system": estimates,
-        "trial_systems": t_trial,
-        "reason": (
-            f"{'symmetric, positive diagonal' if spd_like else 'nonsymmetric or indefinite'}, "
-            f"n={n}; "
-            f"fastest in a {t_trial}-system trial{note}"
-        ),
-    }
-    return strategy, state, done, choice
-
-
-_LDL_RTOL = 1e-8  # relative residual above which an LDL^T solve is redone with SuperLU
-_ABORT = 3.0  # a candidate whose first system takes this many times the best estimate stops
-_TRIAL_MAX_ITER = 1000
-
-
-def _trial(cand, t_trial, perm, fetch, bk, N, estimates, kept) -> None:
-    """Run ``cand`` on the first ``t_trial`` systems; store its seconds-per-system estimate.
-
-    A candidate whose first system already costs ``_ABORT`` times the best estimate so far
-    stops there (its estimate is that first time), so that a slow candidate costs the trial
-    one system, not ``t_trial``.
-    """
-    best = min((v for v in estimates.values() if np.isfinite(v)), default=np.inf)
-    label = f"{cand.method}+{cand.pc_name}"
-    # a strategy needing more than _TRIAL_MAX_ITER iterations per system is not the fastest
-    cand = dataclasses.replace(cand, max_iter=min(cand.max_iter, _TRIAL_MAX_ITER))
-    st = _State()
-    done: dict[int, SolveResult] = {}
-    times: list[float] = []
-    for pos in range(t_trial):
-        i = int(perm[pos])
-        op, b = fetch(i)
-        t0 = time.perf_counter()
-        try:
-            res = cand.step(op, b, st, bk)
-        except ConvergenceError:  # e.g. the preconditioner failed to set up
-            estimates[label] = float("inf")
-            return
-        times.append(time.perf_counter() - t0)
-        done[i] = res
-        if not res.converged:
-            estimates[label] = float("inf")
-            return
-        if pos == 0 and times[0] > _ABORT * best:
-            estimates[label] = times[0]
-            return
-    # steady state from the later systems; the first system's extra cost (cold start) is
-    # amortized over the sequence, a preconditioner build over pc_refresh systems
-    steady = float(np.mean(times[1:])) if len(times) > 1 else times[0]
-    builds = st.pc_time if (cand.pc is not None and cand.pc_refresh >= len(times)) else 0.0
-    estimates[label] = steady + builds / cand.pc_refresh + max(times[0] - steady - builds, 0.0) / N
-    kept[label] = (done, st)

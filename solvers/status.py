@@ -1,7 +1,8 @@
 """Why a solve stopped, and the immutable record of one solve.
 
-:class:`SolveStatus` mirrors PETSc's ``KSPConvergedReason``: positive values mean
-converged, negative values mean diverged and name the cause.  Every Krylov method
+Its :class:`SolveStatus` (a :class:`pdeflow.status.Status`) mirrors PETSc's
+``KSPConvergedReason``: positive values mean converged, negative values mean diverged and
+name the cause.  Every Krylov method
 in :mod:`pdeflow.solvers` returns a :class:`SolveResult`; a negative status raises
 :class:`pdeflow.errors.ConvergenceError` unless the caller passes
 ``raise_on_failure=False``.
@@ -9,18 +10,18 @@ in :mod:`pdeflow.solvers` returns a :class:`SolveResult`; a negative status rais
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pdeflow.errors import ConvergenceError
+from pdeflow.status import Status
 
 __all__ = ["SolveStatus", "SolveResult"]
 
 
-class SolveStatus(enum.IntEnum):
+class SolveStatus(Status):
     """Converged (> 0) or diverged (< 0) reason, numbered as PETSc's KSPConvergedReason.
 
     Examples
@@ -31,29 +32,31 @@ class SolveStatus(enum.IntEnum):
     <SolveStatus.CONVERGED_RTOL: 2>
     """
 
-    CONVERGED_RTOL = 2
-    CONVERGED_ATOL = 3
-    CONVERGED_ITS = 4
-    CONVERGED_HAPPY_BREAKDOWN = 5
-    DIVERGED_NULL = -2
-    DIVERGED_ITS = -3
-    DIVERGED_DTOL = -4
-    DIVERGED_BREAKDOWN = -5
-    DIVERGED_NONSYMMETRIC = -7
-    DIVERGED_INDEFINITE_PC = -8
-    DIVERGED_NANORINF = -9
-    DIVERGED_INDEFINITE_MAT = -10
-    DIVERGED_PC_FAILED = -11
-
-    @property
-    def converged(self) -> bool:
-        """True for every positive (converged) reason."""
-        return self.value > 0
-
-    @property
-    def message(self) -> str:
-        """A user-facing explanation that says what to try next."""
-        return _MESSAGES[self]
+    CONVERGED_RTOL = 2, "converged: residual norm below rtol * ||b||"
+    CONVERGED_ATOL = 3, "converged: residual norm below atol"
+    CONVERGED_ITS = 4, "converged: direct solve (a fixed number of steps)"
+    CONVERGED_HAPPY_BREAKDOWN = 5, "converged: the Krylov space became invariant"
+    DIVERGED_NULL = -2, "diverged: the operator or preconditioner is null"
+    DIVERGED_ITS = -3, (
+        "diverged: reached max_iter before the tolerance; increase max_iter, the restart "
+        "length, or use a stronger preconditioner"
+    )
+    DIVERGED_DTOL = -4, "diverged: the residual grew by more than dtol"
+    DIVERGED_BREAKDOWN = -5, (
+        "diverged: breakdown (a zero or near-zero pivot in the Krylov recurrence); "
+        "the operator may be singular"
+    )
+    DIVERGED_NONSYMMETRIC = -7, "diverged: the method needs a symmetric operator"
+    DIVERGED_INDEFINITE_PC = -8, (
+        "diverged: the preconditioner is not positive definite; CG needs an SPD "
+        "preconditioner (use GMRES or a symmetric preconditioner such as SSOR or AMG)"
+    )
+    DIVERGED_NANORINF = -9, "diverged: a NaN or Inf appeared in the residual"
+    DIVERGED_INDEFINITE_MAT = -10, (
+        "diverged: the matrix is not positive definite; CG needs an SPD matrix, use GMRES "
+        "or GCRO-DR instead"
+    )
+    DIVERGED_PC_FAILED = -11, "diverged: the preconditioner failed to set up or apply"
 
     @classmethod
     def from_petsc(cls, reason: int) -> SolveStatus:
@@ -66,35 +69,6 @@ class SolveStatus(enum.IntEnum):
             return cls(int(reason))
         except ValueError:
             return cls.CONVERGED_RTOL if reason > 0 else cls.DIVERGED_BREAKDOWN
-
-
-_MESSAGES: dict[SolveStatus, str] = {
-    SolveStatus.CONVERGED_RTOL: "converged: residual norm below rtol * ||b||",
-    SolveStatus.CONVERGED_ATOL: "converged: residual norm below atol",
-    SolveStatus.CONVERGED_ITS: "converged: direct solve (a fixed number of steps)",
-    SolveStatus.CONVERGED_HAPPY_BREAKDOWN: "converged: the Krylov space became invariant",
-    SolveStatus.DIVERGED_NULL: "diverged: the operator or preconditioner is null",
-    SolveStatus.DIVERGED_ITS: (
-        "diverged: reached max_iter before the tolerance; increase max_iter, the restart "
-        "length, or use a stronger preconditioner"
-    ),
-    SolveStatus.DIVERGED_DTOL: "diverged: the residual grew by more than dtol",
-    SolveStatus.DIVERGED_BREAKDOWN: (
-        "diverged: breakdown (a zero or near-zero pivot in the Krylov recurrence); "
-        "the operator may be singular"
-    ),
-    SolveStatus.DIVERGED_NONSYMMETRIC: "diverged: the method needs a symmetric operator",
-    SolveStatus.DIVERGED_INDEFINITE_PC: (
-        "diverged: the preconditioner is not positive definite; CG needs an SPD "
-        "preconditioner (use GMRES or a symmetric preconditioner such as SSOR or AMG)"
-    ),
-    SolveStatus.DIVERGED_NANORINF: "diverged: a NaN or Inf appeared in the residual",
-    SolveStatus.DIVERGED_INDEFINITE_MAT: (
-        "diverged: the matrix is not positive definite; CG needs an SPD matrix, use GMRES "
-        "or GCRO-DR instead"
-    ),
-    SolveStatus.DIVERGED_PC_FAILED: "diverged: the preconditioner failed to set up or apply",
-}
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

@@ -71,8 +71,6 @@ DOLFINX = "dolfinx_solver"
 
 # (importer, imported, helper that removes the edge on its branch)
 PENDING_MERGE: set[tuple[str, str, str]] = {
-    # solvers (#21 item 6): dolfinx_solver imported in one module only
-    ("pdeflow.info", "dolfinx_solver", "solvers"),
 }
 
 

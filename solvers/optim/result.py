@@ -9,17 +9,17 @@ passes ``raise_on_failure=False``.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from pdeflow.errors import ConvergenceError
+from pdeflow.status import Status
 
 __all__ = ["OptimStatus", "IterationRecord", "OptimizeResult"]
 
 
-class OptimStatus(enum.IntEnum):
+class OptimStatus(Status):
     """Converged (> 0) or failed (< 0) reason of a constrained solve.
 
     Examples

@@ -13,25 +13,25 @@ what the e-node and iteration limits allow.
 >>> x, y = symbols("x y")
 >>> g = EGraph(); _ = add_terms(g, [2*x + 2*y])
 >>> run(g, "default", Limits(iterations=5)).stop_reason
-<StopReason.SATURATED: 'saturated: no rule adds anything new'>
+<StopReason.SATURATED: 1>
 """
 
 from __future__ import annotations
 
-import enum
 import time
 from dataclasses import dataclass, field
 
+from pdeflow.status import Status
 from pdeflow.symbolic.egraph.rules import get_rules
 
 
-class StopReason(enum.Enum):
-    """Why a run stopped (the value is the message)."""
+class StopReason(Status):
+    """Why a run stopped (a :class:`pdeflow.status.Status`: code, ``converged``, message)."""
 
-    SATURATED = "saturated: no rule adds anything new"
-    ITERATION_LIMIT = "iteration limit reached; raise Limits.iterations to search further"
-    NODE_LIMIT = "e-node limit reached; raise Limits.nodes to search further"
-    TIME_LIMIT = "time limit reached; raise Limits.time (results may vary between runs)"
+    SATURATED = 1, "saturated: no rule adds anything new"
+    ITERATION_LIMIT = -1, "iteration limit reached; raise Limits.iterations to search further"
+    NODE_LIMIT = -2, "e-node limit reached; raise Limits.nodes to search further"
+    TIME_LIMIT = -3, "time limit reached; raise Limits.time (results may vary between runs)"
 
 
 def _check(name, value, kind, lo, hi=float("inf")):

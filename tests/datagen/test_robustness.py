@@ -354,19 +354,11 @@ import sys
 import pdeflow.solvers.sequence as seq
 from pdeflow.datagen import generate
 
-_trial = seq._trial
-
-
-def no_direct(cand, t_trial, perm, fetch, bk, N, estimates, kept):
-    # as on a large grid: the factorization loses the trial, so "auto" picks CG or SKR-CG
-    if cand.method == "direct":
-        estimates["direct+none"] = float("inf")
-        return
-    _trial(cand, t_trial, perm, fetch, bk, N, estimates, kept)
-
 
 if __name__ == "__main__":
-    seq._trial = no_direct  # forked workers inherit it (this process runs one thread)
+    # as on a large grid: no factorization among the candidates, so "auto" picks CG or
+    # SKR-CG (forked workers inherit the class attribute; this process runs one thread)
+    seq.AutoStrategy.direct_max_unknowns = (0, 0)
     generate(family="darcy", n=64, resolution=16, solver="auto", workers=1,
              executor="processes", compression="lzf", out=sys.argv[1], progress_mode="off")
 """

@@ -165,6 +165,43 @@ def test_non_convergence_message_and_partial_result():
 
 
 # ------------------------------------------------------------- from_function
+def test_form_comes_from_the_signature_and_a_trial_call_not_from_names():
+    u0 = np.linspace(0.1, 1.0, 6)
+    p = (3.0, 0.5)
+    ref = ODEProblem.from_function(heat_rhs, u0, (0.0, 1.0), p, target="numpy")
+
+    def inplace(a, b, c, d):  # in-place, names no rule could guess
+        a[:] = heat_rhs(d, b, c)
+
+    prob = ODEProblem.from_function(inplace, u0, (0.0, 1.0), p, target="numpy")
+    assert np.allclose(prob.rhs(0.0, u0), ref.rhs(0.0, u0))
+
+    def looks_inplace(dy, y, p, t):  # four parameters and in-place names, but returns dy
+        return -y
+
+    with pytest.raises(ConfigError, match="did not return None.*form="):
+        ODEProblem.from_function(looks_inplace, u0, (0.0, 1.0), p, target="numpy")
+    with pytest.raises(ConfigError, match="open positional parameters.*form='oop'"):
+        ODEProblem.from_function(lambda *a: -a[1], u0, (0.0, 1.0), p, target="numpy")
+    with pytest.raises(ConfigError, match="2 positional parameters.*form="):
+        ODEProblem.from_function(lambda t, y: -y, u0, (0.0, 1.0), p, target="numpy")
+
+    def writes_nothing(t, y, p):  # three parameters: out-of-place, but returns None
+        pass
+
+    with pytest.raises(ConfigError, match="did not return an array of y0's shape"):
+        ODEProblem.from_function(writes_nothing, u0, (0.0, 1.0), p, target="numpy")
+    # a declared form is taken as it is, without a trial call
+    calls = []
+
+    def counted(du, u, p, t):
+        calls.append(type(u).__name__)
+        du[:] = heat_rhs(t, u, p)
+
+    ODEProblem.from_function(counted, u0, (0.0, 1.0), p, target="numpy", form="inplace")
+    assert "ndarray" not in calls  # only traced calls
+
+
 def test_from_function_numba_end_to_end():
     n = 16
     u0 = np.sin(np.linspace(0, np.pi, n))
