@@ -20,8 +20,8 @@ class UnitGaussianNormalizer(nn.Module):
     resolution.  Both are buffers: they move with ``.to(device)`` and are saved in
     ``state_dict()`` (and so in trainer checkpoints).
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     channels : int
     eps : float
 
@@ -29,8 +29,8 @@ class UnitGaussianNormalizer(nn.Module):
     ------
     ``encode``/``decode``: ``(B, C, *S)`` -> ``(B, C, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> x = torch.randn(8, 2, 16) * 3 + 1
     >>> norm = UnitGaussianNormalizer.fitted(x)
     >>> bool(torch.allclose(norm.decode(norm.encode(x)), x, atol=1e-5))

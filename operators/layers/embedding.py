@@ -18,8 +18,8 @@ class GridEmbedding(nn.Module):
 
     so the same physical point gets the same coordinate at every resolution.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     ndim : int
         Number of spatial axes.
 
@@ -27,8 +27,8 @@ class GridEmbedding(nn.Module):
     ------
     input ``(B, C, *S)``; output ``(B, C + ndim, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> GridEmbedding(2)(torch.zeros(1, 1, 4, 8)).shape
     torch.Size([1, 3, 4, 8])
     """
@@ -58,8 +58,8 @@ class DomainPadding(nn.Module):
     gives a non-periodic solution room to wrap around.  ``pad`` pads ``ceil(fraction * n)``
     points, a number that scales with the resolution.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     fraction : float
         Padding fraction in ``[0, 1]`` (0 disables padding).
 

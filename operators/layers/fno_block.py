@@ -26,8 +26,8 @@ class FNOBlock(nn.Module):
     ``activate=False``).  This is the block of Li et al. (2020) with the channel MLP of
     neuraloperator.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     width : int
         Channels :math:`C`.
     modes : tuple of int

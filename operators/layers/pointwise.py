@@ -16,8 +16,8 @@ class Pointwise(nn.Module):
 
     A 1x1 convolution computed as one batched GEMM on the flattened grid.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     in_channels, out_channels : int
     bias : bool
 
@@ -25,8 +25,8 @@ class Pointwise(nn.Module):
     ------
     input ``(B, C_in, *S)``; output ``(B, C_out, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> Pointwise(3, 5)(torch.randn(2, 3, 16, 16)).shape
     torch.Size([2, 5, 16, 16])
     """
@@ -64,16 +64,16 @@ class ChannelMLP(nn.Module):
     Used for the lifting :math:`P`, the projection :math:`Q` and the optional MLP inside each
     FNO block.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     in_channels, out_channels, hidden_channels : int
 
     Shapes
     ------
     input ``(B, C_in, *S)``; output ``(B, C_out, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ChannelMLP(3, 1, 16)(torch.randn(2, 3, 32)).shape
     torch.Size([2, 1, 32])
     """

@@ -70,8 +70,8 @@ def fingerprint() -> dict[str, str]:
 class CostModel:
     """Cycle costs per operation.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     table : dict of str to float
         Cycles of one operation (``"add"`` is one binary addition).
     source : str
@@ -174,8 +174,8 @@ def calibrate(ops=None, n: int = 20_000, repeats: int = 7, save: bool = True,
     clock rate of ``/proc/cpuinfo`` (floored at 0.25 cycle: cheap ops vectorize in such
     loops, so they measure throughput, not latency).
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     ops : iterable of str, optional
         Operations to time (default: all that have a loop form); others keep the anchor.
     save : bool

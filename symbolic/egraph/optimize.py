@@ -95,8 +95,8 @@ def optimize(exprs, rules="default", cost="cycles", limits: Limits | None = None
              extractor: str = "auto") -> OptimizeResult:
     """Rewrite expressions into an equivalent program of minimal estimated CPU cycles.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     exprs : Term or list of Term
         The outputs; all share one e-graph.
     rules : str or list of Rule
