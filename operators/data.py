@@ -327,6 +327,7 @@ class H5FieldDataset(Dataset):
 
     @property
     def spatial_ndim(self) -> int:
+        """Number of spatial axes of the input field ``x`` (its channel axis not counted)."""
         return len(self._shapes["x"]) - (self.channel_axis is not None)
 
     def _field_axis(self, name: str) -> ChannelAxis:
@@ -406,6 +407,7 @@ class H5FieldDataset(Dataset):
         )
 
     def close(self) -> None:
+        """Close the HDF5 file if this dataset opened it; calling it again does nothing."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -481,6 +483,7 @@ class StreamDataset(IterableDataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that seeds the next pass, so each epoch draws different samples."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

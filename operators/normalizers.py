@@ -77,9 +77,21 @@ class UnitGaussianNormalizer(nn.Module):
         return t.view(1, -1, *([1] * (x.ndim - 2))).to(x.dtype)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalize ``x`` per channel: ``(x - mean) / (std + eps)``.
+
+        Shapes
+        ------
+        ``x``: ``(batch, channels, *spatial)``; the result has the same shape.
+        """
         return (x - self._view(self.mean, x)) / (self._view(self.std, x) + self.eps)
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Undo :meth:`encode`: ``x * (std + eps) + mean`` per channel.
+
+        Shapes
+        ------
+        ``x``: ``(batch, channels, *spatial)``; the result has the same shape.
+        """
         return x * (self._view(self.std, x) + self.eps) + self._view(self.mean, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,6 +108,7 @@ class UnitGaussianNormalizer(nn.Module):
 
     @classmethod
     def from_dict(cls, d: Mapping) -> UnitGaussianNormalizer:
+        """Rebuild a normalizer from the dict :meth:`to_dict` wrote (channels, eps, mean, std)."""
         norm = cls(int(d["channels"]), eps=float(d["eps"]))
         norm.mean.copy_(d["mean"])
         norm.std.copy_(d["std"])

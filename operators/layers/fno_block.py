@@ -65,6 +65,7 @@ class FNOBlock(nn.Module):
             self.gate = None
 
     def reset_parameters(self) -> None:
+        """Re-initialize every sub-layer (spectral convolution, skip, channel MLP)."""
         for child in self.children():
             child.reset_parameters()
 

@@ -84,6 +84,7 @@ class ChannelMLP(nn.Module):
         self.fc2 = Pointwise(hidden_channels, out_channels)
 
     def reset_parameters(self) -> None:
+        """Re-initialize both pointwise layers."""
         self.fc1.reset_parameters()
         self.fc2.reset_parameters()
 
@@ -110,6 +111,7 @@ class SoftGating(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Set every gate weight to one (the identity)."""
         nn.init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -110,6 +110,7 @@ class SpectralConv(nn.Module):
 
     @property
     def ndim(self) -> int:
+        """Number of spatial axes (the length of ``modes``)."""
         return len(self.modes)
 
     def reset_parameters(self) -> None:

@@ -162,6 +162,7 @@ class FNO(nn.Module):
         return args
 
     def reset_parameters(self) -> None:
+        """Re-initialize the lifting, every FNO block and the projection."""
         for module in (self.lifting, *self.blocks, self.projection):
             module.reset_parameters()
 

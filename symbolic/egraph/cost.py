@@ -90,6 +90,7 @@ class CostModel:
 
     @classmethod
     def anchor(cls) -> CostModel:
+        """The built-in cost model (the ``ANCHOR`` table), used when no calibration is given."""
         return cls(dict(ANCHOR), "anchor")
 
     def _t(self, op: str) -> float:

@@ -88,6 +88,7 @@ class OptimizeResult:
 
     @property
     def exprs(self) -> list[Term]:
+        """The optimized outputs as terms, one per input expression, in order."""
         return self.slp.to_terms()
 
 
