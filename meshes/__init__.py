@@ -5,8 +5,8 @@ Entry points
 :func:`radius_graph`, :func:`knn_graph` (exact neighbour graphs in PyG's ``edge_index``
 layout, CPU via scipy's cKDTree or any torch device via a cell list), :class:`CappedGraph`.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from pdeflow.meshes import radius_graph
 >>> radius_graph(np.array([[0.0, 0.0], [0.5, 0.0], [2.0, 0.0]]), r=1.0)

@@ -1,7 +1,7 @@
 """Neural operators, losses, metrics and their trainer (offline and online).
 
-Example
--------
+Examples
+--------
 >>> import torch
 >>> from pdeflow.operators import FNO
 >>> FNO(in_channels=1, out_channels=1, modes=(8, 8), width=16)(torch.randn(2, 1, 32, 32)).shape

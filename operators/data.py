@@ -94,8 +94,8 @@ def check_grid(
         A grid axis has fewer than 4 points; the message names the shape, the layout it was
         read with and the ``channel_axis`` that would read it right.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_grid((64, 1), "last", "a")
     (64,)
     >>> check_grid((64, 1), None, "a")  # doctest: +NORMALIZE_WHITESPACE
@@ -167,8 +167,8 @@ def to_field(
         Wrong number of axes, a grid axis of fewer than 4 points (:func:`check_grid`), or non-finite
         values.
 
-    Example
-    -------
+    Examples
+    --------
     >>> to_field(np.zeros((64, 3)), None, "x", channel_axis="last").shape
     torch.Size([3, 64])
     """
@@ -203,8 +203,8 @@ def _stride_index(ndim: int, stride: int) -> tuple[slice, ...]:
 class TensorFieldDataset(Dataset):
     """In-memory samples: tensors ``x (N, C_in, *S)`` and ``y (N, C_out, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ds = TensorFieldDataset(torch.zeros(4, 1, 8), torch.ones(4, 1, 8))
     >>> ds[0]["y"].shape
     torch.Size([1, 8])
@@ -238,8 +238,8 @@ class H5FieldDataset(Dataset):
     The file is opened on first access in each process (each DataLoader worker opens its own
     handle); an open handle is never pickled.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     path : str or Path
     x_key, y_key : str
         Dataset names of the input and target fields.
@@ -260,8 +260,8 @@ class H5FieldDataset(Dataset):
         message names the shape and the ``channel_axis`` to pass), non-finite values in a
         sample.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ds = H5FieldDataset("darcy.h5", x_key="a", y_key="u")    # doctest: +SKIP
     >>> ds[0]["x"].shape                                        # doctest: +SKIP
     torch.Size([1, 64, 64])
@@ -327,6 +327,7 @@ class H5FieldDataset(Dataset):
 
     @property
     def spatial_ndim(self) -> int:
+        """Number of spatial axes of the input field ``x`` (its channel axis not counted)."""
         return len(self._shapes["x"]) - (self.channel_axis is not None)
 
     def _field_axis(self, name: str) -> ChannelAxis:
@@ -406,6 +407,7 @@ class H5FieldDataset(Dataset):
         )
 
     def close(self) -> None:
+        """Close the HDF5 file if this dataset opened it; calling it again does nothing."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -431,8 +433,8 @@ class StreamDataset(IterableDataset):
     from ``seed`` and ``e`` (call :meth:`set_epoch`), so training is reproducible and
     resumable; each DataLoader worker gets its own seed and share of the samples.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     source : OnlineSource
         ``source(seed)`` yields ``{"x": ndarray, "y": ndarray}`` dicts.
     samples_per_epoch : int
@@ -445,8 +447,8 @@ class StreamDataset(IterableDataset):
     channel_axis : {"auto", "first", "last", None}
         Where the source's arrays keep their channels, see :func:`to_field`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pdeflow.operators.toy_data import darcy1d_source
     >>> ds = StreamDataset(darcy1d_source(resolution=32), samples_per_epoch=4, buffer_size=2)
     >>> [s["x"].shape for s in ds][:1]
@@ -481,6 +483,7 @@ class StreamDataset(IterableDataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that seeds the next pass, so each epoch draws different samples."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

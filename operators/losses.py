@@ -48,8 +48,8 @@ class LpLoss(nn.Module):
 
     the sums running over all channels and grid points of one sample.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     p : float
         Order of the norm (``p >= 1``).
     relative : bool
@@ -63,8 +63,8 @@ class LpLoss(nn.Module):
     ------
     ``pred``, ``target``: ``(B, C, *S)``; output: scalar, or ``(B,)`` with ``reduction="none"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> loss = LpLoss(p=2)
     >>> float(loss(torch.full((1, 1, 4), 2.0), torch.ones(1, 1, 4)))
     1.0
@@ -112,8 +112,8 @@ class H1Loss(nn.Module):
     boundary, so no periodicity is assumed.  The relative form divides by
     :math:`\lVert u \rVert_{H^1}`.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     ndim : int or None
         Spatial axes; default all axes after ``(B, C)``.
     relative : bool
@@ -196,8 +196,8 @@ def chamfer_distance(
     chosen pairs, as pytorch3d's does. With TF32 matmuls enabled on a GPU
     (``torch.backends.cuda.matmul.allow_tf32``), the search itself is less precise.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     x : Tensor, shape (N, D)
         First cloud(s).
     y : Tensor, shape (M, D)
@@ -225,8 +225,8 @@ def chamfer_distance(
     ConfigError
         Unknown ``reduction``, ``block_size < 1``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> x = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
     >>> y = torch.tensor([[0.0, 0.0]])
     >>> float(chamfer_distance(x, y))  # (0 + 1) / 2 + 0 / 1

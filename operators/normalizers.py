@@ -20,8 +20,8 @@ class UnitGaussianNormalizer(nn.Module):
     resolution.  Both are buffers: they move with ``.to(device)`` and are saved in
     ``state_dict()`` (and so in trainer checkpoints).
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     channels : int
     eps : float
 
@@ -29,8 +29,8 @@ class UnitGaussianNormalizer(nn.Module):
     ------
     ``encode``/``decode``: ``(B, C, *S)`` -> ``(B, C, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> x = torch.randn(8, 2, 16) * 3 + 1
     >>> norm = UnitGaussianNormalizer.fitted(x)
     >>> bool(torch.allclose(norm.decode(norm.encode(x)), x, atol=1e-5))
@@ -77,9 +77,21 @@ class UnitGaussianNormalizer(nn.Module):
         return t.view(1, -1, *([1] * (x.ndim - 2))).to(x.dtype)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalize ``x`` per channel: ``(x - mean) / (std + eps)``.
+
+        Shapes
+        ------
+        ``x``: ``(batch, channels, *spatial)``; the result has the same shape.
+        """
         return (x - self._view(self.mean, x)) / (self._view(self.std, x) + self.eps)
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Undo :meth:`encode`: ``x * (std + eps) + mean`` per channel.
+
+        Shapes
+        ------
+        ``x``: ``(batch, channels, *spatial)``; the result has the same shape.
+        """
         return x * (self._view(self.std, x) + self.eps) + self._view(self.mean, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,6 +108,7 @@ class UnitGaussianNormalizer(nn.Module):
 
     @classmethod
     def from_dict(cls, d: Mapping) -> UnitGaussianNormalizer:
+        """Rebuild a normalizer from the dict :meth:`to_dict` wrote (channels, eps, mean, std)."""
         norm = cls(int(d["channels"]), eps=float(d["eps"]))
         norm.mean.copy_(d["mean"])
         norm.std.copy_(d["std"])

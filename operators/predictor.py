@@ -40,8 +40,8 @@ class Predictor(nn.Module):
     with :math:`N_x`, :math:`N_y` the unit-Gaussian normalizers fitted on the training data
     (identity where absent) and :math:`\mathcal{G}_\theta` the trained model.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     model : nn.Module
         The trained operator (``model(x) -> y`` on batched fields, normalized units).
     x_normalizer, y_normalizer : UnitGaussianNormalizer or None
@@ -52,8 +52,8 @@ class Predictor(nn.Module):
     ``forward``: ``(B, C_in, *S)`` -> ``(B, C_out, *S)``.  :meth:`predict` also takes one
     unbatched sample ``(C_in, *S)`` and numpy arrays.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from pdeflow.operators import FNO, UnitGaussianNormalizer
     >>> a = torch.rand(4, 1, 32) * 9 + 3                      # a physical input field
     >>> model = FNO(1, 1, modes=8, width=8)

@@ -1,7 +1,7 @@
 """End-to-end recipes behind the CLI: train an FNO from a file or a stream, evaluate a checkpoint.
 
-Example
--------
+Examples
+--------
 >>> cfg = FNOTrainConfig(online="darcy1d", resolution=32, samples_per_epoch=8, n_val=4,
 ...                      model={"width": 8, "n_layers": 1},
 ...                      trainer={"epochs": 1, "batch_size": 4, "progress": "off"})

@@ -11,8 +11,8 @@ recipe, on small grids).  Discretization: cell-centred finite volumes on the nod
 Each ``*_source(...)`` returns an online source: ``source(seed)`` is an endless generator of
 ``{"x": a, "y": u}`` dicts, deterministic in ``seed`` (see :mod:`pdeflow.operators.data`).
 
-Example
--------
+Examples
+--------
 >>> src = darcy1d_source(resolution=32)
 >>> sample = next(iter(src(0)))
 >>> sample["x"].shape, sample["y"].shape

@@ -11,8 +11,8 @@ message that names the source and the bad field, for example::
 
     config file run.yaml: field 'n_samples': Input should be greater than 0 (got -3)
 
-Example
--------
+Examples
+--------
 >>> from pydantic import Field
 >>> class RunConfig(PdeflowConfig):
 ...     n_samples: int = Field(10, gt=0)

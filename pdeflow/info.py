@@ -8,8 +8,8 @@ a hang in one library cannot take down the caller, and says why when it does not
 
 Benchmarks reuse these records to describe the machine they ran on.
 
-Example
--------
+Examples
+--------
 >>> [c.name for c in probe_capabilities(["numba"])]
 ['numba']
 """

@@ -15,8 +15,8 @@ The environment variable ``PDEFLOW_PROGRESS=rich|plain|off`` overrides the choic
 :func:`get_logger` configures the ``pdeflow`` logger once, with rich formatting on a
 terminal and a plain ``time level name: message`` format otherwise.
 
-Example
--------
+Examples
+--------
 >>> with progress("solving", total=3, mode="off") as bar:
 ...     for _ in range(3):
 ...         bar.advance()
@@ -234,8 +234,8 @@ def progress(
     ProgressBar
         Call ``bar.advance(n)`` as steps complete.
 
-    Example
-    -------
+    Examples
+    --------
     >>> with progress("solving", total=10, mode="off") as bar:
     ...     bar.advance(10)
     """
@@ -311,8 +311,8 @@ def get_logger(name: str) -> logging.Logger:
         (``"benchmarks.x"`` becomes ``"pdeflow.benchmarks.x"``) so that they share the
         configuration.
 
-    Example
-    -------
+    Examples
+    --------
     >>> log = get_logger("pdeflow.demo")
     >>> log.name
     'pdeflow.demo'

@@ -69,6 +69,7 @@ class ArrayTerm:
 
     @property
     def ndim(self) -> int:
+        """Number of axes of the array."""
         return len(self.shape)
 
     def __repr__(self):
@@ -81,6 +82,7 @@ class ArraySym(ArrayTerm):
     __slots__ = ("name",)
 
     def element_name(self, k: int) -> str:
+        """Name of the scalar at flat (C-order) index ``k``, such as ``'u[1,2]'``."""
         idx = np.unravel_index(k, self.shape) if self.shape else ()
         return f"{self.name}[{','.join(str(int(i)) for i in idx)}]"
 
@@ -156,6 +158,7 @@ class FFT(ArrayTerm):
 
     @property
     def in_shape(self) -> tuple[int, ...]:
+        """Shape of the array the transform reads."""
         return self.args[0].shape
 
 

@@ -51,6 +51,10 @@ class Env:
                 raise TypeError(f"cannot substitute for a key of type {type(k).__name__}")
 
     def scalar(self, s: Sym):
+        """Value of scalar ``s``: given directly, by name, or read from an owning array.
+
+        Raises KeyError if no value was given.
+        """
         if s in self.scalars:
             return self.scalars[s]
         if s.name in self.by_name:
@@ -64,6 +68,10 @@ class Env:
         raise KeyError(f"no value given for symbol {s.name!r}")
 
     def array(self, a: ArraySym):
+        """Value of array symbol ``a`` as a float array of shape ``a.shape``.
+
+        Given directly or by name; raises KeyError if neither.
+        """
         if a in self.arrays:
             v = self.arrays[a]
         elif a.name in self.by_name:

@@ -383,6 +383,7 @@ class SparseJacobian:
 
     @property
     def nnz(self) -> int:
+        """Number of structurally nonzero entries."""
         return int(self.indices.size)
 
     @property

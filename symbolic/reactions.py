@@ -503,8 +503,8 @@ def _time_name(taken) -> str:
 def parse_bngl_net(text: str, source: str = "<string>") -> ReactionNetwork:
     """Parse the text of a BioNetGen ``.net`` file.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     text : str
         The file's contents.
     source : str
@@ -736,8 +736,8 @@ class _NetParser:
 def load_bngl_net(path) -> ReactionNetwork:
     """Read a BioNetGen ``.net`` file into a :class:`ReactionNetwork`.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     path : str or Path
         The ``.net`` file.
 
@@ -947,8 +947,8 @@ class ReactionNetwork:
     def rhs_terms(self, params_as_symbols: bool = False) -> list[Term]:
         """The mass-action right-hand side, one scalar term per species.
 
-        Arguments
-        ---------
+        Parameters
+        ----------
         params_as_symbols : bool
             ``False`` (default): parameters are replaced by their values.
             ``True``: each parameter named in a rate stays a symbol ``sym(name)``;
@@ -1061,8 +1061,8 @@ class ReactionNetwork:
     def rhs_numpy(self, t, y) -> np.ndarray:
         """``dy/dt`` by vectorized numpy: ``nu @ (k * prod(y[reactants]))``.
 
-        Arguments
-        ---------
+        Parameters
+        ----------
         t : float
             Time (used only by ``time()`` in functions).
         y : array_like, shape ``(n_species,)``
@@ -1078,8 +1078,8 @@ class ReactionNetwork:
 def load_gdat(path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Read a BioNetGen ``.gdat`` (or ``.cdat``) trajectory.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     path : str or Path
         A whitespace-separated table whose first line names the columns
         (optionally after ``#``); the first column is time.

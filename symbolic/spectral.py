@@ -173,37 +173,46 @@ class ComplexSymArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the array (that of its real part)."""
         return self.re.shape
 
     @property
     def ndim(self) -> int:
+        """Number of axes."""
         return self.re.ndim
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return self.re.size
 
     @property
     def dtype(self):
+        """Always ``complex`` (complex128)."""
         return np.dtype(complex)
 
     @property
     def real(self) -> SymArray:
+        """Real part, a traced :class:`SymArray`."""
         return self.re
 
     @property
     def imag(self) -> SymArray:
+        """Imaginary part, a traced :class:`SymArray`."""
         return self.im
 
     def conj(self) -> ComplexSymArray:
+        """Complex conjugate (the imaginary part negated); ``conjugate`` is the same method."""
         return ComplexSymArray(self.re, -self.im)
 
     conjugate = conj
 
     def copy(self) -> ComplexSymArray:
+        """A copy with copied real and imaginary parts."""
         return ComplexSymArray(self.re.copy(), self.im.copy())
 
     def reshape(self, *shape, order="C") -> ComplexSymArray:
+        """Reshape real and imaginary parts alike, as :meth:`numpy.ndarray.reshape`."""
         return ComplexSymArray(self.re.reshape(*shape, order=order),
                                self.im.reshape(*shape, order=order))
 

@@ -361,14 +361,17 @@ class Sym(Term):
 
     @property
     def is_positive(self) -> bool:
+        """True if the symbol was declared positive."""
         return "positive" in self.assumptions
 
     @property
     def is_nonnegative(self) -> bool:
+        """True if the symbol was declared positive or nonnegative."""
         return "positive" in self.assumptions or "nonnegative" in self.assumptions
 
     @property
     def is_integer(self) -> bool:
+        """True if the symbol was declared integer."""
         return "integer" in self.assumptions
 
 

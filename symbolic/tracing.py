@@ -307,6 +307,23 @@ def _convert_data_args(space: _IndexSpace, func, args, kwargs):
 
 
 def select(func, args, kwargs) -> SymArray:
+    """Apply a structural numpy function (``np.roll``, ``np.pad``...) to symbolic arrays.
+
+    ``func`` runs on integer index arrays that number the elements of the symbolic inputs, so numpy
+    itself decides where each element goes; the result is one sparse selection node.
+
+    Parameters
+    ----------
+    func : callable
+        The numpy function, called as ``func(*args, **kwargs)``.
+    args, kwargs
+        Its arguments; :class:`SymArray` inputs are replaced by index arrays.
+
+    Returns
+    -------
+    SymArray
+        The traced result, shaped as numpy's result.
+    """
     space = _IndexSpace()
     new_args, new_kwargs = _convert_data_args(space, func, args, kwargs)
     return space.result(func(*new_args, **new_kwargs))
@@ -773,22 +790,27 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the traced array."""
         return self._term.shape
 
     @property
     def ndim(self) -> int:
+        """Number of axes."""
         return len(self._term.shape)
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return self._term.size
 
     @property
     def dtype(self):
+        """Always ``float`` (float64): traced arrays are real."""
         return np.dtype(float)
 
     @property
     def T(self) -> SymArray:
+        """The transposed array, as :attr:`numpy.ndarray.T`."""
         return np.transpose(self)
 
     def __len__(self) -> int:
@@ -973,49 +995,63 @@ class SymArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     # Array methods ----------------------------------------------------------
     def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        """Sum over ``axis``, as :meth:`numpy.ndarray.sum`, recorded in the traced graph."""
         return _sum(self, axis=axis, out=out, keepdims=keepdims, **kw)
 
     def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        """Mean over ``axis``, as :meth:`numpy.ndarray.mean`, recorded in the traced graph."""
         return _mean(self, axis=axis, out=out, keepdims=keepdims, **kw)
 
     def reshape(self, *shape, order="C"):
+        """Reshape, as :meth:`numpy.ndarray.reshape` (a tuple or separate sizes)."""
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
         return np.reshape(self, shape, order=order)
 
     def ravel(self, order="C"):
+        """Flatten to one axis, as :meth:`numpy.ndarray.ravel`."""
         return np.ravel(self, order=order)
 
     def flatten(self, order="C"):
+        """Flatten to one axis, as :meth:`numpy.ndarray.flatten`."""
         return np.ravel(self, order=order)
 
     def transpose(self, *axes):
+        """Permute axes, as :meth:`numpy.ndarray.transpose` (reverse them if none are given)."""
         if len(axes) == 1 and isinstance(axes[0], tuple | list):
             axes = tuple(axes[0])
         return np.transpose(self, axes or None)
 
     def swapaxes(self, a, b):
+        """Swap axes ``a`` and ``b``, as :meth:`numpy.ndarray.swapaxes`."""
         return np.swapaxes(self, a, b)
 
     def squeeze(self, axis=None):
+        """Drop axes of length one, as :meth:`numpy.ndarray.squeeze`."""
         return np.squeeze(self, axis=axis)
 
     def copy(self, order="C"):
+        """A new traced array over the same graph node (terms are immutable)."""
         return SymArray(self._term)
 
     def astype(self, dtype=None, **kw):
+        """The array unchanged: traced arrays are always float64, so ``dtype`` is ignored."""
         return SymArray(self._term)
 
     def dot(self, other):
+        """Dot product with ``other``, as :meth:`numpy.ndarray.dot`."""
         return _dot(self, other)
 
     def cumsum(self, axis=None, dtype=None, out=None):
+        """Cumulative sum over ``axis``, as :meth:`numpy.ndarray.cumsum`."""
         return _cumsum(self, axis=axis, out=out)
 
     def clip(self, a_min=None, a_max=None):
+        """Clip to ``[a_min, a_max]``, as :meth:`numpy.ndarray.clip`."""
         return _clip(self, a_min, a_max)
 
     def fill(self, value):
+        """Set every element to ``value`` (the traced array is rebound in place)."""
         self[...] = value
 
 

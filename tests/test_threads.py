@@ -234,10 +234,3 @@ def test_process_pool_workers_get_their_share():
         assert pool.submit(_worker_threads).result() == (1, "1", 1)
     finally:
         pool.shutdown()
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    result = doctest.testmod(T, optionflags=doctest.ELLIPSIS, verbose=False)
-    assert result.attempted > 0 and result.failed == 0

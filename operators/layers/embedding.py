@@ -18,8 +18,8 @@ class GridEmbedding(nn.Module):
 
     so the same physical point gets the same coordinate at every resolution.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     ndim : int
         Number of spatial axes.
 
@@ -27,8 +27,8 @@ class GridEmbedding(nn.Module):
     ------
     input ``(B, C, *S)``; output ``(B, C + ndim, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> GridEmbedding(2)(torch.zeros(1, 1, 4, 8)).shape
     torch.Size([1, 3, 4, 8])
     """
@@ -38,6 +38,7 @@ class GridEmbedding(nn.Module):
         self.ndim = int(ndim)
 
     def reset_parameters(self) -> None:  # no parameters
+        """Do nothing: the grid embedding has no trainable parameters."""
         pass
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,8 +59,8 @@ class DomainPadding(nn.Module):
     gives a non-periodic solution room to wrap around.  ``pad`` pads ``ceil(fraction * n)``
     points, a number that scales with the resolution.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     fraction : float
         Padding fraction in ``[0, 1]`` (0 disables padding).
 
@@ -73,12 +74,20 @@ class DomainPadding(nn.Module):
         self.fraction = float(fraction)
 
     def reset_parameters(self) -> None:  # no parameters
+        """Do nothing: domain padding has no trainable parameters."""
         pass
 
     def amounts(self, sizes: tuple[int, ...]) -> tuple[int, ...]:
+        """Cells of padding per spatial axis: ``ceil(fraction * n)`` for each ``n`` in ``sizes``."""
         return tuple(math.ceil(self.fraction * n) for n in sizes)
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero-pad the end of every spatial axis of ``x`` by :meth:`amounts`.
+
+        Shapes
+        ------
+        ``x``: ``(batch, channels, *sizes)`` -> ``(batch, channels, *(n + pad for n in sizes))``.
+        """
         amounts = self.amounts(tuple(x.shape[2:]))
         if not any(amounts):
             return x
@@ -88,6 +97,12 @@ class DomainPadding(nn.Module):
         return F.pad(x, spec)
 
     def unpad(self, x: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
+        """Cut the padding off again, keeping the first ``sizes`` cells of each spatial axis.
+
+        Shapes
+        ------
+        ``x``: ``(batch, channels, *padded)`` -> ``(batch, channels, *sizes)``.
+        """
         index = (slice(None), slice(None), *(slice(0, n) for n in sizes))
         return x[index]
 

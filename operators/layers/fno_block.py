@@ -26,8 +26,8 @@ class FNOBlock(nn.Module):
     ``activate=False``).  This is the block of Li et al. (2020) with the channel MLP of
     neuraloperator.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     width : int
         Channels :math:`C`.
     modes : tuple of int
@@ -65,6 +65,7 @@ class FNOBlock(nn.Module):
             self.gate = None
 
     def reset_parameters(self) -> None:
+        """Re-initialize every sub-layer (spectral convolution, skip, channel MLP)."""
         for child in self.children():
             child.reset_parameters()
 

@@ -16,8 +16,8 @@ class Pointwise(nn.Module):
 
     A 1x1 convolution computed as one batched GEMM on the flattened grid.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     in_channels, out_channels : int
     bias : bool
 
@@ -25,8 +25,8 @@ class Pointwise(nn.Module):
     ------
     input ``(B, C_in, *S)``; output ``(B, C_out, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> Pointwise(3, 5)(torch.randn(2, 3, 16, 16)).shape
     torch.Size([2, 5, 16, 16])
     """
@@ -64,16 +64,16 @@ class ChannelMLP(nn.Module):
     Used for the lifting :math:`P`, the projection :math:`Q` and the optional MLP inside each
     FNO block.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     in_channels, out_channels, hidden_channels : int
 
     Shapes
     ------
     input ``(B, C_in, *S)``; output ``(B, C_out, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ChannelMLP(3, 1, 16)(torch.randn(2, 3, 32)).shape
     torch.Size([2, 1, 32])
     """
@@ -84,6 +84,7 @@ class ChannelMLP(nn.Module):
         self.fc2 = Pointwise(hidden_channels, out_channels)
 
     def reset_parameters(self) -> None:
+        """Re-initialize both pointwise layers."""
         self.fc1.reset_parameters()
         self.fc2.reset_parameters()
 
@@ -110,6 +111,7 @@ class SoftGating(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Set every gate weight to one (the identity)."""
         nn.init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -75,8 +75,8 @@ class SpectralConv(nn.Module):
     of the grid size, so one layer applies at any resolution; a grid with fewer modes than
     ``modes`` uses the lowest ones.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     in_channels, out_channels : int
         Channels :math:`C_{in}`, :math:`C_{out}`.
     modes : int or tuple of int
@@ -88,8 +88,8 @@ class SpectralConv(nn.Module):
     ------
     input ``(B, C_in, *S)`` with ``len(S) == len(modes)``; output ``(B, C_out, *S)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> conv = SpectralConv(4, 8, modes=(6, 6))
     >>> conv(torch.randn(2, 4, 32, 32)).shape
     torch.Size([2, 8, 32, 32])
@@ -110,6 +110,7 @@ class SpectralConv(nn.Module):
 
     @property
     def ndim(self) -> int:
+        """Number of spatial axes (the length of ``modes``)."""
         return len(self.modes)
 
     def reset_parameters(self) -> None:

@@ -67,8 +67,8 @@ class FNO(nn.Module):
     problems).  The weights do not depend on the grid: train at one resolution, evaluate at
     another.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     in_channels, out_channels : int
         Channels of the input function :math:`a` and the output :math:`u`.
     modes : int or tuple of int
@@ -91,8 +91,8 @@ class FNO(nn.Module):
     ------
     input ``(B, in_channels, *S)``; output ``(B, out_channels, *S)``, ``len(S) == len(modes)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> model = FNO(in_channels=1, out_channels=1, modes=(8, 8), width=16)
     >>> model(torch.randn(4, 1, 32, 32)).shape
     torch.Size([4, 1, 32, 32])
@@ -162,6 +162,7 @@ class FNO(nn.Module):
         return args
 
     def reset_parameters(self) -> None:
+        """Re-initialize the lifting, every FNO block and the projection."""
         for module in (self.lifting, *self.blocks, self.projection):
             module.reset_parameters()
 

@@ -501,6 +501,7 @@ class CompiledJacobian:
 
     @property
     def pattern(self) -> sp.csr_matrix:
+        """Sparsity pattern as a CSR matrix of ones, shape ``(n_out, n_in)``."""
         return sp.csr_matrix((np.ones(self.nnz), self.indices, self.indptr), shape=self.shape)
 
     def fill(self, data, y, p=None, t=0.0):

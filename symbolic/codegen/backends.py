@@ -49,9 +49,26 @@ class Backend:
         self.source = ""
 
     def call(self, y, p, t):
+        """Evaluate the compiled function out of place.
+
+        Parameters
+        ----------
+        y : array_like
+            State, shape ``(n_in,)``.
+        p : array_like or None
+            Parameters, or None if the function takes none.
+        t : float
+            Time.
+
+        Returns
+        -------
+        numpy.ndarray
+            The outputs, shape ``(n_out,)``.
+        """
         raise NotImplementedError
 
     def inplace(self, out, y, p, t):
+        """Evaluate like :meth:`call` into ``out`` (shape ``(n_out,)``) and return ``out``."""
         out[...] = self.call(y, p, t)
         return out
 
@@ -66,6 +83,7 @@ class Backend:
         return y, p
 
     def bind(self, p):
+        """Check and fix the parameters ``p`` once; return ``f(out, y, t=0.0)`` filling ``out``."""
         if p is not None and not hasattr(p, "shape"):
             p = np.asarray(p, dtype=np.float64)
         _, p = self.check(np.zeros(self.n_in), p)
@@ -73,10 +91,12 @@ class Backend:
 
     @property
     def kernel(self):
+        """The raw compiled kernel; only the numba target has one, others raise ConfigError."""
         raise ConfigError(f"kernel is the numba target's; this function's is {self.name!r}")
 
     @property
     def bare(self) -> bool:
+        """True when the kernel needs no temporaries or constants, so it can be called directly."""
         return False
 
 

@@ -70,8 +70,8 @@ def fingerprint() -> dict[str, str]:
 class CostModel:
     """Cycle costs per operation.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     table : dict of str to float
         Cycles of one operation (``"add"`` is one binary addition).
     source : str
@@ -90,6 +90,7 @@ class CostModel:
 
     @classmethod
     def anchor(cls) -> CostModel:
+        """The built-in cost model (the ``ANCHOR`` table), used when no calibration is given."""
         return cls(dict(ANCHOR), "anchor")
 
     def _t(self, op: str) -> float:
@@ -174,8 +175,8 @@ def calibrate(ops=None, n: int = 20_000, repeats: int = 7, save: bool = True,
     clock rate of ``/proc/cpuinfo`` (floored at 0.25 cycle: cheap ops vectorize in such
     loops, so they measure throughput, not latency).
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     ops : iterable of str, optional
         Operations to time (default: all that have a loop form); others keep the anchor.
     save : bool

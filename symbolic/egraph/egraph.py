@@ -75,6 +75,7 @@ class EGraph:
 
     # ------------------------------------------------------------------ basics
     def find(self, c: int) -> int:
+        """Canonical id of e-class ``c`` (union-find root)."""
         return self.uf.find(c)
 
     def canonical(self, node):
@@ -88,6 +89,7 @@ class EGraph:
         return (op, payload, ch)
 
     def lookup(self, node) -> int | None:
+        """Canonical id of the e-class holding ``node``, or None if the graph has no such node."""
         c = self.memo.get(self.canonical(node))
         return None if c is None else self.uf.find(c)
 
@@ -114,6 +116,7 @@ class EGraph:
         return c
 
     def add_num(self, v) -> int:
+        """Add the number ``v`` as a leaf node and return its e-class id."""
         return self.add(("num", v, ()))
 
     def union(self, a: int, b: int) -> int:
@@ -168,10 +171,12 @@ class EGraph:
     # ---------------------------------------------------------------- queries
     @property
     def n_nodes(self) -> int:
+        """Number of e-nodes over all e-classes."""
         return sum(len(v) for v in self.nodes.values())
 
     @property
     def n_classes(self) -> int:
+        """Number of e-classes."""
         return len(self.nodes)
 
     def classes(self) -> list[int]:

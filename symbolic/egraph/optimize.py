@@ -88,6 +88,7 @@ class OptimizeResult:
 
     @property
     def exprs(self) -> list[Term]:
+        """The optimized outputs as terms, one per input expression, in order."""
         return self.slp.to_terms()
 
 
@@ -95,8 +96,8 @@ def optimize(exprs, rules="default", cost="cycles", limits: Limits | None = None
              extractor: str = "auto") -> OptimizeResult:
     """Rewrite expressions into an equivalent program of minimal estimated CPU cycles.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     exprs : Term or list of Term
         The outputs; all share one e-graph.
     rules : str or list of Rule

@@ -29,8 +29,8 @@ from pdeflow.symbolic.egraph.pattern import instantiate, match_node, parse, root
 class Rule:
     """A named rewrite ``lhs -> rhs`` with an optional ``guard``.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     name : str
     lhs, rhs : str
         Patterns (see :mod:`.pattern`).

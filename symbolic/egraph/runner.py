@@ -46,8 +46,8 @@ def _check(name, value, kind, lo, hi=float("inf")):
 class Limits:
     """Limits of one saturation run.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     iterations : int
         Most rule-application rounds.
     nodes : int

@@ -129,11 +129,3 @@ def test_refusal_names_the_folder_in_a_new_process(tmp_path):
     assert res.returncode != 0
     last = res.stderr.strip().splitlines()[-1]
     assert "CompilationError" in last and f"{folder} is writable by group and others" in last
-
-
-def test_docstring_examples(tmp_path, monkeypatch):
-    import doctest
-
-    monkeypatch.setenv("PDEFLOW_CACHE_DIR", str(tmp_path / "doctest"))
-    result = doctest.testmod(cache, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

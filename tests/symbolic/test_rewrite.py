@@ -351,14 +351,3 @@ def test_same_printed_result_under_other_hash_seeds():
     here = "".join(f"{simplify(T(s))}\n" for s, _ in SIMPLIFY_CASES)
     here += "".join(f"{rewrite(T(s), DEFAULT_RULES)}\n" for s, _ in REWRITE_CASES)
     assert outs[0] == outs[1] == here
-
-
-# The docstring examples run as tests ---------------------------------------------
-@pytest.mark.parametrize("module", ["rules", "rewrite", "simplify"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    mod = importlib.import_module(f"pdeflow.symbolic.{module}")
-    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0 and res.attempted > 0
