@@ -28,10 +28,6 @@ def package_modules() -> list[str]:
 
 
 MODULES = package_modules()
-# solvers/families.py is deleted by the families work of #20 (its classes move to datagen.families);
-# its one failing example (a numpy-2 scalar repr) is left to that change. Strict: an unexpected
-# pass fails, so this line cannot outlive the problem. The coordinator drops it after merging.
-PENDING_DELETION = {"pdeflow.solvers.families"}
 
 
 def test_the_walk_sees_the_whole_package():
@@ -40,11 +36,7 @@ def test_the_walk_sees_the_whole_package():
     assert wanted <= set(MODULES)
 
 
-PENDING = pytest.mark.xfail(strict=True, reason="module deleted by the #20 families work")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=PENDING) if n in PENDING_DELETION else n
-                                  for n in MODULES])
+@pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name, monkeypatch, tmp_path, tmp_path_factory):
     monkeypatch.setenv("PDEFLOW_PROGRESS", "plain")
     monkeypatch.setenv("PDEFLOW_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernel-cache"))
