@@ -7,8 +7,8 @@ Entry points
 :func:`gmres`, :func:`fgmres`, :func:`gcrodr`, :func:`cg`, :func:`recycled_cg`,
 :func:`direct_solve`, :func:`skr_order`, :func:`solve_sequence`.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np, scipy.sparse as sp
 >>> from pdeflow.solvers import solve_sequence
 >>> L = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(256, 256), format="csr")

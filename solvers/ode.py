@@ -31,8 +31,8 @@ Sparse LU note: scipy's ``splu`` cannot reuse a symbolic factorization between
 calls; pdeflow reuses the fill-reducing ordering and the assembled pattern, and
 SuperLU redoes the symbolic analysis at every factorization.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from pdeflow.solvers.ode import ODEProblem, solve
 >>> prob = ODEProblem(lambda t, y: -y, np.array([1.0, 2.0]), (0.0, 1.0))
@@ -115,8 +115,8 @@ def _ensure_fn(name, f):
 class ODEProblem:
     """``dy/dt = rhs(t, y)`` on ``tspan`` from ``y0``, with an optional sparse Jacobian.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     rhs : callable
         ``rhs(t, y) -> dy`` (or ``rhs(t, y, p)`` when ``p`` is given), ``y`` and
         ``dy`` of shape ``(n,)``.
@@ -159,8 +159,8 @@ class ODEProblem:
     pvalues : ndarray
         The parameter vector bound to the compiled functions (``from_*`` constructors).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> prob = ODEProblem(lambda t, y, k: -k * y, [1.0], (0.0, 2.0), p=3.0)
     >>> prob.n, prob.tspan
@@ -252,8 +252,8 @@ class ODEProblem:
                       static_params: bool = False) -> ODEProblem:
         """Trace numpy user code, compile its RHS and sparse Jacobian, bind ``p``.
 
-        Arguments
-        ---------
+        Parameters
+        ----------
         f : callable
             ``f(t, y, p) -> dy`` (out-of-place) or ``f(dy, y, p, t)`` (in-place, writes
             ``dy`` and returns None).  ``y`` has the shape of ``y0``.
@@ -292,8 +292,8 @@ class ODEProblem:
             stepper kernels, and ``lu_analysis``, the LU's ordering and symbolic
             factorization) and ``source`` ``{"rhs", "jac"}``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import numpy as np
         >>> def decay(t, u, p):
         ...     return -p[0] * u + p[1] * (np.roll(u, 1) - u)
@@ -333,8 +333,8 @@ class ODEProblem:
                    time_symbol=None) -> ODEProblem:
         """A scalar system ``d states[i]/dt = exprs[i]`` (straight-line generated code).
 
-        Arguments
-        ---------
+        Parameters
+        ----------
         exprs : list of Term
             One right-hand side per state.
         states : list of Sym
@@ -363,8 +363,8 @@ class ODEProblem:
             The time symbol of non-autonomous right-hand sides (default: ``t`` when the
             terms use it).
 
-        Example
-        -------
+        Examples
+        --------
         >>> from pdeflow.symbolic import sym
         >>> x, k = sym("x"), sym("k")
         >>> prob = ODEProblem.from_terms([-k * x], [x], [1.0], (0.0, 1.0), params=[k],
@@ -420,8 +420,8 @@ class ODEProblem:
 
         ``timings["trace"]`` is the time to build the symbolic right-hand sides.
 
-        Example
-        -------
+        Examples
+        --------
         >>> from pdeflow.symbolic.reactions import parse_bngl_net
         >>> net = parse_bngl_net('''
         ... begin parameters
@@ -739,6 +739,9 @@ class ODESolution:
 
     @property
     def stats(self) -> dict[str, Any]:
+        """Solver counters as a dict: function and Jacobian evaluations (``nfev``, ``njev``),
+        LU factorizations (``nlu``), accepted and rejected steps, and the linear-solver
+        counters under ``"linear"`` when an iterative solver was used."""
         out = {"nfev": self.nfev, "njev": self.njev, "nlu": self.nlu, "steps": self.steps,
                "rejected": self.rejected}
         if self.linear is not None:
@@ -761,8 +764,8 @@ def solve(problem: ODEProblem, method: str = "auto", rtol: float = 1e-6, atol: f
           **options) -> ODESolution:
     """Integrate ``problem`` over its ``tspan``.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     problem : ODEProblem
     method : {"auto", "rodas4", "BDF", "Radau", "LSODA", "rk45"}
         See the module docstring; ``"auto"`` takes LSODA up to :data:`SMALL_SYSTEM`

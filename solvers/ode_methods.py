@@ -187,8 +187,8 @@ class SparseShiftedLU:
     factorization are computed once here, each factorization is numeric only (diagonal
     pivots); SuperLU is the fallback when a pivot fails.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     indptr, indices : ndarray or None
         CSR pattern of ``J`` (shape ``(n, n)``); None for a generic ``J`` whose pattern
         may change (then every factorization orders and assembles from scratch).
