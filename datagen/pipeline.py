@@ -437,15 +437,17 @@ def _solve_chunk(
     indices: np.ndarray,
     solver: SolverSettings,
     encoding: tuple[str, str | None] | None = None,
+    fields: dict[str, tuple[str, int]] | None = None,
 ) -> ChunkResult:
     """The Dask task: solve one chunk and, when the file's compression allows it, compress
-    its fields here on the worker (runs on a worker)."""
+    its fields here on the worker (``fields``: the file's ``(dtype, chunk_rows)`` per
+    field; runs on a worker)."""
     from .storage import WORKER_COMPRESSIONS, encode_chunk
 
     _worker_setup()
     chunk = family.solve([int(i) for i in indices], solver)
     if encoding is not None and encoding[1] in WORKER_COMPRESSIONS:
-        encode_chunk(chunk, encoding[0], encoding[1])
+        encode_chunk(chunk, encoding[0], encoding[1], fields=fields)
     return chunk
 
 
@@ -670,7 +672,10 @@ def _run(
     live: dict[Any, np.ndarray] = {}  # future -> its chunk of sample indices
 
     def submit(chunk: np.ndarray) -> None:
-        fut = ex.submit(_solve_chunk, family, chunk, resolved or solver, writer.encoding)
+        fut = ex.submit(
+            _solve_chunk, family, chunk, resolved or solver, writer.encoding,
+            writer.field_encodings,
+        )  # fmt: skip
         live[fut] = chunk
 
     # with "auto", short pilot chunks (one per worker, at most 4) run the timed trial; every
