@@ -106,7 +106,7 @@ def to_pyg(
     for name in names:
         a = np.asarray(sample[name])
         dtype = torch.int64 if a.dtype.kind in "iub" else torch.float32
-        out[name] = torch.as_tensor(np.ascontiguousarray(a)).to(dtype)
+        out[name] = torch.from_numpy(np.array(a, copy=True)).to(dtype)
     for key, group in (("x", x), ("y", y)):
         if not group:
             continue
@@ -118,7 +118,7 @@ def to_pyg(
             )
         out[key] = torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32))
     if pos is not None:
-        out["pos"] = torch.as_tensor(np.asarray(sample[pos], dtype=np.float32))
+        out["pos"] = torch.from_numpy(np.array(sample[pos], dtype=np.float32, copy=True))
     first = pos or (x[0] if x else None) or (names[0] if names else None)
     if first is not None:
         out["num_nodes"] = int(np.shape(sample[first])[0])
