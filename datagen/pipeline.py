@@ -100,6 +100,9 @@ class GenerateReport:
         scheduler address.
     restarts : int
         Process pools replaced after a worker process died (their chunks ran again).
+    not_converged : list of int
+        Samples written by this call whose solver did not converge: stored, marked in
+        ``/status`` and counted by ``dataset info``, never passed off as good.
     """
 
     path: Path
@@ -117,6 +120,7 @@ class GenerateReport:
     chunk_size: int = 0
     scheduler: str = "local"
     restarts: int = 0
+    not_converged: list[int] = field(default_factory=list)
 
     @property
     def samples_per_second(self) -> float:
@@ -138,6 +142,14 @@ class GenerateReport:
                 f"({self.scheduler}"
                 + (f", {self.restarts} pool restart(s))" if self.restarts else ")"),
             ]
+            + (
+                [
+                    f"status    {len(self.not_converged)} sample(s) did not converge "
+                    "(stored and marked; see `pdeflow dataset info`)"
+                ]
+                if self.not_converged
+                else []
+            )
         )
 
 
@@ -703,6 +715,9 @@ def _run(
                         _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
                     n_new = writer.write(chunk)
                     report.written += n_new
+                    if chunk.converged is not None and not chunk.converged.all():
+                        bad = np.asarray(chunk.indices)[~np.asarray(chunk.converged)]
+                        report.not_converged.extend(int(i) for i in bad)
                     report.solve_seconds += float(np.sum(chunk.stats["time"]))
                     iterations += float(np.sum(chunk.stats["iterations"]))
                     report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)

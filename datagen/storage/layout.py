@@ -107,7 +107,7 @@ MESSAGE_DTYPE = np.dtype("S160")
 SOLVE_RECORDS = ("chunk", "position", "settings")
 _GIT_TIMEOUT_S = 2.0
 #: bytes per chunk of a ragged field's data (a sample's last chunk is padded with zeros)
-RAGGED_CHUNK_BYTES = 64 * 1024
+RAGGED_CHUNK_BYTES = 32 * 1024
 
 
 def ragged_chunk_rows(row_shape: tuple[int, ...], dtype: str) -> int:

@@ -92,6 +92,7 @@ class _Ragged:
     def __init__(self, g: h5py.Group, done: np.ndarray) -> None:
         self.data = g["data"]
         self.offsets = g["offsets"]
+        self.capacity = int(self.data.shape[0])
         self.chunk_rows = int(attr_value(g.attrs["chunk_rows"]))
         off = self.offsets[...]
         used = off[done != 0, 1]
@@ -103,10 +104,10 @@ class _Ragged:
         """Rows ``[start, start + n_rows)`` of chunks of their own; returns ``start``."""
         start = self.free
         self.free = start + -(-n_rows // self.chunk_rows) * self.chunk_rows
-        if self.free > self.data.shape[0]:
-            grown = max(self.free, int(self.data.shape[0] * _GROWTH))
-            grown = -(-grown // self.chunk_rows) * self.chunk_rows
-            self.data.resize(grown, axis=0)
+        if self.free > self.capacity:
+            grown = max(self.free, int(self.capacity * _GROWTH))
+            self.capacity = -(-grown // self.chunk_rows) * self.chunk_rows
+            self.data.resize(self.capacity, axis=0)
             flush()  # the new chunks are in the file's index before rows land there
         return start
 
