@@ -83,7 +83,8 @@ class SampleReport:
     converged : bool
         False marks the sample as not good (it is stored, flagged and counted).
     code : int
-        A status code of :meth:`Family.status_codes` (0: ok).
+        A status code of :meth:`Family.status_codes` (0: ok; a report that did not
+        converge and gives code 0 gets ``SampleStatus.NOT_CONVERGED``).
     message : str
         Why the sample failed, and what to try (empty when it converged).
     stats : mapping of str to float
@@ -101,6 +102,10 @@ class SampleReport:
     code: int = 0
     message: str = ""
     stats: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.converged and self.code == 0:  # a failure never reads "ok"
+            object.__setattr__(self, "code", int(SampleStatus.NOT_CONVERGED))
 
     @classmethod
     def coerce(cls, value: Any, family: str, extra: Sequence[str] = ()) -> SampleReport:
