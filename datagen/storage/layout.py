@@ -116,7 +116,7 @@ def ragged_chunk_rows(row_shape: tuple[int, ...], dtype: str) -> int:
     Examples
     --------
     >>> ragged_chunk_rows((3,), "float32")
-    5461
+    2730
     """
     row_bytes = max(1, math.prod(row_shape) * DTYPES[dtype].itemsize)
     return max(1, RAGGED_CHUNK_BYTES // row_bytes)

@@ -301,3 +301,17 @@ def test_chunk_result_defaults_still_write(tmp_path):
                             stats={"iterations": [1], "residual": [0.0], "time": [0.0]}))
         w.finish()
     assert info(path)["status_summary"]["counts"] == {"ok": 1}
+
+
+@pytest.mark.parametrize("name", [
+    "pdeflow.datagen.storage", "pdeflow.datagen.storage.layout",
+    "pdeflow.datagen.storage.verify", "pdeflow.datagen.families._base",
+    "pdeflow.datagen.dataset",
+])  # fmt: skip
+def test_docstring_examples(name, monkeypatch, tmp_path):
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
