@@ -44,7 +44,7 @@ import numpy as np
 
 from pdeflow.errors import ConfigError
 
-from .storage import attr_value, open_checked, read_attrs
+from .storage import attr_value, open_checked, read_attrs, refuse_ragged
 
 __all__ = ["export_dataset", "to_xarray", "FORMATS"]
 
@@ -72,6 +72,7 @@ def to_xarray(f: Any) -> Any:
     import dask.array as da
     import xarray as xr
 
+    refuse_ragged(f, "exported to netCDF/Zarr")
     attrs = read_attrs(f)
     n = int(attrs["n_samples"])
     done = f["done"][...] != 0

@@ -33,7 +33,7 @@ import numpy as np
 
 from pdeflow.errors import ConfigError, DataError
 
-from .storage import attr_value, open_checked, read_attrs
+from .storage import attr_value, open_checked, read_attrs, refuse_ragged
 
 __all__ = ["SamplePanel", "sample_panels", "show_sample"]
 
@@ -92,6 +92,7 @@ def sample_panels(path: str | os.PathLike, index: int, *, max_times: int = 6
         Unreadable file, or the sample is not written yet.
     """
     with open_checked(path, "r") as f:
+        refuse_ragged(f, "shown as image panels")
         attrs = read_attrs(f)
         n = int(attrs["n_samples"])
         if not isinstance(index, int | np.integer) or not 0 <= int(index) < n:

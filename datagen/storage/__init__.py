@@ -47,6 +47,7 @@ from .layout import (
     make_parent_folders,
     open_checked,
     read_attrs,
+    refuse_ragged,
     split_runs,
     stored_fields,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "read_attrs",
     "attr_value",
     "stored_fields",
+    "refuse_ragged",
     "split_runs",
     "index_runs",
     "git_hash",

@@ -68,6 +68,7 @@ __all__ = [
     "DTYPES",
     "StoredField",
     "stored_fields",
+    "refuse_ragged",
     "open_checked",
     "read_attrs",
     "attr_value",
@@ -449,6 +450,17 @@ def read_attrs(f: h5py.File) -> dict[str, Any]:
     return attrs
 
 
+
+
+def refuse_ragged(f: h5py.File, what: str) -> None:
+    """Raise :class:`DataError` if the open file ``f`` has ragged fields, which cannot be
+    ``what`` (a grid-only operation such as an export to netCDF)."""
+    names = sorted(f["ragged"]) if "ragged" in f else []
+    if names:
+        raise DataError(
+            f"{str(f.filename)!r} has ragged field(s) {names} (a per-sample length), which "
+            f"cannot be {what}; read them with open_dataset (per sample, or as_graph=True)."
+        )
 
 
 # ------------------------------------------------------------------------------ creating

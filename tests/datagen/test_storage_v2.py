@@ -315,3 +315,14 @@ def test_docstring_examples(name, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_export_and_show_refuse_ragged_files_in_one_line(tmp_path):
+    from pdeflow.datagen import export_dataset, show_sample
+
+    path = _write(tmp_path / "p.h5", PointClouds(), 6)
+    with pytest.raises(DataError, match=r"ragged field\(s\) \['ids', 'pos', 'target', 'types'\]"):
+        export_dataset(path, tmp_path / "p.nc", "netcdf")
+    assert not (tmp_path / "p.nc").exists()
+    with pytest.raises(DataError, match="cannot be shown as image panels"):
+        show_sample(path, 0, tmp_path / "p.png")
