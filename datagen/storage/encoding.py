@@ -152,8 +152,8 @@ def _as_type(name: str, values: Any, kind: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=DTYPES[kind])
 
 
-def _compress(raw: bytes, compression: str | None, level: int) -> bytes:
-    return zlib.compress(raw, level) if compression == "gzip" else raw
+def _compress(raw: bytes | memoryview, compression: str | None, level: int) -> bytes:
+    return zlib.compress(raw, level) if compression == "gzip" else bytes(raw)
 
 
 def _encode_fixed(
@@ -176,12 +176,19 @@ def _encode_ragged(
         data = _as_type(name, sample, kind)
         crc.append(zlib.crc32(data))
         n = data.shape[0]
-        padded = np.zeros((-(-n // rows) * rows, *data.shape[1:]), dtype=data.dtype)
-        padded[:n] = data
-        if compression == "lzf" and padded.shape[0]:
+        full = n - n % rows
+        tail = np.zeros((rows if n % rows else 0, *data.shape[1:]), dtype=data.dtype)
+        tail[: n - full] = data[full:]
+        if compression == "lzf" and n:
+            padded = np.concatenate([data[:full], tail])
             m, pieces = _h5py_filter_encode(padded, compression, rows)
         else:
-            raw = [padded[k : k + rows].tobytes() for k in range(0, padded.shape[0], rows)]
+            raw: list[Any] = []
+            if full:
+                buf = memoryview(data[:full]).cast("B")
+                step = rows * data[:1].nbytes
+                raw = [buf[k : k + step] for k in range(0, len(buf), step)]
+            raw += [tail.tobytes()] if tail.size else []
             pieces, m = [_compress(r, compression, level) for r in raw], [0] * len(raw)
         payload.append((n, pieces))
         masks.append(m)
