@@ -326,3 +326,21 @@ def test_export_and_show_refuse_ragged_files_in_one_line(tmp_path):
     assert not (tmp_path / "p.nc").exists()
     with pytest.raises(DataError, match="cannot be shown as image panels"):
         show_sample(path, 0, tmp_path / "p.png")
+
+
+def test_a_damaged_ragged_sample_is_repaired(tmp_path):
+    from pdeflow.datagen import generate
+    from pdeflow.datagen.repair import repair
+
+    path = tmp_path / "r.h5"
+    generate(family=f"{Path(__file__).resolve().parent / 'toy_ragged.py'}:PointClouds", n=6,
+             out=str(path), workers=1, executor="processes", compression="none",
+             progress_mode="off")  # fmt: skip
+    with h5py.File(path, "r+") as f:
+        a, _ = f["ragged/pos/offsets"][3]
+        f["ragged/pos/data"][a] = f["ragged/pos/data"][a] + 1
+    assert verify(path).damaged == [3]
+    rep = repair(path)
+    assert rep.damaged == [3] and rep.exact
+    assert verify(path).ok
+    np.testing.assert_array_equal(open_dataset(path)[3]["pos"], PointClouds().sample(3)["pos"])
