@@ -656,6 +656,18 @@ def _gather(futures: list[Any], stop: _StopSignals) -> list[Any]:
     return [fut.result() for fut in futures]
 
 
+def _record(chunk: ChunkResult, n_new: int, report: GenerateReport) -> float:
+    """Count a written chunk in ``report`` (samples, solve time, methods, samples that did
+    not converge); returns the chunk's solver iterations."""
+    report.written += n_new
+    if chunk.converged is not None and not np.all(chunk.converged):
+        bad = np.asarray(chunk.indices)[~np.asarray(chunk.converged, dtype=bool)]
+        report.not_converged.extend(int(i) for i in bad)
+    report.solve_seconds += float(np.sum(chunk.stats["time"]))
+    report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)
+    return float(np.sum(chunk.stats["iterations"]))
+
+
 _MAX_RESTARTS = 3  # replaced process pools (a worker died) before a run gives up
 
 
@@ -714,13 +726,7 @@ def _run(
                         resolved = chunk.resolved
                         _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
                     n_new = writer.write(chunk)
-                    report.written += n_new
-                    if chunk.converged is not None and not chunk.converged.all():
-                        bad = np.asarray(chunk.indices)[~np.asarray(chunk.converged)]
-                        report.not_converged.extend(int(i) for i in bad)
-                    report.solve_seconds += float(np.sum(chunk.stats["time"]))
-                    iterations += float(np.sum(chunk.stats["iterations"]))
-                    report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)
+                    iterations += _record(chunk, n_new, report)
                     bar.advance(n_new)
                     rate = report.written / max(bar.elapsed, 1e-9)
                     bar.set_status(

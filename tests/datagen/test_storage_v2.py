@@ -344,3 +344,14 @@ def test_a_damaged_ragged_sample_is_repaired(tmp_path):
     assert rep.damaged == [3] and rep.exact
     assert verify(path).ok
     np.testing.assert_array_equal(open_dataset(path)[3]["pos"], PointClouds().sample(3)["pos"])
+
+
+def test_generate_report_counts_samples_that_did_not_converge(tmp_path):
+    from pdeflow.datagen import generate
+
+    report = generate(family=f"{Path(__file__).resolve().parent / 'toy_ragged.py'}:PointClouds",
+                      n=8, out=str(tmp_path / "p.h5"), workers=1, executor="processes",
+                      progress_mode="off")  # fmt: skip
+    want = np.flatnonzero(~PointClouds().solve(range(8)).converged).tolist()
+    assert sorted(report.not_converged) == want and want
+    assert f"{len(want)} sample(s) did not converge" in report.summary()
