@@ -44,7 +44,7 @@ import numpy as np
 
 from pdeflow.errors import ConfigError
 
-from .storage import _attr, _read_attrs, open_checked
+from .storage import attr_value, open_checked, read_attrs, refuse_ragged
 
 __all__ = ["export_dataset", "to_xarray", "FORMATS"]
 
@@ -72,7 +72,8 @@ def to_xarray(f: Any) -> Any:
     import dask.array as da
     import xarray as xr
 
-    attrs = _read_attrs(f)
+    refuse_ragged(f, "exported to netCDF/Zarr")
+    attrs = read_attrs(f)
     n = int(attrs["n_samples"])
     done = f["done"][...] != 0
     coords: dict[str, Any] = {"sample": ("sample", np.arange(n, dtype=np.int64))}
@@ -82,7 +83,7 @@ def to_xarray(f: Any) -> Any:
         sizes[axis] = ds.shape[0]
     data_vars: dict[str, Any] = {}
     for name, ds in f["fields"].items():
-        axes = json.loads(_attr(ds.attrs["axes"]))
+        axes = json.loads(attr_value(ds.attrs["axes"]))
         dims = ["sample"]
         for axis, size in zip(axes, ds.shape[1:], strict=True):
             dim = axis if sizes.setdefault(axis, size) == size else f"{name}_{axis}"
@@ -94,8 +95,8 @@ def to_xarray(f: Any) -> Any:
         mask = da.from_array(done, chunks=(block,)).reshape((n,) + (1,) * (ds.ndim - 1))
         lazy = da.where(mask, lazy, np.array(np.nan, dtype=ds.dtype))
         data_vars[name] = (dims, lazy, {
-            "role": _attr(ds.attrs.get("role", "")),
-            "description": _attr(ds.attrs.get("description", "")),
+            "role": attr_value(ds.attrs.get("role", "")),
+            "description": attr_value(ds.attrs.get("description", "")),
         })
     taken = set(data_vars) | set(coords)
     if "params" in f:

@@ -100,6 +100,9 @@ class GenerateReport:
         scheduler address.
     restarts : int
         Process pools replaced after a worker process died (their chunks ran again).
+    not_converged : list of int
+        Samples written by this call whose solver did not converge: stored, marked in
+        ``/status`` and counted by ``dataset info``, never passed off as good.
     """
 
     path: Path
@@ -117,6 +120,7 @@ class GenerateReport:
     chunk_size: int = 0
     scheduler: str = "local"
     restarts: int = 0
+    not_converged: list[int] = field(default_factory=list)
 
     @property
     def samples_per_second(self) -> float:
@@ -138,6 +142,14 @@ class GenerateReport:
                 f"({self.scheduler}"
                 + (f", {self.restarts} pool restart(s))" if self.restarts else ")"),
             ]
+            + (
+                [
+                    f"status    {len(self.not_converged)} sample(s) did not converge "
+                    "(stored and marked; see `pdeflow dataset info`)"
+                ]
+                if self.not_converged
+                else []
+            )
         )
 
 
@@ -437,15 +449,17 @@ def _solve_chunk(
     indices: np.ndarray,
     solver: SolverSettings,
     encoding: tuple[str, str | None] | None = None,
+    fields: dict[str, tuple[str, int]] | None = None,
 ) -> ChunkResult:
     """The Dask task: solve one chunk and, when the file's compression allows it, compress
-    its fields here on the worker (runs on a worker)."""
+    its fields here on the worker (``fields``: the file's ``(dtype, chunk_rows)`` per
+    field; runs on a worker)."""
     from .storage import WORKER_COMPRESSIONS, encode_chunk
 
     _worker_setup()
     chunk = family.solve([int(i) for i in indices], solver)
     if encoding is not None and encoding[1] in WORKER_COMPRESSIONS:
-        encode_chunk(chunk, encoding[0], encoding[1])
+        encode_chunk(chunk, encoding[0], encoding[1], fields=fields)
     return chunk
 
 
@@ -642,6 +656,18 @@ def _gather(futures: list[Any], stop: _StopSignals) -> list[Any]:
     return [fut.result() for fut in futures]
 
 
+def _record(chunk: ChunkResult, n_new: int, report: GenerateReport) -> float:
+    """Count a written chunk in ``report`` (samples, solve time, methods, samples that did
+    not converge); returns the chunk's solver iterations."""
+    report.written += n_new
+    if chunk.converged is not None and not np.all(chunk.converged):
+        bad = np.asarray(chunk.indices)[~np.asarray(chunk.converged, dtype=bool)]
+        report.not_converged.extend(int(i) for i in bad)
+    report.solve_seconds += float(np.sum(chunk.stats["time"]))
+    report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)
+    return float(np.sum(chunk.stats["iterations"]))
+
+
 _MAX_RESTARTS = 3  # replaced process pools (a worker died) before a run gives up
 
 
@@ -670,7 +696,10 @@ def _run(
     live: dict[Any, np.ndarray] = {}  # future -> its chunk of sample indices
 
     def submit(chunk: np.ndarray) -> None:
-        fut = ex.submit(_solve_chunk, family, chunk, resolved or solver, writer.encoding)
+        fut = ex.submit(
+            _solve_chunk, family, chunk, resolved or solver, writer.encoding,
+            writer.field_encodings,
+        )  # fmt: skip
         live[fut] = chunk
 
     # with "auto", short pilot chunks (one per worker, at most 4) run the timed trial; every
@@ -697,10 +726,7 @@ def _run(
                         resolved = chunk.resolved
                         _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
                     n_new = writer.write(chunk)
-                    report.written += n_new
-                    report.solve_seconds += float(np.sum(chunk.stats["time"]))
-                    iterations += float(np.sum(chunk.stats["iterations"]))
-                    report.methods[chunk.method] = report.methods.get(chunk.method, 0) + len(chunk)
+                    iterations += _record(chunk, n_new, report)
                     bar.advance(n_new)
                     rate = report.written / max(bar.elapsed, 1e-9)
                     bar.set_status(

@@ -165,7 +165,7 @@ def repair(path: str | os.PathLike) -> RepairReport:
                 if plan.records is not None:
                     chunk.solve_chunk, chunk.solve_pos = plan.records
                 if writer.encoding[1] in WORKER_COMPRESSIONS:
-                    encode_chunk(chunk, *writer.encoding)
+                    encode_chunk(chunk, *writer.encoding, fields=writer.field_encodings)
                 writer.write(chunk)  # only the damaged samples: the others are done
                 report.exact = report.exact and plan.exact
         writer.finish()

@@ -33,7 +33,7 @@ import numpy as np
 
 from pdeflow.errors import ConfigError, DataError
 
-from .storage import _attr, _read_attrs, open_checked
+from .storage import attr_value, open_checked, read_attrs, refuse_ragged
 
 __all__ = ["SamplePanel", "sample_panels", "show_sample"]
 
@@ -92,7 +92,8 @@ def sample_panels(path: str | os.PathLike, index: int, *, max_times: int = 6
         Unreadable file, or the sample is not written yet.
     """
     with open_checked(path, "r") as f:
-        attrs = _read_attrs(f)
+        refuse_ragged(f, "shown as image panels")
+        attrs = read_attrs(f)
         n = int(attrs["n_samples"])
         if not isinstance(index, int | np.integer) or not 0 <= int(index) < n:
             raise ConfigError(f"Sample {index!r} is out of range: {str(path)!r} has samples "
@@ -104,12 +105,12 @@ def sample_panels(path: str | os.PathLike, index: int, *, max_times: int = 6
         coords = {axis: ds[...] for axis, ds in f["coords"].items()}
         panels = []
         for name, ds in f["fields"].items():
-            axes = tuple(json.loads(_attr(ds.attrs["axes"])))
-            role = _attr(ds.attrs.get("role", ""))
+            axes = tuple(json.loads(attr_value(ds.attrs["axes"])))
+            role = attr_value(ds.attrs.get("role", ""))
             panels.extend(_field_panels(name, role, ds[i], axes, coords, max_times))
         params = {k: float(v[i]) for k, v in f["params"].items()} if "params" in f else {}
         stats = f["stats"]
-        method = _attr(stats["method"][i]) if "method" in stats else ""
+        method = attr_value(stats["method"][i]) if "method" in stats else ""
         iterations = float(stats["iterations"][i]) if "iterations" in stats else float("nan")
         residual = float(stats["residual"][i]) if "residual" in stats else float("nan")
     return panels, _title(attrs, i, params, method, iterations, residual)

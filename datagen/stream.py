@@ -63,8 +63,12 @@ def _solve_chunk(
 
 
 def _split(result: ChunkResult) -> list[dict[str, Any]]:
-    """One dict per sample of a chunk: read-only field arrays, params, index and stats."""
+    """One dict per sample of a chunk: read-only field arrays (a ragged field at the
+    sample's own length), params, index, stats and status (``converged``, ``status``)."""
     samples = []
+    m = len(result.indices)
+    conv = result.converged if result.converged is not None else np.ones(m, dtype=bool)
+    codes = result.status if result.status is not None else np.zeros(m, dtype=np.int32)
     for k, index in enumerate(result.indices):
         sample: dict[str, Any] = {}
         for name, arr in result.fields.items():
@@ -76,6 +80,8 @@ def _split(result: ChunkResult) -> list[dict[str, Any]]:
         sample["index"] = int(index)
         for name, values in result.stats.items():
             sample[name] = int(values[k]) if name == "iterations" else float(values[k])
+        sample["converged"] = bool(conv[k])
+        sample["status"] = int(codes[k])
         samples.append(sample)
     return samples
 
@@ -310,9 +316,12 @@ class _Producer:
 class SampleStream(Iterator[dict[str, Any]]):
     """An iterator of samples from running solvers.  Build it with :func:`stream`.
 
-    Yields dicts: every selected field (read-only float64 array of the field's shape), the
+    Yields dicts: every selected field (a read-only array of the field's shape, float64 or
+    the field's declared dtype; a ragged field at the sample's own length), the
     per-sample parameters (float), ``"index"`` (int), ``"iterations"`` (int),
-    ``"residual"`` and ``"time"`` (float, seconds).  Closing (explicitly, by ``with``, on
+    ``"residual"`` and ``"time"`` (float, seconds), the family's extra statistics, and the
+    sample's status: ``"converged"`` (bool) and ``"status"`` (int code).
+    :meth:`graphs` yields PyG ``Data`` instead.  Closing (explicitly, by ``with``, on
     exhaustion, or when garbage-collected) stops the solvers and kills its own workers.
     An exception in a solver is raised here, as its own type, naming the chunk's indices.
     """
@@ -390,6 +399,36 @@ class SampleStream(Iterator[dict[str, Any]]):
         layout = _xy_layout(self.family, self.fields, inputs, outputs)
         return _xy_iter(self, layout)
 
+    def graphs(
+        self,
+        x: Sequence[str] | None = None,
+        y: Sequence[str] | None = None,
+        pos: str | None = None,
+    ) -> Iterator[Any]:
+        """The samples as PyG ``Data`` graphs of their own sizes
+        (:func:`pdeflow.datagen.dataset.to_pyg`): every field as an attribute of its
+        name (integers as int64, exact), ``x``/``y`` the named fields concatenated as
+        float32 columns (default: the family's inputs / outputs), ``pos`` a position field.
+        Each iterated sample is consumed from the stream.
+
+        Returns
+        -------
+        iterator of torch_geometric.data.Data
+
+        Raises
+        ------
+        ConfigError
+            A name is not a field of this stream.
+        """
+        xs = list(self.family.inputs if x is None else x)
+        ys = list(self.family.outputs if y is None else y)
+        unknown = [n for n in [*xs, *ys, *([pos] if pos else [])] if n not in self.fields]
+        if unknown:
+            raise ConfigError(
+                f"graphs: {unknown} are not fields of the stream {sorted(self.fields)}"
+            )
+        return _graph_iter(self, xs, ys, pos, list(self.fields))
+
     def __repr__(self) -> str:
         s = self.stats()
         return (
@@ -437,6 +476,19 @@ def _stack(sample: dict[str, Any], group: _Group) -> np.ndarray:
     """The group's fields as float32 channels ``(C, *S)`` (see ``FieldSpec.channel_layout``)."""
     parts = [np.asarray(sample[nm]).reshape(k, *spatial) for nm, (k, spatial) in group]
     return np.concatenate(parts, axis=0).astype(np.float32)
+
+
+def _graph_iter(
+    samples: Iterator[dict[str, Any]],
+    x: list[str],
+    y: list[str],
+    pos: str | None,
+    fields: list[str],
+) -> Iterator[Any]:
+    from .dataset import to_pyg
+
+    for sample in samples:
+        yield to_pyg(sample, x=x, y=y, pos=pos, fields=fields)
 
 
 def _xy_iter(samples: Iterator[dict[str, Any]], layout: _Layout) -> Iterator[dict[str, np.ndarray]]:
@@ -717,8 +769,10 @@ class FamilySource:
         outputs: Sequence[str] | None,
         stream_options: dict[str, Any],
         family_options: dict[str, Any],
+        graph: bool = False,
     ) -> None:
         self.family = family
+        self.graph = bool(graph)
         self.inputs = None if inputs is None else tuple(inputs)
         self.outputs = None if outputs is None else tuple(outputs)
         self.stream_options = dict(stream_options)
@@ -736,10 +790,14 @@ class FamilySource:
             fields=None,
             **stream_options,
         )
-        self.layout = _xy_layout(cfg.family, cfg.fields, self.inputs, self.outputs)
+        self.layout = (
+            None if self.graph else _xy_layout(cfg.family, cfg.fields, self.inputs, self.outputs)
+        )
 
-    def __call__(self, seed: int) -> Iterator[dict[str, np.ndarray]]:
+    def __call__(self, seed: int) -> Iterator[Any]:
         s = stream(self.family, None, seed=seed, **self.stream_options, **self.family_options)
+        if self.layout is None:
+            return _closing_graphs(s, self.inputs, self.outputs)
         return _closing_xy(s, self.layout)
 
     def __repr__(self) -> str:
@@ -752,6 +810,13 @@ def _closing_xy(s: SampleStream, layout: _Layout) -> Iterator[dict[str, np.ndarr
         yield from _xy_iter(s, layout)
 
 
+def _closing_graphs(
+    s: SampleStream, inputs: Sequence[str] | None, outputs: Sequence[str] | None
+) -> Iterator[Any]:
+    with s:
+        yield from s.graphs(inputs, outputs)
+
+
 def online_source(
     family: str | Family,
     *,
@@ -762,13 +827,16 @@ def online_source(
     buffer_size: int = 64,
     solver: SolverSettings | str | None = None,
     executor: Literal["thread", "process"] | None = None,
+    graph: bool = False,
     **family_options: Any,
 ) -> FamilySource:
     """The online source ``source(seed)`` of ``family`` for operator training.
 
     ``source(seed)`` yields ``{"x": (C_in, *S), "y": (C_out, *S)}`` float32 samples
     (:meth:`SampleStream.xy`) from an endless FIFO :func:`stream` of the family with that
-    seed: the same seed gives the same samples in the same order.
+    seed: the same seed gives the same samples in the same order.  With ``graph=True``
+    (families with ragged fields: point clouds, per-sample meshes) it yields PyG ``Data``
+    graphs instead (:meth:`SampleStream.graphs`, ``x``/``y`` from ``inputs``/``outputs``).
 
     Example
     -------
@@ -787,4 +855,4 @@ def online_source(
         "solver": solver,
         "executor": executor,
     }
-    return FamilySource(family, inputs, outputs, options, family_options)
+    return FamilySource(family, inputs, outputs, options, family_options, graph)

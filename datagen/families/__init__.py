@@ -32,17 +32,27 @@ from typing import Any, overload
 from pdeflow.errors import ConfigError
 
 from ._base import (
+    FIELD_DTYPES,
     STAT_NAMES,
     ChunkResult,
     Family,
     FieldSpec,
     LinearFamily,
     PointwiseFamily,
+    SampleReport,
+    SampleStatus,
+    SharedMesh,
     SolverSettings,
     channel_layout,
+    check_field_values,
 )
 
 __all__ = [
+    "FIELD_DTYPES",
+    "SampleReport",
+    "SampleStatus",
+    "SharedMesh",
+    "check_field_values",
     "STAT_NAMES",
     "ChunkResult",
     "Family",

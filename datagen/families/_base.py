@@ -19,6 +19,8 @@ families solve sample by sample (:meth:`PointwiseFamily.solve_one`).
 from __future__ import annotations
 
 import abc
+import enum
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,10 +28,15 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from pdeflow.errors import ConfigError
+from pdeflow.errors import ConfigError, DataError
 
 __all__ = [
     "FieldSpec",
+    "FIELD_DTYPES",
+    "SampleStatus",
+    "SampleReport",
+    "SharedMesh",
+    "check_field_values",
     "SolverSettings",
     "ChunkResult",
     "Family",
@@ -41,6 +48,138 @@ __all__ = [
 
 #: Per-sample solver statistics every :class:`ChunkResult` carries (float64 arrays).
 STAT_NAMES = ("iterations", "residual", "time")
+#: Storage types a field may declare: floats, and integers stored exactly.
+FIELD_DTYPES = ("float32", "float64", "int32", "int64")
+
+
+class SampleStatus(enum.IntEnum):
+    """Generic per-sample status codes of the families solved sample by sample.
+
+    A family may declare more codes (:meth:`Family.status_codes`); the stored
+    ``converged`` flag, not the code, decides whether a sample is good.
+
+    Examples
+    --------
+    >>> SampleStatus.NONFINITE.name.lower()
+    'nonfinite'
+    """
+
+    OK = 0
+    NOT_CONVERGED = 1
+    NONFINITE = 2
+    FAILED = 3
+
+
+@dataclass(frozen=True)
+class SampleReport:
+    """How one sample was solved: what :meth:`PointwiseFamily.solve_one` returns.
+
+    Attributes
+    ----------
+    iterations : int
+        Solver iterations (time steps for time steppers).
+    residual : float
+        Final relative residual (``nan`` where none applies).
+    converged : bool
+        False marks the sample as not good (it is stored, flagged and counted).
+    code : int
+        A status code of :meth:`Family.status_codes` (0: ok; a report that did not
+        converge and gives code 0 gets ``SampleStatus.NOT_CONVERGED``).
+    message : str
+        Why the sample failed, and what to try (empty when it converged).
+    stats : mapping of str to float
+        Values of the family's extra statistics (:meth:`Family.extra_stats`).
+
+    Examples
+    --------
+    >>> SampleReport(iterations=12, stats={"energy_drift": 1e-6}).converged
+    True
+    """
+
+    iterations: int = 0
+    residual: float = math.nan
+    converged: bool = True
+    code: int = 0
+    message: str = ""
+    stats: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.converged and self.code == 0:  # a failure never reads "ok"
+            object.__setattr__(self, "code", int(SampleStatus.NOT_CONVERGED))
+
+    @classmethod
+    def coerce(cls, value: Any, family: str, extra: Sequence[str] = ()) -> SampleReport:
+        """``value`` as a report: a :class:`SampleReport`, or a mapping of its fields (and
+        of the ``extra`` statistics) with ``iterations`` given.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key or a missing ``iterations`` (one line naming the family).
+        """
+        if isinstance(value, SampleReport):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"family {family!r}: solve_one must return (outputs, SampleReport). "
+                f"Got {type(value).__name__}."
+            )
+        known = {"iterations", "residual", "converged", "code", "message"}
+        unknown = sorted(set(value) - known - set(extra))
+        if unknown or "iterations" not in value:
+            what = f"unknown key(s) {unknown}" if unknown else "no 'iterations'"
+            raise ConfigError(
+                f"family {family!r}: the report of solve_one has {what}; return a "
+                f"SampleReport (declare extra statistics in extra_stats())."
+            )
+        stats = {k: float(value[k]) for k in extra if k in value}
+        return cls(**{k: value[k] for k in known if k in value}, stats=stats)
+
+
+@dataclass(frozen=True)
+class SharedMesh:
+    """A mesh shared by every sample of a dataset (stored once, in ``/mesh``).
+
+    Attributes
+    ----------
+    points : ndarray of float64, shape (n_points, dim)
+    cells : ndarray of int64, shape (n_cells, nodes per cell)
+    cell_type : str
+        meshio's name of the cell type (``"triangle"``, ``"tetra"``, ...).
+    boundary_tags : ndarray of int32, shape (n_points,), optional
+        A tag per point (0: interior).
+
+    Examples
+    --------
+    >>> m = SharedMesh(np.zeros((3, 2)), np.array([[0, 1, 2]]), "triangle")
+    >>> m.cells.dtype
+    dtype('int64')
+    """
+
+    points: np.ndarray
+    cells: np.ndarray
+    cell_type: str
+    boundary_tags: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "points", np.asarray(self.points, dtype=np.float64))
+        cells = np.asarray(self.cells)
+        if cells.ndim != 2 or (cells.size and cells.dtype.kind not in "iu"):
+            raise ConfigError(
+                f"SharedMesh: 'cells' must be a 2-D integer array. Got {cells.dtype} "
+                f"of shape {cells.shape}."
+            )
+        object.__setattr__(self, "cells", cells.astype(np.int64))
+        if self.points.ndim != 2:
+            raise ConfigError(f"SharedMesh: 'points' must be 2-D. Got {self.points.shape}.")
+        if self.boundary_tags is not None:
+            tags = np.asarray(self.boundary_tags, dtype=np.int32)
+            if tags.shape != (self.points.shape[0],):
+                raise ConfigError(
+                    f"SharedMesh: 'boundary_tags' must have shape ({self.points.shape[0]},). "
+                    f"Got {tags.shape}."
+                )
+            object.__setattr__(self, "boundary_tags", tags)
 
 
 @dataclass(frozen=True)
@@ -59,24 +198,118 @@ class FieldSpec:
         (``("x", "y")``, ``("t", "x")``).
     description : str
         Physical meaning and units.
+    dtype : {"float32", "float64", "int32", "int64"} or None
+        Storage type; None: the dataset's float dtype.  Integer fields are stored exactly,
+        and a family that yields floats for one is refused (:class:`DataError`).
+    ragged : bool
+        Each sample has its own leading length (a point count, a cell count): ``shape``
+        starts with ``None`` (``(None, 3)``: ``(n_i, 3)`` per sample).  Stored as one
+        concatenated array plus per-sample offsets.
+
+    Examples
+    --------
+    >>> pos = FieldSpec("pos", (None, 3), "input", ("point", "dim"), dtype="float32",
+    ...                 ragged=True)
+    >>> pos.row_shape, pos.ragged
+    ((3,), True)
     """
 
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[int | None, ...]
     role: Literal["input", "output"]
     axes: tuple[str, ...]
     description: str = ""
+    dtype: str | None = None
+    ragged: bool = False
 
     def __post_init__(self) -> None:
         if len(self.axes) != len(self.shape):
             raise ConfigError(
                 f"FieldSpec {self.name!r}: {len(self.axes)} axis names for shape {self.shape}"
             )
+        if self.dtype is not None and self.dtype not in FIELD_DTYPES:
+            raise ConfigError(
+                f"FieldSpec {self.name!r}: 'dtype' must be one of {FIELD_DTYPES} or None. "
+                f"Got {self.dtype!r}."
+            )
+        leading_none = bool(self.shape) and self.shape[0] is None
+        if self.ragged != leading_none or any(d is None for d in self.shape[1:]):
+            raise ConfigError(
+                f"FieldSpec {self.name!r}: a ragged field has shape (None, *row shape) and "
+                f"ragged=True; no other entry may be None. Got shape {self.shape}, "
+                f"ragged={self.ragged}."
+            )
+
+    @property
+    def row_shape(self) -> tuple[int, ...]:
+        """Shape of one row of a ragged field (of the whole sample otherwise)."""
+        return tuple(self.shape[1:]) if self.ragged else tuple(self.shape)  # type: ignore
+
+    @property
+    def is_integer(self) -> bool:
+        """True for int32/int64 fields (stored exactly)."""
+        return self.dtype in ("int32", "int64")
 
     @property
     def channel_layout(self) -> tuple[int, tuple[int, ...]]:
         """``(channels, spatial shape)`` of this field as an operator input/output."""
-        return channel_layout(self.shape, self.axes)
+        if self.ragged:
+            raise DataError(
+                f"field {self.name!r} is ragged (a per-sample length): it has no channel "
+                "layout; read it per sample or as graphs"
+            )
+        return channel_layout(self.shape, self.axes)  # type: ignore[arg-type]
+
+
+def check_field_values(spec: FieldSpec, values: Any, family: str = "") -> np.ndarray:
+    """One sample's values of field ``spec``, checked against its dtype and shape.
+
+    Integer fields must come as integers in the range of the declared type (never floats);
+    float fields accept any real numbers.  A ragged field has shape ``(n_i, *row shape)``.
+
+    Returns
+    -------
+    ndarray
+        ``values`` as an array (integers cast exactly to the declared type).
+
+    Raises
+    ------
+    DataError
+        One line naming the family, the field, the declared and the given type or shape.
+
+    Examples
+    --------
+    >>> spec = FieldSpec("types", (None,), "input", ("point",), dtype="int32", ragged=True)
+    >>> check_field_values(spec, np.array([1, 2, 3])).dtype
+    dtype('int32')
+    """
+    a = np.asarray(values)
+    who = f"family {family!r}: " if family else ""
+    if spec.is_integer:
+        if a.size and a.dtype.kind not in "iu" and a.dtype != bool:
+            raise DataError(
+                f"{who}field {spec.name!r} is declared {spec.dtype} but the family yielded "
+                f"{a.dtype} values; yield integers (integer fields are stored exactly)"
+            )
+        info = np.iinfo(spec.dtype)
+        if a.size and (a.min() < info.min or a.max() > info.max):
+            raise DataError(
+                f"{who}field {spec.name!r}: values in [{a.min()}, {a.max()}] do not fit "
+                f"{spec.dtype}"
+            )
+        a = a.astype(spec.dtype, copy=False)
+    elif a.dtype.kind not in "fiub":
+        raise DataError(f"{who}field {spec.name!r}: values of type {a.dtype} are not real numbers")
+    ok = (
+        a.ndim == len(spec.shape) and a.shape[1:] == spec.row_shape
+        if spec.ragged
+        else a.shape == spec.shape
+    )
+    if not ok:
+        raise DataError(
+            f"{who}field {spec.name!r} has per-sample shape {a.shape}, declared {spec.shape}"
+        )
+    return a
 
 
 def channel_layout(shape: tuple[int, ...], axes: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
@@ -204,6 +437,17 @@ class ChunkResult:
         None: this chunk's (its smallest index, and each sample's position in
         ``indices``).  A repair that solves some samples again alone passes the recorded
         values.
+    status : ndarray of int32, shape (m,), or None
+        Status code of each sample (:meth:`Family.status_codes`); None: all 0.
+    converged : ndarray of bool, shape (m,), or None
+        False marks a sample that did not converge (stored and counted); None: all True.
+    messages : list of str, or None
+        Why each sample failed ("" where it converged); None: all "".
+
+    Shapes
+    ------
+    A ragged field (:attr:`FieldSpec.ragged`) is a list of ``m`` arrays of shape
+    ``(n_i, *row shape)`` instead of one stacked array.
     """
 
     indices: np.ndarray
@@ -219,6 +463,9 @@ class ChunkResult:
     replay: SolverSettings | None = None
     solve_chunk: np.ndarray | None = None
     solve_pos: np.ndarray | None = None
+    status: np.ndarray | None = None
+    converged: np.ndarray | None = None
+    messages: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -252,6 +499,21 @@ class Family(abc.ABC):
     def param_names(self) -> tuple[str, ...]:
         """Names of per-sample scalar parameters (default: none)."""
         return ()
+
+    def extra_stats(self) -> dict[str, str]:
+        """Per-sample statistics beyond :data:`STAT_NAMES` (name -> meaning and unit),
+        stored as float64 in ``/stats`` and summarized by ``dataset info`` (default: none).
+        """
+        return {}
+
+    def status_codes(self) -> dict[int, str]:
+        """Names of the status codes this family's samples may carry (stored with the
+        dataset, printed by ``dataset info``)."""
+        return {int(s): s.name.lower() for s in SampleStatus}
+
+    def mesh(self) -> SharedMesh | None:
+        """The mesh every sample shares (stored once, in ``/mesh``), or None."""
+        return None
 
     def options(self) -> dict[str, Any]:
         """The family's options, JSON-serializable (stored in the dataset's attributes)."""
@@ -309,11 +571,16 @@ class Family(abc.ABC):
         stats: Mapping[str, Sequence[float]],
         method: str,
     ) -> ChunkResult:
-        """Stack per-sample inputs and outputs into a :class:`ChunkResult`."""
+        """Stack per-sample inputs and outputs into a :class:`ChunkResult` (ragged fields
+        stay lists; integer fields keep their declared type)."""
         specs = self.fields()
-        fields = {}
+        fields: dict[str, Any] = {}
         for name, spec in specs.items():
             src = samples if spec.role == "input" else outputs
+            if spec.ragged or spec.is_integer:
+                rows = [check_field_values(spec, s[name], self.name) for s in src]
+                fields[name] = rows if spec.ragged else np.stack(rows)
+                continue
             arr = np.stack([np.asarray(s[name], dtype=float) for s in src])
             if arr.shape[1:] != spec.shape:
                 raise ConfigError(
@@ -323,7 +590,7 @@ class Family(abc.ABC):
             fields[name] = arr
         params = {p: np.array([float(s[p]) for s in samples]) for p in self.param_names()}
         st = {k: np.asarray(stats[k], dtype=float) for k in stats}
-        for k in STAT_NAMES:
+        for k in (*STAT_NAMES, *self.extra_stats()):
             if k not in st:
                 raise ConfigError(f"family {self.name!r}: solver statistic {k!r} missing")
         return ChunkResult(np.asarray(indices, dtype=np.int64), fields, params, st, method)
@@ -342,6 +609,12 @@ class LinearFamily(Family):
     """A family whose samples are linear systems ``A(params) u = b(params)`` (SKR applies)."""
 
     linear: ClassVar[bool] = True
+
+    def status_codes(self) -> dict[int, str]:
+        """The linear solver's reasons (:class:`pdeflow.solvers.SolveStatus`)."""
+        from pdeflow.solvers.status import SolveStatus
+
+        return {int(s): s.name.lower() for s in SolveStatus}
 
     @abc.abstractmethod
     def assemble(self, sample: Mapping[str, Any]) -> tuple[Any, np.ndarray]:
@@ -397,6 +670,7 @@ class LinearFamily(Family):
             k=solver.k,
             max_iter=solver.max_iter,
             order=solver.order,
+            raise_on_failure=False,
         )
         outputs = [self.to_outputs(s, x) for s, x in zip(samples, res.solutions, strict=True)]
         residual = [
@@ -408,6 +682,10 @@ class LinearFamily(Family):
             "time": [r.time for r in res.reports],
         }
         chunk = self._pack(indices, samples, outputs, stats, res.method)
+        # every system keeps its status: a diverged one is stored, marked and counted
+        chunk.status = np.array([int(r.status) for r in res.reports], dtype=np.int32)
+        chunk.converged = np.array([bool(r.status.converged) for r in res.reports])
+        chunk.messages = ["" if r.status.converged else r.status.message for r in res.reports]
         chunk.method = (
             res.method if res.preconditioner == "none" else (f"{res.method}+{res.preconditioner}")
         )
@@ -432,8 +710,9 @@ class PointwiseFamily(Family):
     """A family solved sample by sample (time stepping, spectral methods)."""
 
     @abc.abstractmethod
-    def solve_one(self, sample: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
-        """Outputs of one sample and its stats (``iterations``, ``residual``; time is added)."""
+    def solve_one(self, sample: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], SampleReport]:
+        """Outputs of one sample and how it was solved (a :class:`SampleReport`; the
+        time is measured by :meth:`solve`)."""
 
     def solve(
         self,
@@ -442,15 +721,43 @@ class PointwiseFamily(Family):
         samples: Sequence[Mapping[str, Any]] | None = None,
     ) -> ChunkResult:
         samples = self._samples(indices, samples)
-        outputs, stats = [], {k: [] for k in STAT_NAMES}
+        extra = tuple(self.extra_stats())
+        outputs, reports, seconds = [], [], []
         for s in samples:
             t0 = time.perf_counter()
-            out, st = self.solve_one(s)
+            out, rep = self.solve_one(s)
+            seconds.append(time.perf_counter() - t0)
             outputs.append(out)
-            stats["iterations"].append(st.get("iterations", 0))
-            stats["residual"].append(st.get("residual", np.nan))
-            stats["time"].append(time.perf_counter() - t0)
-        return self._pack(indices, samples, outputs, stats, self.name)
+            reports.append(_checked_report(SampleReport.coerce(rep, self.name, extra), out))
+        stats = {
+            "iterations": [r.iterations for r in reports],
+            "residual": [r.residual for r in reports],
+            "time": seconds,
+            **{k: [r.stats.get(k, np.nan) for r in reports] for k in extra},
+        }
+        chunk = self._pack(indices, samples, outputs, stats, self.name)
+        chunk.status = np.array([r.code for r in reports], dtype=np.int32)
+        chunk.converged = np.array([r.converged for r in reports], dtype=bool)
+        chunk.messages = [r.message for r in reports]
+        return chunk
+
+
+def _checked_report(report: SampleReport, outputs: Mapping[str, Any]) -> SampleReport:
+    """``report``, marked not converged (code NONFINITE) when an output is not finite."""
+    bad = [
+        k
+        for k, v in outputs.items()
+        if np.asarray(v).dtype.kind == "f" and not np.isfinite(np.asarray(v)).all()
+    ]
+    if not bad or not report.converged:
+        return report
+    return replace(
+        report,
+        converged=False,
+        code=int(SampleStatus.NONFINITE),
+        message=f"non-finite values in output(s) {bad}; reduce the time step or check the "
+        "sample's inputs",
+    )
 
 
 def _relative_residual(A: Any, x: np.ndarray, b: np.ndarray) -> float:

@@ -92,7 +92,7 @@ def test_round_trip_out_of_order_chunks(tmp_path):
     ref = fam.solve(range(12))
     with h5py.File(path, "r") as f:
         a = dict(f.attrs)
-        assert a["format"] == "pdeflow-dataset" and a["format_version"] == 1
+        assert a["format"] == "pdeflow-dataset" and a["format_version"] == 2
         assert a["family"] == "fake" and a["n_samples"] == 12 and a["seed"] == 0
         assert json.loads(a["family_options"]) == {"resolution": 8, "seed": 0, "nt": 3, "scale": 1}
         assert json.loads(a["config"]) == CONFIG
@@ -248,8 +248,8 @@ def test_resume_refuses_foreign_and_future_files(tmp_path):
         DatasetWriter.resume(tmp_path / "x.h5")
     _full(tmp_path / "d.h5", n=2)
     with h5py.File(tmp_path / "d.h5", "r+") as f:
-        f.attrs["format_version"] = 2
-    with pytest.raises(DataError, match="format_version 2"):
+        f.attrs["format_version"] = 3
+    with pytest.raises(DataError, match="format_version 3"):
         DatasetWriter.resume(tmp_path / "d.h5")
     with pytest.raises(DataError, match="No dataset file"):
         DatasetWriter.resume(tmp_path / "none.h5")
@@ -426,7 +426,7 @@ def test_info_and_format_info(tmp_path):
     text = storage.format_info(d)
     assert "3 of 12 done, status partial" in text
     assert "u        output  (12, 3, 8, 8) float32 (t,x,y)" in text
-    assert "residual max 1e-09" in text and "layout v1" in text
+    assert "residual max 1e-09" in text and "layout v2" in text
 
 
 # -------------------------------------------------------------------------------- throughput

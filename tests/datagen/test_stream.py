@@ -227,7 +227,8 @@ def test_stream_fifo_thread_exact_indices():
     # seed overrides the family's seed; fields selects
     with stream(fam, 2, seed=6, fields=["u"]) as s2:
         got = list(s2)
-    assert set(got[0]) == {"u", "index", "iterations", "residual", "time"}
+    assert set(got[0]) == {"u", "index", "iterations", "residual", "time", "converged", "status"}
+    assert got[0]["converged"] is True and got[0]["status"] == 0
     np.testing.assert_array_equal(got[1]["u"], Toy(seed=6).solve([1]).fields["u"][0])
 
 
