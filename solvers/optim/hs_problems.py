@@ -1,7 +1,8 @@
 """The 12 equality-constrained Hock-Schittkowski problems (Hock & Schittkowski, 1981).
 
-Each problem is written once as JAX-traceable ``f`` and ``c`` with its standard start and
-known optimum; derivatives come from :meth:`ConstrainedProblem.from_jax`.
+Each problem is written once, as code that runs both under JAX and under numpy, with its
+standard start and known optimum; derivatives come from :meth:`ConstrainedProblem.from_jax`
+(``source="jax"``) or :meth:`ConstrainedProblem.from_numpy` (``source="numpy"``).
 
 Examples
 --------
@@ -17,6 +18,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from pdeflow.errors import ConfigError
 from pdeflow.solvers.optim.problem import ConstrainedProblem
@@ -34,22 +37,32 @@ class HSSpec:
     f_star: float
 
 
-def _stack(*items: Any) -> Any:
-    import jax.numpy as jnp
+def _is_jax(v: Any) -> bool:
+    return type(v).__module__.split(".")[0] in ("jax", "jaxlib")
 
-    return jnp.stack(items)
+
+def _stack(*items: Any) -> Any:
+    if any(_is_jax(v) for v in items):
+        import jax.numpy as jnp
+
+        return jnp.stack(items)
+    return np.stack(items)
 
 
 def _sin(v: Any) -> Any:
-    import jax.numpy as jnp
+    if _is_jax(v):
+        import jax.numpy as jnp
 
-    return jnp.sin(v)
+        return jnp.sin(v)
+    return np.sin(v)
 
 
 def _log(v: Any) -> Any:
-    import jax.numpy as jnp
+    if _is_jax(v):
+        import jax.numpy as jnp
 
-    return jnp.log(v)
+        return jnp.log(v)
+    return np.log(v)
 
 
 HS_SPECS: dict[str, HSSpec] = {
@@ -111,13 +124,15 @@ HS_NAMES: tuple[str, ...] = tuple(HS_SPECS)
 
 
 @functools.cache
-def hs_problem(name: str) -> ConstrainedProblem:
+def hs_problem(name: str, source: str = "jax") -> ConstrainedProblem:
     """The Hock-Schittkowski problem ``name`` (e.g. ``"hs6"``), compiled once and cached.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     name : str
         One of :data:`HS_NAMES`.
+    source : {"jax", "numpy"}
+        Derivatives by JAX autodiff or by :mod:`pdeflow.symbolic` tracing (Numba).
 
     Returns
     -------
@@ -129,6 +144,9 @@ def hs_problem(name: str) -> ConstrainedProblem:
         raise ConfigError(
             f"The 'name' parameter of hs_problem must be one of {list(HS_NAMES)}. Got {name!r}."
         )
+    if source not in ("jax", "numpy"):
+        raise ConfigError(f"The 'source' parameter of hs_problem must be 'jax' or 'numpy'. "
+                          f"Got {source!r}.")
     spec = HS_SPECS[key]
-    return ConstrainedProblem.from_jax(spec.f, spec.c, list(spec.x0), name=key,
-                                       f_star=spec.f_star)
+    build = ConstrainedProblem.from_jax if source == "jax" else ConstrainedProblem.from_numpy
+    return build(spec.f, spec.c, list(spec.x0), name=key, f_star=spec.f_star)
