@@ -73,7 +73,7 @@ def numpy_callables(
     (array([2., 4.]), array([[2., 0.],
            [0., 2.]]))
     """
-    from pdeflow.symbolic import array, compile, compile_jacobian, jacobian, vjp
+    from pdeflow.symbolic import array, compile, vjp
 
     n = int(x0.shape[0])
     x = array("x", (n,))
@@ -99,7 +99,7 @@ def numpy_callables(
             cots.append(lam[start:start + sizes[key]])
         start += sizes[key]
     grad_l = vjp(roots, x, cots)
-    hess_cj = compile_jacobian(grad_l, [x], params=[lam]) if jacobian(grad_l, x).nnz else None
+    hess_cj = _compiled_jacobian(grad_l, x, [lam])
     fns: dict[str, Callable[..., Any]] = {
         "f": lambda v, fn=f_fn: float(np.asarray(fn(np.asarray(v, float))).reshape(-1)[0]),
         "grad": _dense_caller(compile(grad_sym, [x])),
@@ -119,12 +119,33 @@ def numpy_callables(
             fns[key], fns[jkey] = (lambda v: np.zeros(0)), _sparse_caller(None, (0, n), False)
         elif hasattr(out, "term"):
             fns[key] = _dense_caller(compile(out, [x]))
-            cj = compile_jacobian(out, [x]) if jacobian(out, x).nnz else None
+            cj = _compiled_jacobian(out, x, None)
             fns[jkey] = _sparse_caller(cj, (int(out.shape[0]), n), False)
         else:  # constant constraints: no dependence on x
             fns[key] = lambda v, out=out: out.copy()
             fns[jkey] = _sparse_caller(None, (int(out.shape[0]), n), False)
     return fns
+
+
+def _compiled_jacobian(out: Any, x: Any, params: list | None) -> Any:
+    """Compiled sparse Jacobian of a traced array, or ``None`` when it has no nonzeros.
+
+    The array-level Jacobian is tried first (code size independent of ``n``); traces it
+    cannot differentiate (some 0-d intermediate shapes) fall back to one scalar
+    expression per output entry.
+    """
+    from pdeflow.errors import ShapeError
+    from pdeflow.symbolic import compile_jacobian, jacobian
+
+    try:
+        if not jacobian(out, x).nnz:
+            return None
+        return compile_jacobian(out, [x], params=params)
+    except ShapeError:
+        terms = list(out.elements().ravel())
+        if not jacobian(terms, x).nnz:
+            return None
+        return compile_jacobian(terms, [x], params=params)
 
 
 def _dense_caller(fn: Any) -> Callable[[np.ndarray], np.ndarray]:

@@ -75,6 +75,9 @@ class ConstrainedProblem:
         ``f + lam[:m] . c + lam[m:] . g``.  ``cons`` may then return an empty vector.
     ineq_jac : callable ``x -> ndarray or sparse, shape (p, n)``, optional
         Jacobian of ``g``; required with ``ineq``.
+    bounds : sequence of (low, high) pairs or scipy.optimize.Bounds, optional
+        Default bounds ``low <= x <= high`` (``None`` or ``inf`` for no bound), used when
+        :func:`minimize` gets no ``bounds``.
     name : str
         Label used in logs and benchmark tables.
     f_star : float, optional
@@ -103,6 +106,7 @@ class ConstrainedProblem:
     f_star: float | None = None
     ineq: Callable[[np.ndarray], np.ndarray] | None = None
     ineq_jac: Callable[[np.ndarray], Matrix] | None = None
+    bounds: Any = None
 
     def __post_init__(self) -> None:
         for label in ("f", "grad", "cons", "jac"):
@@ -139,9 +143,11 @@ class ConstrainedProblem:
     def from_jax(
         cls,
         f: Callable[[Any], Any],
-        c: Callable[[Any], Any],
+        c: Callable[[Any], Any] | None,
         x0: Any,
         *,
+        g: Callable[[Any], Any] | None = None,
+        bounds: Any = None,
         name: str = "jax-problem",
         f_star: float | None = None,
         dense_hessian: bool | None = None,
@@ -157,9 +163,13 @@ class ConstrainedProblem:
         Arguments
         ---------
         f : callable ``x -> scalar``, JAX-traceable
-        c : callable ``x -> (m,)``, JAX-traceable
+        c : callable ``x -> (m,)``, JAX-traceable, or None
         x0 : array_like, shape (n,)
             Start point (also fixes ``n``).
+        g : callable ``x -> (p,)``, JAX-traceable, optional
+            Inequality constraints ``g(x) <= 0``.
+        bounds : sequence of (low, high) pairs, optional
+            Default bounds (see the class).
         dense_hessian : bool, optional
             Also compile the dense Hessian of the Lagrangian (``jax.hessian``).  Defaults to
             ``n <= 2000``; otherwise only the HVP is compiled.
@@ -177,8 +187,8 @@ class ConstrainedProblem:
         x0v = as_vector(x0, "x0")
         if dense_hessian is None:
             dense_hessian = x0v.shape[0] <= 2000
-        fns = jax_callables(f, c, x0v, dense_hessian=dense_hessian)
-        return cls(x0=x0v, name=name, f_star=f_star, **fns)
+        fns = jax_callables(f, c, x0v, dense_hessian=dense_hessian, g=g)
+        return cls(x0=x0v, name=name, f_star=f_star, bounds=bounds, **fns)
 
     @property
     def has_inequalities(self) -> bool:
@@ -193,6 +203,7 @@ class ConstrainedProblem:
         x0: Any,
         *,
         g: Callable[[Any], Any] | None = None,
+        bounds: Any = None,
         name: str = "numpy-problem",
         f_star: float | None = None,
     ) -> ConstrainedProblem:
@@ -214,6 +225,8 @@ class ConstrainedProblem:
             Start point (also fixes ``n``).
         g : callable ``x -> (p,)``, optional
             Inequality constraints ``g(x) <= 0``.
+        bounds : sequence of (low, high) pairs, optional
+            Default bounds (see the class).
         name : str
         f_star : float, optional
 
@@ -234,4 +247,4 @@ class ConstrainedProblem:
 
         x0v = as_vector(x0, "x0")
         fns = numpy_callables(f, c, x0v, g)
-        return cls(x0=x0v, name=name, f_star=f_star, **fns)
+        return cls(x0=x0v, name=name, f_star=f_star, bounds=bounds, **fns)
