@@ -11,7 +11,9 @@ from pdeflow.solvers.optim.adasketch import solve_adaptive
 from pdeflow.solvers.optim.interior import Box, solve_interior
 from pdeflow.solvers.optim.l1sqp import solve_l1sqp
 from pdeflow.solvers.optim.linsolve import DirectSolver
+from pdeflow.solvers.optim.newton_cg import ReducedResult, solve_newton_cg
 from pdeflow.solvers.optim.options import NewtonOptions
+from pdeflow.solvers.optim.pde import ReducedSpaceProblem
 from pdeflow.solvers.optim.problem import ConstrainedProblem, as_vector
 from pdeflow.solvers.optim.result import OptimizeResult
 from pdeflow.solvers.optim.sketch import make_sketch
@@ -34,7 +36,12 @@ def minimize(
 
     Arguments
     ---------
-    problem : ConstrainedProblem
+    problem : ConstrainedProblem or ReducedSpaceProblem
+        A :class:`~pdeflow.solvers.optim.pde.ReducedSpaceProblem` (PDE-constrained) is solved
+        by reduced-space Newton-CG (:func:`~pdeflow.solvers.optim.newton_cg.solve_newton_cg`;
+        options go there and a :class:`~pdeflow.solvers.optim.newton_cg.ReducedResult` comes
+        back): with the sketched preconditioner for ``"adasketch"``, unpreconditioned for
+        ``"newton"``.
     method : {"adasketch", "newton", "l1sqp"}
         ``adasketch``: adaptive inexact Newton, randomized sketch KKT solves, exact augmented
         Lagrangian merit (Hong et al., ICML 2023).  ``newton``: the same driver with a sparse
@@ -67,9 +74,12 @@ def minimize(
     >>> bool(res.converged), round(res.f, 8)
     (True, 0.0)
     """
+    if isinstance(problem, ReducedSpaceProblem):
+        return _minimize_reduced(problem, method, x0, bounds, raise_on_failure, options)
     if not isinstance(problem, ConstrainedProblem):
         raise ConfigError(
-            "The 'problem' parameter of minimize must be a ConstrainedProblem. "
+            "The 'problem' parameter of minimize must be a ConstrainedProblem or a "
+            "ReducedSpaceProblem. "
             f"Got {type(problem).__name__}."
         )
     if method not in METHODS:
@@ -127,3 +137,24 @@ def as_box(bounds: Any, n: int) -> Box:
         bad = np.flatnonzero(~(lb <= ub))[:5].tolist()
         raise DataError(f"bounds are inconsistent (low > high or NaN) at indices {bad}")
     return Box(lb, ub)
+
+
+def _minimize_reduced(problem: ReducedSpaceProblem, method: str, x0: Any, bounds: Any,
+                      raise_on_failure: bool, options: dict) -> ReducedResult | OptimizeResult:
+    """``minimize`` on a PDE-constrained problem (see :func:`minimize`)."""
+    if x0 is not None or bounds is not None:
+        raise ConfigError("for a ReducedSpaceProblem, set the start (z0) and the control "
+                          "bounds on the problem itself, not as x0=/bounds=")
+    if method in ("adasketch", "newton"):
+        if method == "newton":
+            options = {"preconditioner": None, **options}
+        res = solve_newton_cg(problem, **options)
+        if raise_on_failure and not res.converged:
+            from pdeflow.errors import ConvergenceError
+
+            raise ConvergenceError(f"reduced Newton-CG stopped after {res.iterations} "
+                                   f"iterations with {res.status.name}: {res.status.message} "
+                                   f"(KKT residual {res.kkt:.3e})")
+        return res
+    raise ConfigError("method='l1sqp' does not take a ReducedSpaceProblem; use 'adasketch' "
+                      "(reduced Newton-CG) or 'newton' (full space)")
