@@ -11,7 +11,8 @@ the ``(n - 2)^2`` interior nodes, homogeneous Dirichlet data), each a
   family) from noisy point observations of the pressure ``u``,
   ``-div(e^m grad u) = 1``, with a Tikhonov prior ``gamma/2 |grad m|^2 + delta/2 m^2``.
 
-Norms are mass-lumped (``h^2`` weights), so the reduced Hessians converge under refinement.
+Norms are mass-lumped (``h^2`` weights), so the reduced Hessians converge under refinement;
+the state residual enters the KKT norm with the same weight (``residual_weight = h^2``).
 Operators come from :func:`pdeflow.datagen.families.poisson.node_laplacian` and
 :func:`pdeflow.datagen.families.darcy.node_diffusion_matrix`; the GRF from
 :func:`pdeflow.datagen.samplers.grf`.
@@ -122,7 +123,7 @@ def semilinear_control(n: int = 64, beta: float = 1e-6, *, cubic: float = 1.0,
         residual=residual, state_jac=state_jac, control_jac=lambda w, z: minus_eye,
         misfit=misfit, misfit_hess=misfit_hess, reg=beta * h2 * sp.eye_array(N, format="csr"),
         w0=np.zeros(N), z0=np.zeros(N), residual_hess=residual_hess,
-        bounds=_box(bounds, N), reg_scale=beta * h2, name=f"{name}-n{n}",
+        bounds=_box(bounds, N), reg_scale=beta * h2, residual_weight=h2, name=f"{name}-n{n}",
         info={"n": n, "target": target, "beta": beta})
 
 
@@ -267,5 +268,6 @@ def darcy_inversion(n: int = 64, *, n_obs: int = 100, noise: float = 0.01, gamma
     return ReducedSpaceProblem(
         residual=residual, state_jac=state_jac, control_jac=control_jac, misfit=misfit,
         misfit_hess=lambda u: Jww, reg=reg, w0=np.zeros(N), z0=np.zeros(n * n),
-        residual_hess=residual_hess, bounds=_box(bounds, n * n), name=f"darcy-inversion-n{n}",
+        residual_hess=residual_hess, bounds=_box(bounds, n * n), residual_weight=h2,
+        name=f"darcy-inversion-n{n}",
         info={"n": n, "m_true": m_true, "obs_index": obs, "data": data, "sigma": sigma})

@@ -16,8 +16,8 @@ One iteration at a control ``z`` with state ``w(z)`` and adjoint ``p(z)``
    exact augmented Lagrangian restricted to the state manifold (``c = 0`` and
    ``grad_w L = 0`` hold exactly there).
 
-The KKT residual reported is ``||(grad_w L, P(z - g) - z, F(w, z))||_2``, with ``P`` the
-projection on the bounds.
+The KKT residual reported is ``||(grad_w L, P(z - g) - z, omega F(w, z))||_2``, with ``P``
+the projection on the bounds and ``omega`` the problem's ``residual_weight``.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _kkt(st: ReducedState, lb: np.ndarray, ub: np.ndarray) -> float:
     p = st.problem
     gw = p.misfit(st.w)[1] + st.B.T @ st.adj
     proj = np.clip(st.z - st.grad, lb, ub) - st.z
-    F = p.residual(st.w, st.z)
+    F = p.residual_weight * p.residual(st.w, st.z)
     return float(np.sqrt(gw @ gw + proj @ proj + F @ F))
 
 
@@ -229,7 +229,7 @@ def _newton_direction(st, problem, lb, ub, sketch, rng, opts, gprev, hv, gauss_n
     free = ~active
     gF = g[free]
     gnorm = float(np.linalg.norm(np.clip(st.z - g, lb, ub) - st.z))
-    forcing = 0.5 if gprev is None else min(0.5, 0.9 * (gnorm / gprev) ** 2)
+    forcing = 0.5 if not gprev else min(0.5, 0.9 * (gnorm / gprev) ** 2)
     forcing = max(forcing, 1e-12)
     M = None
     if opts["preconditioner"] == "sketch":

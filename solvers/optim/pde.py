@@ -60,6 +60,10 @@ class ReducedSpaceProblem:
     reg_scale : float, optional
         When ``reg`` is ``reg_scale * I`` this scalar lets the Nystrom preconditioner use
         it as its shift; otherwise the prior-preconditioned eigensolver is used.
+    residual_weight : float
+        Weight of the state residual in the reported KKT norm: ``h^2`` turns a
+        finite-difference residual (entries ``O(1/h^2)``, rounding ``~ eps/h^2``) into the
+        mass-weighted (weak-form) residual that matches ``h^2``-weighted objectives.
     name : str
     info : dict
         Problem data for plots and reports (grid size, truth, ...).
@@ -76,6 +80,7 @@ class ReducedSpaceProblem:
     residual_hess: Callable[..., tuple[Sparse, Sparse, Sparse]] | None = None
     bounds: tuple[np.ndarray, np.ndarray] | None = None
     reg_scale: float | None = None
+    residual_weight: float = 1.0
     name: str = "reduced-problem"
     info: dict = field(default_factory=dict)
 
