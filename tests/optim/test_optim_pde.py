@@ -127,3 +127,17 @@ def test_reduced_problem_rejects_x0_and_unknown_options() -> None:
         minimize(p, x0=np.zeros(p.n_control))
     with pytest.raises(ConfigError, match="unknown option"):
         minimize(p, sketch_size=3)
+
+
+def test_full_space_minres_with_amg_block_preconditioner() -> None:
+    from pdeflow.solvers.optim.fullspace import solve_full_space
+
+    its = {}
+    for n in (18, 34):
+        p = poisson_control(n)
+        full = solve_full_space(p)
+        red = minimize(p, method="adasketch")
+        assert full.converged and full.kkt <= 1e-8
+        assert full.f == pytest.approx(red.f, rel=1e-8)
+        its[n] = full.cg_iterations[0]
+    assert its[34] <= 1.5 * its[18]  # MINRES iterations do not grow with the mesh
