@@ -264,8 +264,11 @@ def _projected_search(st, problem, d, lb, ub, counts, sigma):
     alpha = 1.0
     for _ in range(30):
         zt = np.clip(st.z + alpha * d, lb, ub)
+        # linearized state change as the start of the state solve: one solve, and the
+        # nonlinear state Newton then needs one or two factorizations instead of four
+        guess = st.w - st.solve(np.asarray(st.C @ (zt - st.z)))
         try:
-            new = ReducedState(problem, zt, st.w, counts, previous=st.solve_B)
+            new = ReducedState(problem, zt, guess, counts)
         except Exception:  # noqa: BLE001 - a failed state solve is a rejected trial
             new = None
         if new is not None and new.value <= st.value + sigma * float(st.grad @ (zt - st.z)) \

@@ -216,9 +216,11 @@ class ReducedState:
             w = w - dw
             self.counts.state_newton += 1
             r = _finite(np.asarray(p.residual(w, self.z), float), "residual", p.name)
-            small_step = np.linalg.norm(dw) <= 1e-13 * max(1.0, float(np.linalg.norm(w)))
+            wnorm = max(1.0, float(np.linalg.norm(w)))
+            small_step = np.linalg.norm(dw) <= 1e-13 * wnorm
             if small_step or np.linalg.norm(r) <= tol * scale:
-                self._factor(w)  # B at the converged state, for adjoint and Hessian solves
+                if np.linalg.norm(dw) > 1e-9 * wnorm:  # B moved: factor it at the state
+                    self._factor(w)
                 return w
         raise ConvergenceError(f"{p.name}: the state solve did not converge in 50 Newton "
                                f"steps (residual {np.linalg.norm(r):.3e})")
