@@ -205,8 +205,15 @@ def solve_interior(
                 status = OptimStatus.LINESEARCH_FAILED
                 break
             (P, g, G, lam, nu, s, rho), rec = step
+            singular = rec.pop("delta_c") > 0
             history.append(IterationRecord(iteration=it, barrier=mu, **rec))
             x = P.x
+            if singular and _stalled(history, opts.tol):
+                info["reason"] = ("the constraint Jacobian is rank-deficient and the "
+                                  "violation stopped decreasing under regularization: the "
+                                  "constraints are inconsistent")
+                status = OptimStatus.SINGULAR_KKT
+                break
     except NonFiniteError as exc:
         info["nonfinite"] = str(exc)
         status = OptimStatus.NONFINITE
@@ -273,8 +280,17 @@ def _step(model, problem, P, g, G, pg, lam, nu, s, mu, rho, opts):
     rec = dict(kkt=_kkt_norm(P, lam, g, G, nu), f=P.f,
                cnorm=float(np.linalg.norm(np.concatenate([P.c, np.maximum(g, 0)]))),
                merit=phi0, merit_next=float(val), slope=slope, step=alpha, eta1=rho, eta2=0.0,
-               regularization=delta, accuracy=0.0, residual=0.0, linear_steps=1, flops=0.0)
+               regularization=delta, accuracy=0.0, residual=0.0, linear_steps=1, flops=0.0,
+               delta_c=delta_c)
     return (Pt, gt, Gt, lam_t, nu_t, st, rho), rec
+
+
+def _stalled(history: list[IterationRecord], tol: float, window: int = 10) -> bool:
+    """True when ``||c||`` has not fallen by 1% over the last ``window`` iterations."""
+    if len(history) <= window:
+        return False
+    now, before = history[-1].cnorm, history[-1 - window].cnorm
+    return now > max(tol, 1e-6) and now >= 0.99 * before
 
 
 def _max_step(v: np.ndarray, dv: np.ndarray, tau: float) -> float:
