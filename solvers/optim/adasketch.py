@@ -163,7 +163,8 @@ def solve_adaptive(
     x = x0.copy()
     try:
         P = oracle.point(x)
-    except NonFiniteError:
+    except NonFiniteError as exc:
+        info["nonfinite"] = str(exc)
         return build_result(P=None, x=x, lam=np.zeros(oracle.m or 0), iterations=0,
                             status=OptimStatus.NONFINITE, oracle=oracle, t0=t0,
                             method=method, history=history, info=info)
@@ -210,7 +211,8 @@ def solve_adaptive(
     except _Failure as fail:
         status = fail.status
         info["failed_iteration"] = {"linear_steps": fail.steps, "flops": fail.flops}
-    except NonFiniteError:
+    except NonFiniteError as exc:
+        info["nonfinite"] = str(exc)
         status = OptimStatus.NONFINITE
     return build_result(P=P, x=x, lam=lam, status=status, iterations=len(history),
                         oracle=oracle, t0=t0, method=method, history=history, info=info)

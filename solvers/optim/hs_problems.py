@@ -1,7 +1,8 @@
 """The 12 equality-constrained Hock-Schittkowski problems (Hock & Schittkowski, 1981).
 
-Each problem is written once as JAX-traceable ``f`` and ``c`` with its standard start and
-known optimum; derivatives come from :meth:`ConstrainedProblem.from_jax`.
+Each problem is written once, as code that runs both under JAX and under numpy, with its
+standard start and known optimum; derivatives come from :meth:`ConstrainedProblem.from_jax`
+(``source="jax"``) or :meth:`ConstrainedProblem.from_numpy` (``source="numpy"``).
 
 Examples
 --------
@@ -18,38 +19,56 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pdeflow.errors import ConfigError
 from pdeflow.solvers.optim.problem import ConstrainedProblem
 
-__all__ = ["HS_NAMES", "HS_SPECS", "hs_problem", "HSSpec"]
+__all__ = ["HS_NAMES", "HS_SPECS", "HS_INEQ_NAMES", "HS_INEQ_SPECS", "hs_problem", "HSSpec"]
 
 
 @dataclass(frozen=True, slots=True)
 class HSSpec:
-    """One Hock-Schittkowski problem: functions, standard start, optimal value."""
+    """One Hock-Schittkowski problem: functions, standard start, optimal value.
+
+    ``c`` (equalities, may be ``None``), ``g`` (inequalities written as ``g(x) <= 0``) and
+    ``bounds`` (pairs, ``None`` for a missing side).
+    """
 
     f: Callable[[Any], Any]
-    c: Callable[[Any], Any]
+    c: Callable[[Any], Any] | None
     x0: tuple[float, ...]
     f_star: float
+    g: Callable[[Any], Any] | None = None
+    bounds: tuple[tuple[float | None, float | None], ...] | None = None
+
+
+def _is_jax(v: Any) -> bool:
+    return type(v).__module__.split(".")[0] in ("jax", "jaxlib")
 
 
 def _stack(*items: Any) -> Any:
-    import jax.numpy as jnp
+    if any(_is_jax(v) for v in items):
+        import jax.numpy as jnp
 
-    return jnp.stack(items)
+        return jnp.stack(items)
+    return np.stack(items)
 
 
 def _sin(v: Any) -> Any:
-    import jax.numpy as jnp
+    if _is_jax(v):
+        import jax.numpy as jnp
 
-    return jnp.sin(v)
+        return jnp.sin(v)
+    return np.sin(v)
 
 
 def _log(v: Any) -> Any:
-    import jax.numpy as jnp
+    if _is_jax(v):
+        import jax.numpy as jnp
 
-    return jnp.log(v)
+        return jnp.log(v)
+    return np.log(v)
 
 
 HS_SPECS: dict[str, HSSpec] = {
@@ -110,14 +129,62 @@ HS_SPECS: dict[str, HSSpec] = {
 HS_NAMES: tuple[str, ...] = tuple(HS_SPECS)
 
 
+def _hs118_g(x: Any) -> Any:
+    """HS118's 29 linear inequalities as ``g(x) <= 0`` (ramping limits, then demands)."""
+    rows = []
+    for j in range(1, 5):
+        for off, hi in ((0, 13.0), (1, 14.0), (2, 13.0)):
+            d = x[3 * j + off] - x[3 * j - 3 + off] + 7.0
+            rows += [-d, d - hi]
+    for k, demand in enumerate((60.0, 50.0, 70.0, 85.0, 100.0)):
+        rows.append(demand - (x[3 * k] + x[3 * k + 1] + x[3 * k + 2]))
+    return _stack(*rows)
+
+
+def _hs118_f(x: Any) -> Any:
+    total = 0.0
+    for k in range(5):
+        a, b, c = x[3 * k], x[3 * k + 1], x[3 * k + 2]
+        total = total + 2.3 * a + 1e-4 * a**2 + 1.7 * b + 1e-4 * b**2 + 2.2 * c + 1.5e-4 * c**2
+    return total
+
+
+#: Hock-Schittkowski problems with inequalities and bounds (interior-point checks).
+HS_INEQ_SPECS: dict[str, HSSpec] = {
+    "hs21": HSSpec(
+        f=lambda x: 0.01 * x[0] ** 2 + x[1] ** 2 - 100.0, c=None,
+        g=lambda x: _stack(10.0 + x[1] - 10.0 * x[0]),
+        bounds=((2.0, 50.0), (-50.0, 50.0)), x0=(-1.0, -1.0), f_star=-99.96),
+    "hs35": HSSpec(
+        f=lambda x: 9 - 8 * x[0] - 6 * x[1] - 4 * x[2] + 2 * x[0] ** 2 + 2 * x[1] ** 2
+        + x[2] ** 2 + 2 * x[0] * x[1] + 2 * x[0] * x[2], c=None,
+        g=lambda x: _stack(x[0] + x[1] + 2 * x[2] - 3),
+        bounds=((0.0, None),) * 3, x0=(0.5, 0.5, 0.5), f_star=1.0 / 9.0),
+    "hs71": HSSpec(
+        f=lambda x: x[0] * x[3] * (x[0] + x[1] + x[2]) + x[2],
+        c=lambda x: _stack(x[0] ** 2 + x[1] ** 2 + x[2] ** 2 + x[3] ** 2 - 40),
+        g=lambda x: _stack(25 - x[0] * x[1] * x[2] * x[3]),
+        bounds=((1.0, 5.0),) * 4, x0=(1.0, 5.0, 5.0, 1.0), f_star=17.0140173),
+    "hs118": HSSpec(
+        f=_hs118_f, c=None, g=_hs118_g,
+        bounds=((8.0, 21.0), (43.0, 57.0), (3.0, 16.0)) + ((0.0, 90.0), (0.0, 120.0),
+                                                           (0.0, 60.0)) * 4,
+        x0=(20.0, 55.0, 15.0) + (20.0, 60.0, 20.0) * 4, f_star=664.82045),
+}
+
+HS_INEQ_NAMES: tuple[str, ...] = tuple(HS_INEQ_SPECS)
+
+
 @functools.cache
-def hs_problem(name: str) -> ConstrainedProblem:
+def hs_problem(name: str, source: str = "jax") -> ConstrainedProblem:
     """The Hock-Schittkowski problem ``name`` (e.g. ``"hs6"``), compiled once and cached.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     name : str
         One of :data:`HS_NAMES`.
+    source : {"jax", "numpy"}
+        Derivatives by JAX autodiff or by :mod:`pdeflow.symbolic` tracing (Numba).
 
     Returns
     -------
@@ -125,10 +192,15 @@ def hs_problem(name: str) -> ConstrainedProblem:
         With ``x0`` the standard start and ``f_star`` the known optimal value.
     """
     key = name.lower()
-    if key not in HS_SPECS:
+    specs = {**HS_SPECS, **HS_INEQ_SPECS}
+    if key not in specs:
         raise ConfigError(
-            f"The 'name' parameter of hs_problem must be one of {list(HS_NAMES)}. Got {name!r}."
+            f"The 'name' parameter of hs_problem must be one of {list(specs)}. Got {name!r}."
         )
-    spec = HS_SPECS[key]
-    return ConstrainedProblem.from_jax(spec.f, spec.c, list(spec.x0), name=key,
-                                       f_star=spec.f_star)
+    if source not in ("jax", "numpy"):
+        raise ConfigError(f"The 'source' parameter of hs_problem must be 'jax' or 'numpy'. "
+                          f"Got {source!r}.")
+    spec = specs[key]
+    build = ConstrainedProblem.from_jax if source == "jax" else ConstrainedProblem.from_numpy
+    return build(spec.f, spec.c, list(spec.x0), g=spec.g, bounds=spec.bounds, name=key,
+                 f_star=spec.f_star)

@@ -15,7 +15,8 @@ __all__ = ["jax_callables"]
 
 
 def jax_callables(
-    f: Callable[[Any], Any], c: Callable[[Any], Any], x0: np.ndarray, *, dense_hessian: bool
+    f: Callable[[Any], Any], c: Callable[[Any], Any] | None, x0: np.ndarray, *,
+    dense_hessian: bool, g: Callable[[Any], Any] | None = None,
 ) -> dict[str, Callable[..., Any]]:
     """Compile ``f``, ``grad f``, ``c``, ``J``, the Lagrangian Hessian and its HVP.
 
@@ -27,6 +28,9 @@ def jax_callables(
         Used only to decide between forward and reverse mode for the Jacobian.
     dense_hessian : bool
         Also compile ``jax.hessian`` of the Lagrangian.
+    g : callable ``x -> (p,)``, optional
+        Inequality constraints ``g(x) <= 0`` (adds ``ineq`` and ``ineq_jac``; the
+        multipliers of ``hess``/``hvp`` are then ``m + p`` long, equalities first).
 
     Returns
     -------
@@ -37,14 +41,17 @@ def jax_callables(
     import jax
     import jax.numpy as jnp
 
+    def cons(x: Any) -> Any:
+        return jnp.zeros(0) if c is None else jnp.reshape(jnp.asarray(c(x)), (-1,))
+
+    def ineq(x: Any) -> Any:
+        return jnp.zeros(0) if g is None else jnp.reshape(jnp.asarray(g(x)), (-1,))
+
     with jax.enable_x64(True):
-        m = int(np.asarray(c(jnp.asarray(x0))).reshape(-1).shape[0])
+        m = int(np.asarray(cons(jnp.asarray(x0))).shape[0])
 
     def lagrangian(x: Any, lam: Any) -> Any:
-        return f(x) + jnp.dot(lam, jnp.reshape(c(x), (-1,)))
-
-    def cons(x: Any) -> Any:
-        return jnp.reshape(c(x), (-1,))
+        return f(x) + jnp.dot(lam, jnp.concatenate([cons(x), ineq(x)]))
 
     jac_mode = jax.jacrev if m < x0.shape[0] else jax.jacfwd
     grad_l = jax.grad(lagrangian, argnums=0)
@@ -59,6 +66,9 @@ def jax_callables(
         "jac": jax.jit(jac_mode(cons)),
         "hvp": jax.jit(hvp),
     }
+    if g is not None:
+        compiled["ineq"] = jax.jit(ineq)
+        compiled["ineq_jac"] = jax.jit(jax.jacrev(ineq))
     if dense_hessian:
         compiled["hess"] = jax.jit(jax.hessian(lagrangian, argnums=0))
 

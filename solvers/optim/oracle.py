@@ -57,10 +57,14 @@ class Oracle:
     problem : ConstrainedProblem
     n : int
         Number of variables (length of the start point).
+    allow_empty : bool
+        Accept problems with no equality constraints (the interior-point driver, where
+        bounds or inequalities constrain the problem).
     """
 
-    def __init__(self, problem: ConstrainedProblem, n: int) -> None:
+    def __init__(self, problem: ConstrainedProblem, n: int, allow_empty: bool = False) -> None:
         self.problem = problem
+        self.allow_empty = allow_empty
         self.n = n
         self.m: int | None = None
         self.nfev = 0
@@ -96,7 +100,7 @@ class Oracle:
             )
         mat = mat.astype(float)
         if not np.all(np.isfinite(mat.data)):
-            raise NonFiniteError(f"{what} is not finite")
+            raise NonFiniteError(f"{self.problem.name}: the function '{what}' returned NaN or Inf")
         return mat
 
     # -- evaluations --------------------------------------------------------------------
@@ -110,7 +114,7 @@ class Oracle:
         self.nfev += 1
         if self.m is None:
             self.m = int(cx.shape[0])
-            if self.m == 0:
+            if self.m == 0 and not self.allow_empty:
                 raise DataError(f"{p.name}: cons returned no constraints; use an unconstrained "
                                 "solver for problems without constraints")
         cx = self._vector(cx, "cons", self.m)
@@ -118,9 +122,21 @@ class Oracle:
         self.ngev += 1
         J = self._matrix(p.jac(x), "jac", (self.m, self.n))
         self.njev += 1
-        if not (np.isfinite(fx) and np.all(np.isfinite(cx)) and np.all(np.isfinite(g))):
-            raise NonFiniteError("f, c or grad f is not finite")
+        for label, value in (("f", fx), ("cons", cx), ("grad", g)):
+            if not np.all(np.isfinite(value)):
+                raise NonFiniteError(f"{p.name}: the function '{label}' returned NaN or Inf")
         return Point(x=x, f=float(fx), c=cx, g=g, J=J)
+
+    def inequalities(self, x: np.ndarray) -> tuple[np.ndarray, sp.csr_array]:
+        """``g(x)`` (p,) and its Jacobian (p, n) as CSR; empty when the problem has none."""
+        p = self.problem
+        if p.ineq is None or p.ineq_jac is None:
+            return np.zeros(0), sp.csr_array((0, self.n))
+        gx = np.asarray(p.ineq(x), dtype=float).reshape(-1)
+        G = self._matrix(p.ineq_jac(x), "ineq_jac", (gx.shape[0], self.n))
+        if not np.all(np.isfinite(gx)):
+            raise NonFiniteError(f"{p.name}: the function 'ineq' returned NaN or Inf")
+        return gx, G
 
     def hessian(self, x: np.ndarray, lam: np.ndarray) -> sp.csr_array:
         """Hessian of the Lagrangian at ``(x, lam)``, shape (n, n), as CSR.

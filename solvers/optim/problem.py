@@ -1,4 +1,4 @@
-"""The equality-constrained problem: ``min f(x)  subject to  c(x) = 0``.
+"""The constrained problem: ``min f(x)  subject to  c(x) = 0,  g(x) <= 0``.
 
 A :class:`ConstrainedProblem` holds plain callables, so derivatives may come from anywhere:
 hand-written numpy, :meth:`ConstrainedProblem.from_jax` (JAX autodiff), or any other
@@ -69,6 +69,15 @@ class ConstrainedProblem:
         for large ``n``.
     x0 : array_like, shape (n,), optional
         Standard start point, used when :func:`minimize` gets no ``x0``.
+    ineq : callable ``x -> ndarray, shape (p,)``, optional
+        Inequality constraints ``g(x) <= 0``.  With them, ``lam`` in ``hess``/``hvp`` has
+        ``m + p`` entries (equalities first) and the Lagrangian is
+        ``f + lam[:m] . c + lam[m:] . g``.  ``cons`` may then return an empty vector.
+    ineq_jac : callable ``x -> ndarray or sparse, shape (p, n)``, optional
+        Jacobian of ``g``; required with ``ineq``.
+    bounds : sequence of (low, high) pairs or scipy.optimize.Bounds, optional
+        Default bounds ``low <= x <= high`` (``None`` or ``inf`` for no bound), used when
+        :func:`minimize` gets no ``bounds``.
     name : str
         Label used in logs and benchmark tables.
     f_star : float, optional
@@ -95,6 +104,9 @@ class ConstrainedProblem:
     x0: np.ndarray | None = None
     name: str = "problem"
     f_star: float | None = None
+    ineq: Callable[[np.ndarray], np.ndarray] | None = None
+    ineq_jac: Callable[[np.ndarray], Matrix] | None = None
+    bounds: Any = None
 
     def __post_init__(self) -> None:
         for label in ("f", "grad", "cons", "jac"):
@@ -103,7 +115,10 @@ class ConstrainedProblem:
                     f"The '{label}' parameter of ConstrainedProblem must be callable. "
                     f"Got {type(getattr(self, label)).__name__}."
                 )
-        for label in ("hess", "hvp"):
+        if (self.ineq is None) != (self.ineq_jac is None):
+            raise ConfigError("ConstrainedProblem needs 'ineq' and 'ineq_jac' together "
+                              "(inequality constraints g(x) <= 0 and their Jacobian)")
+        for label in ("hess", "hvp", "ineq", "ineq_jac"):
             value = getattr(self, label)
             if value is not None and not callable(value):
                 raise ConfigError(
@@ -128,9 +143,11 @@ class ConstrainedProblem:
     def from_jax(
         cls,
         f: Callable[[Any], Any],
-        c: Callable[[Any], Any],
+        c: Callable[[Any], Any] | None,
         x0: Any,
         *,
+        g: Callable[[Any], Any] | None = None,
+        bounds: Any = None,
         name: str = "jax-problem",
         f_star: float | None = None,
         dense_hessian: bool | None = None,
@@ -146,9 +163,13 @@ class ConstrainedProblem:
         Arguments
         ---------
         f : callable ``x -> scalar``, JAX-traceable
-        c : callable ``x -> (m,)``, JAX-traceable
+        c : callable ``x -> (m,)``, JAX-traceable, or None
         x0 : array_like, shape (n,)
             Start point (also fixes ``n``).
+        g : callable ``x -> (p,)``, JAX-traceable, optional
+            Inequality constraints ``g(x) <= 0``.
+        bounds : sequence of (low, high) pairs, optional
+            Default bounds (see the class).
         dense_hessian : bool, optional
             Also compile the dense Hessian of the Lagrangian (``jax.hessian``).  Defaults to
             ``n <= 2000``; otherwise only the HVP is compiled.
@@ -166,5 +187,64 @@ class ConstrainedProblem:
         x0v = as_vector(x0, "x0")
         if dense_hessian is None:
             dense_hessian = x0v.shape[0] <= 2000
-        fns = jax_callables(f, c, x0v, dense_hessian=dense_hessian)
-        return cls(x0=x0v, name=name, f_star=f_star, **fns)
+        fns = jax_callables(f, c, x0v, dense_hessian=dense_hessian, g=g)
+        return cls(x0=x0v, name=name, f_star=f_star, bounds=bounds, **fns)
+
+    @property
+    def has_inequalities(self) -> bool:
+        """True when the problem has inequality constraints ``g(x) <= 0``."""
+        return self.ineq is not None
+
+    @classmethod
+    def from_numpy(
+        cls,
+        f: Callable[[Any], Any],
+        c: Callable[[Any], Any] | None,
+        x0: Any,
+        *,
+        g: Callable[[Any], Any] | None = None,
+        bounds: Any = None,
+        name: str = "numpy-problem",
+        f_star: float | None = None,
+    ) -> ConstrainedProblem:
+        """Build a problem from plain numpy ``f``, ``c`` (and ``g``), derivatives by tracing.
+
+        ``f`` and ``c`` are traced once with :mod:`pdeflow.symbolic`; the gradient, the
+        sparse constraint Jacobian and the sparse Hessian of the Lagrangian are derived
+        symbolically and compiled with Numba (see
+        :func:`pdeflow.solvers.optim.numpy_source.numpy_callables`).  The functions must
+        not branch on the values of ``x`` (use ``np.where``); a list of scalars returned
+        by ``c`` is stacked.
+
+        Parameters
+        ----------
+        f : callable ``x -> scalar``
+        c : callable ``x -> (m,)`` or None
+            Equality constraints ``c(x) = 0``.
+        x0 : array_like, shape (n,)
+            Start point (also fixes ``n``).
+        g : callable ``x -> (p,)``, optional
+            Inequality constraints ``g(x) <= 0``.
+        bounds : sequence of (low, high) pairs, optional
+            Default bounds (see the class).
+        name : str
+        f_star : float, optional
+
+        Returns
+        -------
+        ConstrainedProblem
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from pdeflow.solvers.optim import ConstrainedProblem, minimize
+        >>> p = ConstrainedProblem.from_numpy(lambda x: (1 - x[0]) ** 2,
+        ...                                   lambda x: [10 * (x[1] - x[0] ** 2)], [-1.2, 1.0])
+        >>> np.round(minimize(p, method="newton").x, 6)
+        array([1., 1.])
+        """
+        from pdeflow.solvers.optim.numpy_source import numpy_callables
+
+        x0v = as_vector(x0, "x0")
+        fns = numpy_callables(f, c, x0v, g)
+        return cls(x0=x0v, name=name, f_star=f_star, bounds=bounds, **fns)

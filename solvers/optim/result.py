@@ -115,6 +115,8 @@ class IterationRecord:
         Sketch steps (adasketch), Krylov iterations (l1sqp) or 1 (direct solve).
     flops : float
         Estimated floating-point operations of the linear solve(s) in this iteration.
+    barrier : float
+        Barrier parameter ``mu`` of the interior-point method (0 for equality-only solves).
     """
 
     iteration: int
@@ -132,6 +134,7 @@ class IterationRecord:
     residual: float
     linear_steps: int
     flops: float
+    barrier: float = 0.0
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -231,6 +234,8 @@ class OptimizeResult:
             where = f"KKT residual {self.kkt:.3e}"
             if self.history:
                 where += f", ||c|| = {self.history[-1].cnorm:.3e} at the last iteration"
+            if "nonfinite" in self.info:
+                where += f"; {self.info['nonfinite']}"
             raise ConvergenceError(
                 f"{self.method} stopped after {self.iterations} iterations with "
                 f"{self.status.name}: {self.status.message} ({where})"
