@@ -20,8 +20,8 @@ Entry points
     How a family declares one stored field (name, per-sample shape, role, axis names,
     description); a new family returns them from ``fields()``.
 
-Example
--------
+Examples
+--------
 >>> from pdeflow import datagen
 >>> "darcy" in datagen.families.names()
 True

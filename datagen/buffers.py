@@ -14,8 +14,8 @@ training loop (consumer) reads:
 Both use one :class:`threading.Condition` (no busy waiting).  ``close()`` says the
 producers are done: readers then drain what is left and get :class:`BufferClosed`.
 
-Example
--------
+Examples
+--------
 >>> buf = FIFOBuffer(2)
 >>> buf.put("a"); buf.put("b"); buf.close()
 >>> [buf.get(), buf.get()]
@@ -100,6 +100,7 @@ class AbstractBuffer(abc.ABC):
     # ------------------------------------------------------------------ shared
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` has been called (no more samples are accepted)."""
         return self._closed
 
     def close(self) -> None:
@@ -149,13 +150,13 @@ class AbstractBuffer(abc.ABC):
 class FIFOBuffer(AbstractBuffer):
     """First in, first out; each item read once; ``put`` blocks while full (backpressure).
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     capacity : int
         Most items held (>= 1).
 
-    Example
-    -------
+    Examples
+    --------
     >>> buf = FIFOBuffer(1)
     >>> buf.put(1)
     >>> buf.put(2, timeout=0.01)
@@ -201,8 +202,8 @@ class ReservoirBuffer(AbstractBuffer):
     member without removing it.  Evictions and draws use two generators spawned from
     ``seed``, so the same sequence of calls gives the same draws.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     capacity : int
         Most items held (>= 1).
     threshold : int, optional
@@ -210,8 +211,8 @@ class ReservoirBuffer(AbstractBuffer):
     seed : int
         Seed of the eviction and draw generators.
 
-    Example
-    -------
+    Examples
+    --------
     >>> buf = ReservoirBuffer(4, threshold=2, seed=0)
     >>> for i in range(6):
     ...     buf.put(i)

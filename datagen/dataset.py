@@ -18,8 +18,8 @@ in their stored type, exactly), plus ``"index"``; with ``as_graph=True`` it is a
 ``Data`` (:func:`to_pyg`).  Every sample's status is kept (:attr:`GeneratedDataset.status`);
 ``converged_only=True`` serves only the samples whose solver converged.
 
-Example
--------
+Examples
+--------
 >>> ds = open_dataset("darcy.h5")                      # doctest: +SKIP
 >>> ds[0]["x"].shape, ds[0]["y"].shape                 # doctest: +SKIP
 (torch.Size([1, 64, 64]), torch.Size([1, 64, 64]))

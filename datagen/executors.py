@@ -141,9 +141,11 @@ class ProcessPool:
         return process_pool(self.workers, self.threads)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(*args, **kwargs)`` in a worker process; return its future."""
         return self._pool.submit(fn, *args, **kwargs)
 
     def map(self, fn: Callable[..., Any], *iterables: Any) -> Iterator[Any]:
+        """Apply ``fn`` to the items of ``iterables`` in the workers; yield results in order."""
         return self._pool.map(fn, *iterables)
 
     def restart(self) -> None:
@@ -153,6 +155,7 @@ class ProcessPool:
         self.restarts += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the worker processes (waiting for running tasks when ``wait``)."""
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def terminate(self, timeout: float = 5.0) -> None:
@@ -193,6 +196,7 @@ class RunningExecutor:
 
     @property
     def can_restart(self) -> bool:
+        """Whether a lost worker can be replaced and its chunk resubmitted."""
         return isinstance(self.executor, ProcessPool)
 
 

@@ -194,10 +194,12 @@ class GenerationInterrupted(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
+        """The shell exit status: 128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
         return 128 + self.signum
 
     @property
     def signal_name(self) -> str:
+        """The name of the signal that stopped the run, such as ``'SIGINT'``."""
         try:
             return signal.Signals(self.signum).name
         except ValueError:

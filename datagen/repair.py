@@ -32,8 +32,8 @@ before: linear samples are solved without their chunk (bitwise only for ``direct
 explicit ``gmres``/``cg`` without a preconditioner), and a recycling solver's result agrees
 with the clean run to the solver tolerance, not bit for bit (``exact`` False).
 
-Example
--------
+Examples
+--------
 >>> from pdeflow.datagen.repair import repair              # doctest: +SKIP
 >>> repair("darcy.h5").summary()                          # doctest: +SKIP
 'repaired 1 damaged sample(s) of darcy.h5: 33 (bitwise what a clean run stores)'

@@ -372,6 +372,7 @@ class SampleStream(Iterator[dict[str, Any]]):
 
     @property
     def closed(self) -> bool:
+        """Whether the stream has been closed (its workers are stopped)."""
         return not self._finalizer.alive
 
     def __enter__(self) -> SampleStream:
@@ -665,8 +666,8 @@ def stream(
 ) -> SampleStream:
     """Samples of ``family`` from solvers running now, through a bounded in-memory buffer.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     family : Family or str
         A family, or a registry name built with ``family_options``
         (:func:`pdeflow.datagen.families.get`).
@@ -708,8 +709,8 @@ def stream(
     ConfigError
         An invalid argument (the message names it) or an unknown family or family option.
 
-    Example
-    -------
+    Examples
+    --------
     >>> with stream("darcy", 3, resolution=16, seed=1) as s:
     ...     [(sample["index"], sample["u"].shape) for sample in s]
     [(0, (16, 16)), (1, (16, 16)), (2, (16, 16))]
@@ -838,8 +839,8 @@ def online_source(
     (families with ragged fields: point clouds, per-sample meshes) it yields PyG ``Data``
     graphs instead (:meth:`SampleStream.graphs`, ``x``/``y`` from ``inputs``/``outputs``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> source = online_source("darcy", resolution=16, chunk_size=2)
     >>> sample = next(iter(source(seed=0)))
     >>> sample["x"].shape, sample["y"].dtype

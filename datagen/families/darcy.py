@@ -156,8 +156,8 @@ def cell_centres(s: int) -> np.ndarray:
 class Darcy(LinearFamily):
     """Darcy flow as in the SKR paper: ``-∇·(a ∇u) = 1``, ``a = exp(GRF)``, cell-centred FV.
 
-    Options
-    -------
+    Parameters
+    ----------
     resolution : int
         Cells per axis (``resolution^dim`` unknowns).
     seed : int
@@ -168,9 +168,9 @@ class Darcy(LinearFamily):
     dim : {2, 3}
         The unit square or the unit cube.
 
-    Fields
-    ------
-    ``a`` (input, (s,) * dim): permeability at the cell centres; ``u`` (output): pressure.
+    Notes
+    -----
+    Fields: ``a`` (input, (s,) * dim): permeability at the cell centres; ``u`` (output): pressure.
 
     Examples
     --------
@@ -242,8 +242,8 @@ class DarcyFNO(LinearFamily):
     ``a`` and ``u`` (zero boundary included) are stored at every ``r``-th node,
     ``r = (solve_resolution - 1) / (resolution - 1)``.
 
-    Options
-    -------
+    Parameters
+    ----------
     resolution : int
         Stored nodes per axis (default 85, FNO's ``r = 5``).
     solve_resolution : int

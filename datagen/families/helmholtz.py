@@ -34,8 +34,8 @@ __all__ = ["Helmholtz", "helmholtz_system"]
 class Helmholtz(LinearFamily):
     """``-Δu - k(x)² u = f`` with ``k = k0 (1 + 0.3 tanh GRF)`` and a fixed Gaussian source.
 
-    Options
-    -------
+    Parameters
+    ----------
     resolution : int
         Cells per axis (100 gives the paper's 10,000 unknowns).
     k0 : float
@@ -47,9 +47,9 @@ class Helmholtz(LinearFamily):
         ``k = k0 (1 + contrast tanh(GRF))``; 0.3 by default, 0.1 with ``k0 = 30`` for the
         SKR benchmark's indefinite case.
 
-    Fields
-    ------
-    ``k`` (input, (s, s)) wavenumber; ``u`` (output, (s, s)) solution; both at cell centres.
+    Notes
+    -----
+    Fields: ``k`` (input, (s, s)) wavenumber; ``u`` (output, (s, s)) solution; both at cell centres.
 
     Examples
     --------

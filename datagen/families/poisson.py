@@ -69,8 +69,8 @@ def poisson_system(f: np.ndarray, g: np.ndarray) -> tuple[sp.csr_matrix, np.ndar
 class Poisson(LinearFamily):
     """``-Δu = f`` in the unit square, ``u = g`` on its boundary; ``f`` a GRF, ``g`` a GRF ring.
 
-    Options
-    -------
+    Parameters
+    ----------
     resolution : int
         Nodes per axis, boundary included.
     seed : int
@@ -79,9 +79,9 @@ class Poisson(LinearFamily):
     boundary_alpha, boundary_tau : float
         Periodic GRF along the boundary (:func:`pdeflow.datagen.samplers.boundary_ring`).
 
-    Fields
-    ------
-    ``f`` (input, (s, s)) source; ``g`` (input, (s, s)) boundary values, zero inside;
+    Notes
+    -----
+    Fields: ``f`` (input, (s, s)) source; ``g`` (input, (s, s)) boundary values, zero inside;
     ``u`` (output, (s, s)) solution, boundary included.
 
     Examples
@@ -147,8 +147,8 @@ class PoissonCell(LinearFamily):
     ``f`` a Neumann GRF; cell-centred (one matrix, :func:`dirichlet_laplacian`, shared by
     every sample; only the right-hand side changes).
 
-    Options
-    -------
+    Parameters
+    ----------
     resolution : int
         Cells per axis.
     seed : int

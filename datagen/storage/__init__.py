@@ -15,8 +15,8 @@ ragged (a per-sample leading length: concatenated rows plus per-sample offsets);
 shared by every sample lives in ``/mesh``; every sample keeps its status (code, converged
 flag, message) and the family's own statistics.
 
-Example
--------
+Examples
+--------
 >>> import tempfile, pathlib
 >>> from pdeflow.datagen import families, storage
 >>> fam = families.get("darcy", resolution=8)

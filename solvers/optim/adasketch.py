@@ -139,8 +139,8 @@ def solve_adaptive(
 ) -> OptimizeResult:
     """Run the adaptive (inexact) Newton method; see the module docstring.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     problem : ConstrainedProblem
     x0 : ndarray, shape (n,)
     solver : AbstractKKTSolver

@@ -20,8 +20,8 @@ def jax_callables(
 ) -> dict[str, Callable[..., Any]]:
     """Compile ``f``, ``grad f``, ``c``, ``J``, the Lagrangian Hessian and its HVP.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     f : callable ``x -> scalar``
     c : callable ``x -> (m,)``
     x0 : ndarray, shape (n,)

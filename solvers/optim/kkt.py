@@ -32,8 +32,8 @@ _FLOOR = 1e-2
 def assemble_kkt(H: sp.csr_array, J: sp.csr_array, delta: float = 0.0) -> sp.csr_array:
     """Assemble ``K = [[H + delta I, J^T], [J, 0]]``.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     H : sparse, shape (n, n)
     J : sparse, shape (m, n)
     delta : float
@@ -74,8 +74,8 @@ class Curvature:
 def reduced_hessian_check(H: sp.csr_array, J: sp.csr_array, rank_tol: float = 1e-10) -> Curvature:
     """Check ``J``'s row rank and the reduced Hessian's definiteness (dense; small ``n``).
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     H : sparse, shape (n, n)
     J : sparse, shape (m, n)
     rank_tol : float

@@ -40,8 +40,8 @@ def solve_l1sqp(
 ) -> OptimizeResult:
     """Run l1-merit SQP with GMRES KKT solves.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     problem : ConstrainedProblem
     x0 : ndarray, shape (n,)
     opts : NewtonOptions

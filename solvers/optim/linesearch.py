@@ -36,8 +36,8 @@ def armijo[T](
     the test meaningful when the predicted decrease is below rounding (near a solution).
     A trial whose functions are NaN/Inf counts as a rejection.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     trial : callable ``alpha -> (phi(alpha), payload)``
     phi0 : float
         Merit at ``alpha = 0``.

@@ -216,8 +216,8 @@ def _positive_diagonal_block(K: sp.csr_array, n: int | None) -> np.ndarray | Non
 class GmresSolver(AbstractKKTSolver):
     """Restarted GMRES (``scipy.sparse.linalg.gmres``), unpreconditioned.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     restart : int
         Krylov subspace dimension between restarts.
     """

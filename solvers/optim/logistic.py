@@ -46,8 +46,8 @@ def logistic_problem(name: str = "breast_cancer", n_linear: int = 10,
                      seed: int = 0) -> ConstrainedProblem:
     """Build the constrained logistic regression problem on ``name``.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     name : {"breast_cancer", "digits"}
     n_linear : int
         Rows of the Gaussian constraint matrix ``A``.

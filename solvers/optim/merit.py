@@ -58,8 +58,8 @@ def slope_parts(
 ) -> SlopeParts:
     """The three parts of the directional derivative of ``L_eta`` along ``(dx, dlam)``.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     grad_l : ndarray, shape (n,)
     c : ndarray, shape (m,)
     H : sparse, shape (n, n)

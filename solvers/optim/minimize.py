@@ -34,8 +34,8 @@ def minimize(
 ) -> OptimizeResult:
     """Solve ``min f(x) s.t. c(x) = 0, g(x) <= 0, lb <= x <= ub``.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     problem : ConstrainedProblem or ReducedSpaceProblem
         A :class:`~pdeflow.solvers.optim.pde.ReducedSpaceProblem` (PDE-constrained) is solved
         by reduced-space Newton-CG (:func:`~pdeflow.solvers.optim.newton_cg.solve_newton_cg`;

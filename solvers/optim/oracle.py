@@ -52,8 +52,8 @@ class Point:
 class Oracle:
     """Evaluates a problem, checks shapes and finiteness, and counts calls.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     problem : ConstrainedProblem
     n : int
         Number of variables (length of the start point).

@@ -38,8 +38,8 @@ def laplacian_2d(N: int) -> sp.csr_array:
 def poisson_control(N: int = 32, beta: float = 1e-3) -> ConstrainedProblem:
     """The distributed Poisson control problem on an ``N x N`` grid.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     N : int
         Interior grid points per direction (``n = 2 N^2`` variables).
     beta : float

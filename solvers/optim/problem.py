@@ -24,8 +24,8 @@ Matrix = np.ndarray | sp.spmatrix | sp.sparray
 def as_vector(x: Any, name: str, size: int | None = None) -> np.ndarray:
     """Return ``x`` as a finite float64 vector, or raise :class:`DataError`.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     x : array_like, shape (size,)
     name : str
         Used in the error message.
@@ -51,8 +51,8 @@ def as_vector(x: Any, name: str, size: int | None = None) -> np.ndarray:
 class ConstrainedProblem:
     """An equality-constrained nonlinear program ``min f(x) s.t. c(x) = 0``.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     f : callable ``x -> float``
         Objective.
     grad : callable ``x -> ndarray, shape (n,)``
@@ -160,8 +160,8 @@ class ConstrainedProblem:
         and evaluated in float64 (inside ``jax.enable_x64``) without changing JAX's global
         configuration.
 
-        Arguments
-        ---------
+        Parameters
+        ----------
         f : callable ``x -> scalar``, JAX-traceable
         c : callable ``x -> (m,)``, JAX-traceable, or None
         x0 : array_like, shape (n,)

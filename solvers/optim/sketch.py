@@ -144,8 +144,8 @@ class RowKaczmarz(AbstractSketchSolver):
     product) is checked every ``check_every`` steps (default: ``N``, one sweep), i.e. an
     amortized ``O(nnz(K) / N)`` per step.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     check_every : int, optional
         Steps between full residual checks.
     """
@@ -309,8 +309,8 @@ SKETCHES: dict[str, type[AbstractSketchSolver]] = {
 def make_sketch(spec: str | AbstractSketchSolver, size: int | None = None) -> AbstractSketchSolver:
     """Return a sketch solver from its name (``SKETCHES``) or pass an instance through.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     spec : str or AbstractSketchSolver
     size : int, optional
         Sketch size for ``gaussian``, ``block`` and ``countsketch``.

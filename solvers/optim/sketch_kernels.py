@@ -29,8 +29,8 @@ def kaczmarz_columns(
 
         a = <k_i, r> / ||k_i||^2,   z_i += a,   r -= a k_i,   ||r||^2 -= <k_i, r> a.
 
-    Arguments
-    ---------
+    Parameters
+    ----------
     indptr, indices, data : CSR arrays of ``K``, shape (N+1,), (nnz,), (nnz,)
     inv_norm2 : ndarray, shape (N,)
         ``1 / ||k_i||^2`` (0 for empty rows).
