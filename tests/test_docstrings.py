@@ -10,19 +10,11 @@ import re
 import pdeflow
 
 SUBPACKAGES = ["symbolic", "solvers", "meshes", "datagen", "operators"]
-# Being rewritten by other helpers while this test landed; the coordinator sweeps their docstrings
-# after merging and then empties this set. Doctests still run there (tests/test_doctests_all.py).
-NOT_YET_SWEPT: set[str] = set()
 SECTIONS = {
     "Parameters", "Returns", "Yields", "Raises", "Warns", "Examples", "Shapes", "Notes",
     "See Also", "References", "Attributes", "Methods", "Other Parameters", "Receives", "Warnings",
 }
 HEADING = re.compile(r"^[ \t]*([A-Za-z][A-Za-z ]*?)[ \t]*\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
-
-
-def swept(name: str) -> bool:
-    """False for modules under a prefix of ``NOT_YET_SWEPT``."""
-    return not any(name == p or name.startswith(p + ".") for p in NOT_YET_SWEPT)
 
 
 def public_modules() -> list:
@@ -33,7 +25,7 @@ def public_modules() -> list:
         names.append(package.__name__)
         names += [m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
     public = {n for n in ["pdeflow", *names] if not any(p.startswith("_") for p in n.split("."))}
-    return [importlib.import_module(n) for n in sorted(public) if swept(n)]
+    return [importlib.import_module(n) for n in sorted(public)]
 
 
 def public_objects(module) -> list[tuple[str, object]]:
