@@ -68,7 +68,7 @@ def _split(result: ChunkResult) -> list[dict[str, Any]]:
     samples = []
     m = len(result.indices)
     conv = result.converged if result.converged is not None else np.ones(m, dtype=bool)
-    codes = result.status if result.status is not None else np.zeros(m, dtype=np.int32)
+    codes = result.status if result.status is not None else np.ones(m, dtype=np.int32)
     for k, index in enumerate(result.indices):
         sample: dict[str, Any] = {}
         for name, arr in result.fields.items():

@@ -19,7 +19,6 @@ families solve sample by sample (:meth:`PointwiseFamily.solve_one`).
 from __future__ import annotations
 
 import abc
-import enum
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from pdeflow.errors import ConfigError, DataError
+from pdeflow.status import Status
 
 __all__ = [
     "FieldSpec",
@@ -52,22 +52,24 @@ STAT_NAMES = ("iterations", "residual", "time")
 FIELD_DTYPES = ("float32", "float64", "int32", "int64")
 
 
-class SampleStatus(enum.IntEnum):
+class SampleStatus(Status):
     """Generic per-sample status codes of the families solved sample by sample.
 
-    A family may declare more codes (:meth:`Family.status_codes`); the stored
-    ``converged`` flag, not the code, decides whether a sample is good.
+    Extends the shared :class:`pdeflow.status.Status` (positive codes converged, negative
+    failed, each with a message). A family may declare more codes
+    (:meth:`Family.status_codes`); the stored ``converged`` flag decides whether a sample
+    is good.
 
     Examples
     --------
-    >>> SampleStatus.NONFINITE.name.lower()
-    'nonfinite'
+    >>> SampleStatus.NONFINITE.name.lower(), SampleStatus.NONFINITE.converged
+    ('nonfinite', False)
     """
 
-    OK = 0
-    NOT_CONVERGED = 1
-    NONFINITE = 2
-    FAILED = 3
+    OK = 1, "solved"
+    NOT_CONVERGED = -1, "the solver did not converge: see the sample's message"
+    NONFINITE = -2, "NaN or Inf in the solution: reduce the time step or check the inputs"
+    FAILED = -3, "the solver raised an error: see the sample's message"
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,9 @@ class SampleReport:
     converged : bool
         False marks the sample as not good (it is stored, flagged and counted).
     code : int
-        A status code of :meth:`Family.status_codes` (0: ok; a report that did not
-        converge and gives code 0 gets ``SampleStatus.NOT_CONVERGED``).
+        A status code of :meth:`Family.status_codes` (``SampleStatus.OK``, 1, by default;
+        a report that did not converge and gives that code gets
+        ``SampleStatus.NOT_CONVERGED``).
     message : str
         Why the sample failed, and what to try (empty when it converged).
     stats : mapping of str to float
@@ -99,12 +102,12 @@ class SampleReport:
     iterations: int = 0
     residual: float = math.nan
     converged: bool = True
-    code: int = 0
+    code: int = 1
     message: str = ""
     stats: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.converged and self.code == 0:  # a failure never reads "ok"
+        if not self.converged and self.code == int(SampleStatus.OK):  # a failure never reads "ok"
             object.__setattr__(self, "code", int(SampleStatus.NOT_CONVERGED))
 
     @classmethod
@@ -438,7 +441,7 @@ class ChunkResult:
         ``indices``).  A repair that solves some samples again alone passes the recorded
         values.
     status : ndarray of int32, shape (m,), or None
-        Status code of each sample (:meth:`Family.status_codes`); None: all 0.
+        Status code of each sample (:meth:`Family.status_codes`); None: all ``SampleStatus.OK`` (1).
     converged : ndarray of bool, shape (m,), or None
         False marks a sample that did not converge (stored and counted); None: all True.
     messages : list of str, or None

@@ -432,7 +432,8 @@ class DatasetWriter:
 
     def _status_meta(self, chunk: ChunkResult, m: int, rows: Any, meta: dict) -> None:
         """Status code, converged flag and message of the written rows of ``chunk``."""
-        code = chunk.status if chunk.status is not None else np.zeros(m, dtype=np.int32)
+        # no codes given: every sample SampleStatus.OK (1)
+        code = chunk.status if chunk.status is not None else np.ones(m, dtype=np.int32)
         conv = chunk.converged if chunk.converged is not None else np.ones(m, dtype=bool)
         text = [
             str(s).encode("ascii", "replace")[: MESSAGE_DTYPE.itemsize]
