@@ -20,10 +20,40 @@ from pdeflow.operators.stagger.decompose import (
     stagger_to_time,
     time_to_stagger,
 )
+from pdeflow.operators.stagger.equations import (
+    heat_residual,
+    heat_step,
+    lid_driven_cavity,
+    mac_navier_stokes_residual,
+    mac_navier_stokes_step,
+    torus_navier_stokes_residual,
+    torus_navier_stokes_step,
+)
 from pdeflow.operators.stagger.model import NeuralStagger
+from pdeflow.operators.stagger.problems import (
+    HeatProblem,
+    PhysicsProblem,
+    TorusNavierStokesProblem,
+    streamfunction,
+)
+from pdeflow.operators.stagger.residual import PhysicsResidual
+from pdeflow.operators.stagger.train import train_physics
 
 __all__ = [
+    "HeatProblem",
     "NeuralStagger",
+    "PhysicsProblem",
+    "PhysicsResidual",
+    "TorusNavierStokesProblem",
+    "heat_residual",
+    "heat_step",
+    "lid_driven_cavity",
+    "mac_navier_stokes_residual",
+    "mac_navier_stokes_step",
+    "streamfunction",
+    "torus_navier_stokes_residual",
+    "torus_navier_stokes_step",
+    "train_physics",
     "space_to_stagger",
     "stagger_to_space",
     "stagger_to_time",

@@ -53,6 +53,13 @@ class NeuralStagger(nn.Module):
         Channels ``C`` of the state.
     cond_channels : int
         Channels of the conditioning fields (read, never predicted); 0 for none.
+    scale : float
+        Typical size of the state: the networks read ``u / scale`` and their outputs are
+        multiplied by ``scale`` (so they work with numbers of order one).
+    identity_init : bool
+        Zero the last layer of every base model (the last registered module with a
+        ``weight``), so the untrained stepper is the identity ``u_{t+τ dt} = u_t``: a
+        physics loss starts from a sensible state instead of grid-scale noise.
 
     Shapes
     ------
@@ -77,6 +84,8 @@ class NeuralStagger(nn.Module):
         share_weights: bool = True,
         channels: int = 1,
         cond_channels: int = 0,
+        scale: float = 1.0,
+        identity_init: bool = True,
     ) -> None:
         super().__init__()
         for name, value, low in (("s", s, 1), ("k", k, 1), ("channels", channels, 1),
@@ -91,7 +100,10 @@ class NeuralStagger(nn.Module):
                 "The 'base' parameter of NeuralStagger must be a callable "
                 f"base(in_channels=..., out_channels=...). Got {base!r}."
             )
+        if not float(scale) > 0.0:
+            raise ConfigError(f"The 'scale' parameter of NeuralStagger must be > 0. Got {scale!r}.")
         self.s, self.k, self.channels, self.cond_channels = s, k, channels, cond_channels
+        self.scale = float(scale)
         self.share_weights = bool(share_weights)
         n_in = s * s * (channels + cond_channels)
         if self.share_weights:
@@ -100,6 +112,10 @@ class NeuralStagger(nn.Module):
             self.solvers = nn.ModuleList(
                 base(in_channels=n_in, out_channels=channels) for _ in range(s * s * k)
             )
+
+        if identity_init:
+            for solver in self.solvers:
+                _zero_output_layer(solver)
 
     @property
     def n_subtasks(self) -> int:
@@ -126,9 +142,11 @@ class NeuralStagger(nn.Module):
                     f"NeuralStagger expects cond of shape {(u.shape[0], Cc, *u.shape[2:])}; "
                     f"got {got}"
                 )
-            u = torch.cat([u, cond.to(u.dtype)], dim=1)
+            u = torch.cat([u / self.scale, cond.to(u.dtype)], dim=1)
         elif cond is not None:
             raise ShapeError("NeuralStagger was built with cond_channels=0 but got cond")
+        else:
+            u = u / self.scale
         return space_to_stagger(u, self.s)
 
     def _increments(self, x: torch.Tensor, tasks: list[tuple[int, int]]) -> torch.Tensor:
@@ -137,8 +155,8 @@ class NeuralStagger(nn.Module):
         if self.share_weights:
             out = self.solvers[0](x)  # (B, k·s²·C, h, w), channel = (τ, c, sub-grid)
             out = out.reshape(x.shape[0], self.k, C, s2, *x.shape[-2:])
-            return torch.stack([out[:, tau, :, g] for g, tau in tasks], dim=1)
-        return torch.stack([self.solvers[tau * s2 + g](x) for g, tau in tasks], dim=1)
+            return self.scale * torch.stack([out[:, tau, :, g] for g, tau in tasks], dim=1)
+        return self.scale * torch.stack([self.solvers[tau * s2 + g](x) for g, tau in tasks], dim=1)
 
     def trajectory(self, u: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """All ``k`` predicted frames ``u_{t+dt}, ..., u_{t+k·dt}``: (B, k, C, H, W)."""
@@ -187,3 +205,16 @@ class NeuralStagger(nn.Module):
         B, C = u.shape[:2]
         inc = inc.transpose(1, 2).reshape(B, C * q * q, *x.shape[-2:])
         return u[..., ::r, ::r] + stagger_to_space(inc, q)
+
+
+def _zero_output_layer(module: nn.Module) -> None:
+    """Zero the weight (and bias) of the last registered leaf module that has a weight."""
+    for m in reversed(list(module.modules())):
+        w = getattr(m, "weight", None)
+        if isinstance(w, nn.Parameter) and not list(m.children()):
+            with torch.no_grad():
+                w.zero_()
+                if isinstance(getattr(m, "bias", None), nn.Parameter):
+                    m.bias.zero_()
+            return
+    raise ConfigError("NeuralStagger(identity_init=True): the base model has no layer with a weight")
