@@ -49,7 +49,9 @@ def space_to_stagger(u: torch.Tensor, s: int) -> torch.Tensor:
     """
     _check_factor("s", s)
     if u.ndim < 3:
-        raise ShapeError(f"space_to_stagger needs a field of shape (..., C, H, W); got {tuple(u.shape)}.")
+        raise ShapeError(
+            f"space_to_stagger needs a field of shape (..., C, H, W); got {tuple(u.shape)}."
+        )
     H, W = u.shape[-2:]
     if H % s or W % s:
         raise ShapeError(f"space_to_stagger: the grid {H}x{W} is not divisible by s = {s}.")

@@ -198,13 +198,25 @@ def mac_navier_stokes_step(new, old, solid, ubc, vbc, nu, dt, pin_i, pin_j):
         ubar = 0.25 * (u + np.roll(u, 1, 0) + np.roll(u, -1, 1) + np.roll(np.roll(u, 1, 0), -1, 1))
         return ubar * _dx(v, 0, n) + v * _dx(v, 1, n)
 
-    mu = u1 - u0 + dt * (
-        0.5 * (adv_u(u1, v1) + adv_u(u0, v0)) - 0.5 * nu * (lap(u1) + lap(u0))
-        + (np.roll(p1, -1, 0) - p1) * n
+    mu = (
+        u1
+        - u0
+        + dt
+        * (
+            0.5 * (adv_u(u1, v1) + adv_u(u0, v0))
+            - 0.5 * nu * (lap(u1) + lap(u0))
+            + (np.roll(p1, -1, 0) - p1) * n
+        )
     )
-    mv = v1 - v0 + dt * (
-        0.5 * (adv_v(u1, v1) + adv_v(u0, v0)) - 0.5 * nu * (lap(v1) + lap(v0))
-        + (np.roll(p1, -1, 1) - p1) * n
+    mv = (
+        v1
+        - v0
+        + dt
+        * (
+            0.5 * (adv_v(u1, v1) + adv_v(u0, v0))
+            - 0.5 * nu * (lap(v1) + lap(v0))
+            + (np.roll(p1, -1, 1) - p1) * n
+        )
     )
     div = (u1 - np.roll(u1, 1, 0) + v1 - np.roll(v1, 1, 1)) * n
     pin = np.zeros((n, n))

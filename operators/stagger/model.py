@@ -27,8 +27,10 @@ class NeuralStagger(nn.Module):
 
     .. math::
 
-        u_{t + τ\,dt} = u_t + \mathrm{unshuffle}^{-1}\big(f_{\cdot,\cdot,τ}(\mathrm{unshuffle}_s[u_t, c])\big),
-        \qquad τ = 1, \dots, k.
+        u_{t + τ\,dt} = u_t + P_s^{-1}\big(f_{\cdot,\cdot,τ}(P_s[u_t, c])\big),
+        \qquad τ = 1, \dots, k,
+
+    with :math:`P_s` the pixel unshuffle.
 
     Every network runs on the coarse grid, so a convolutional or spectral base costs about
     ``1/s²`` of the same architecture at full resolution, and one call covers ``k`` steps.
@@ -88,8 +90,12 @@ class NeuralStagger(nn.Module):
         identity_init: bool = True,
     ) -> None:
         super().__init__()
-        for name, value, low in (("s", s, 1), ("k", k, 1), ("channels", channels, 1),
-                                 ("cond_channels", cond_channels, 0)):
+        for name, value, low in (
+            ("s", s, 1),
+            ("k", k, 1),
+            ("channels", channels, 1),
+            ("cond_channels", cond_channels, 0),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(
                     f"The {name!r} parameter of NeuralStagger must be an int >= {low}. "
@@ -107,7 +113,9 @@ class NeuralStagger(nn.Module):
         self.share_weights = bool(share_weights)
         n_in = s * s * (channels + cond_channels)
         if self.share_weights:
-            self.solvers = nn.ModuleList([base(in_channels=n_in, out_channels=s * s * k * channels)])
+            self.solvers = nn.ModuleList(
+                [base(in_channels=n_in, out_channels=s * s * k * channels)]
+            )
         else:
             self.solvers = nn.ModuleList(
                 base(in_channels=n_in, out_channels=channels) for _ in range(s * s * k)
@@ -217,4 +225,6 @@ def _zero_output_layer(module: nn.Module) -> None:
                 if isinstance(getattr(m, "bias", None), nn.Parameter):
                     m.bias.zero_()
             return
-    raise ConfigError("NeuralStagger(identity_init=True): the base model has no layer with a weight")
+    raise ConfigError(
+        "NeuralStagger(identity_init=True): the base model has no layer with a weight"
+    )

@@ -53,7 +53,7 @@ class PhysicsProblem:
 
     @property
     def scale(self) -> float:
-        """Root-mean-square of the initial states of samples 0..7 (for ``NeuralStagger(scale=)``)."""
+        """RMS of the initial states of samples 0..7 (for ``NeuralStagger(scale=...)``)."""
         return float(np.sqrt(np.mean([np.mean(self.initial(i)["u"] ** 2) for i in range(8)])))
 
     def observe(self, states: torch.Tensor) -> torch.Tensor:
@@ -127,15 +127,22 @@ class HeatProblem(PhysicsProblem):
     _eig = None
 
     def __init__(
-        self, resolution: int = 64, n_records: int = 10, record_dt: float = 0.1, k: int = 1,
+        self,
+        resolution: int = 64,
+        n_records: int = 10,
+        record_dt: float = 0.1,
+        k: int = 1,
         **family_options: Any,
     ) -> None:
         if record_dt <= 0 or k < 1:
             raise ConfigError(f"HeatProblem needs record_dt > 0 and k >= 1; got {record_dt}, {k}.")
         steps = family_options.pop("steps_per_record", k)
         family = Heat(
-            resolution=resolution, T=record_dt * n_records, n_snapshots=n_records,
-            n_steps=n_records * steps, **family_options,
+            resolution=resolution,
+            T=record_dt * n_records,
+            n_snapshots=n_records,
+            n_steps=n_records * steps,
+            **family_options,
         )
         super().__init__(family, heat_residual(resolution, record_dt / k), record_dt / k, k)
 
@@ -193,15 +200,23 @@ class TorusNavierStokesProblem(PhysicsProblem):
     """
 
     def __init__(
-        self, resolution: int = 64, n_records: int = 10, record_dt: float = 0.1, k: int = 1,
-        nu: float = 1e-3, **family_options: Any,
+        self,
+        resolution: int = 64,
+        n_records: int = 10,
+        record_dt: float = 0.1,
+        k: int = 1,
+        nu: float = 1e-3,
+        **family_options: Any,
     ) -> None:
         if record_dt <= 0 or k < 1:
             raise ConfigError(
                 f"TorusNavierStokesProblem needs record_dt > 0 and k >= 1; got {record_dt}, {k}."
             )
         family = NavierStokes(
-            resolution=resolution, T=record_dt * n_records, n_snapshots=n_records, nu=nu,
+            resolution=resolution,
+            T=record_dt * n_records,
+            n_snapshots=n_records,
+            nu=nu,
             **family_options,
         )
         amp = 0.1 if family.forcing else 0.0
@@ -231,7 +246,12 @@ class TorusNavierStokesProblem(PhysicsProblem):
         """
         n = self.family.resolution
         f = torch.fft.fftfreq(n, dtype=r.dtype, device=r.device)
-        sym = 4 * n * n * (torch.sin(torch.pi * f)[:, None] ** 2 + torch.sin(torch.pi * f)[None, :] ** 2)
+        sym = (
+            4
+            * n
+            * n
+            * (torch.sin(torch.pi * f)[:, None] ** 2 + torch.sin(torch.pi * f)[None, :] ** 2)
+        )
         sym[0, 0] = 1.0
         out = torch.fft.ifft2(torch.fft.fft2(r.reshape(-1, n, n)) / sym.sqrt()).real
         return out.reshape(r.shape)

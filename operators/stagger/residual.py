@@ -99,8 +99,9 @@ class PhysicsResidual:
         sym_fields = {k: array(k, s) for k, s in fields.items()}
         out = trace(fn, new, old, **sym_fields, **constants, static_params=list(constants))
         outs = list(out) if isinstance(out, tuple | list) else [out]
-        compiled = compile(outs, [new, old], params=list(sym_fields.values()) or None,
-                           target="torch")
+        compiled = compile(
+            outs, [new, old], params=list(sym_fields.values()) or None, target="torch"
+        )
         return cls(fn, compiled, shape, fields, constants)
 
     def __repr__(self) -> str:
@@ -122,7 +123,9 @@ class PhysicsResidual:
             f"for a batch of {batch}; got shape {tuple(x.shape)}"
         )
 
-    def __call__(self, new: torch.Tensor, old: torch.Tensor, **fields: torch.Tensor) -> torch.Tensor:
+    def __call__(
+        self, new: torch.Tensor, old: torch.Tensor, **fields: torch.Tensor
+    ) -> torch.Tensor:
         """Residual of a batch: ``new``, ``old`` of shape (B, ...) -> (B, n_out).
 
         Each sample of ``new`` and ``old`` holds ``prod(state_shape)`` values (a channel
@@ -136,7 +139,10 @@ class PhysicsResidual:
             )
         B = new.shape[0]
         y = torch.cat(
-            [self._flat("new", new, self.state_shape, B), self._flat("old", old, self.state_shape, B)],
+            [
+                self._flat("new", new, self.state_shape, B),
+                self._flat("old", old, self.state_shape, B),
+            ],
             dim=-1,
         )
         if not self.field_shapes:

@@ -62,8 +62,9 @@ def train_physics(
         raise ConfigError(f"The 'steps' of train_physics must be an int >= 1. Got {steps!r}.")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr / 20)
-    loader = DataLoader(task.dataset(steps * batch_size), batch_size=batch_size,
-                        collate_fn=task.collate)
+    loader = DataLoader(
+        task.dataset(steps * batch_size), batch_size=batch_size, collate_fn=task.collate
+    )
     log, acc, start = [], [], time.perf_counter()
     model.train()
     for i, batch in enumerate(loader, start=1):

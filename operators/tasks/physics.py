@@ -50,6 +50,8 @@ class PhysicsTask(Task):
         :meth:`pdeflow.operators.stagger.TorusNavierStokesProblem.precondition`.
     seed : int
     dtype : torch.dtype
+    device : str or torch.device
+        Where the pool lives (and so every batch).
 
     Notes
     -----
@@ -83,22 +85,33 @@ class PhysicsTask(Task):
         precondition: Callable[[torch.Tensor], torch.Tensor] | None = None,
         seed: int = 0,
         dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
     ) -> None:
         if not isinstance(pool_size, int) or pool_size < 1:
-            raise ConfigError(f"The 'pool_size' of PhysicsTask must be an int >= 1. Got {pool_size!r}.")
+            raise ConfigError(
+                f"The 'pool_size' of PhysicsTask must be an int >= 1. Got {pool_size!r}."
+            )
         if not isinstance(max_age, int) or max_age < 1:
             raise ConfigError(f"The 'max_age' of PhysicsTask must be an int >= 1. Got {max_age!r}.")
         if not 0.0 <= reset_prob <= 1.0:
-            raise ConfigError(f"The 'reset_prob' of PhysicsTask must be in [0, 1]. Got {reset_prob!r}.")
+            raise ConfigError(
+                f"The 'reset_prob' of PhysicsTask must be in [0, 1]. Got {reset_prob!r}."
+            )
         self.residual, self.sampler = residual, sampler
-        self.max_age, self.reset_prob, self.evaluator, self.dtype = max_age, reset_prob, evaluator, dtype
+        self.max_age, self.reset_prob, self.evaluator, self.dtype = (
+            max_age,
+            reset_prob,
+            evaluator,
+            dtype,
+        )
         self.precondition = precondition
+        self.device = torch.device(device)
         self._rng = np.random.default_rng(seed)
         self._next = 0
         self.pool: list[dict[str, torch.Tensor]] = [self._fresh() for _ in range(pool_size)]
         self.age = np.zeros(pool_size, dtype=int)
         for i in range(pool_size):
-            self.pool[i]["index"] = torch.tensor(i)
+            self.pool[i]["index"] = torch.tensor(i, device=self.device)
 
     def __repr__(self) -> str:
         return f"PhysicsTask({self.residual!r}, pool_size={len(self.pool)})"
@@ -108,7 +121,10 @@ class PhysicsTask(Task):
         self._next += 1
         if "u" not in sample:
             raise ConfigError("PhysicsTask: the sampler must return a dict with the state 'u'.")
-        return {k: torch.as_tensor(np.asarray(v), dtype=self.dtype) for k, v in sample.items()}
+        return {
+            k: torch.as_tensor(np.asarray(v), dtype=self.dtype, device=self.device)
+            for k, v in sample.items()
+        }
 
     # ------------------------------------------------------------------ the Task contract
     def collate(self, samples: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -123,7 +139,9 @@ class PhysicsTask(Task):
             return model.trajectory(*args)
         return model(*args).unsqueeze(1)
 
-    def residual_loss(self, batch: Mapping[str, torch.Tensor], frames: torch.Tensor) -> torch.Tensor:
+    def residual_loss(
+        self, batch: Mapping[str, torch.Tensor], frames: torch.Tensor
+    ) -> torch.Tensor:
         """Mean squared residual over the ``k`` steps ``u -> frames[:, 0] -> ...``."""
         fields = {k: batch[k] for k in self.residual.field_shapes}
         prev, total = batch["u"], 0.0
@@ -135,7 +153,9 @@ class PhysicsTask(Task):
             prev = frames[:, tau]
         return total / frames.shape[1]
 
-    def step(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, Metrics]:
+    def step(
+        self, model: nn.Module, batch: Mapping[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, Metrics]:
         """Residual loss of ``batch``; the pool states it used move on to the prediction."""
         frames = self.predict(model, batch)
         loss = self.residual_loss(batch, frames)
@@ -144,7 +164,9 @@ class PhysicsTask(Task):
         return loss, {"loss": value, "residual_rms": value**0.5}
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, data: Iterable[Mapping[str, torch.Tensor]] | None = None) -> Metrics:
+    def evaluate(
+        self, model: nn.Module, data: Iterable[Mapping[str, torch.Tensor]] | None = None
+    ) -> Metrics:
         """Mean residual loss over ``data`` (batches; default: the pool) and rollout errors."""
         if data is None:
             data = [self.collate(self.pool)]
@@ -159,7 +181,7 @@ class PhysicsTask(Task):
         for i, state in zip(index.tolist(), states, strict=True):
             self.age[i] += 1
             if self.age[i] >= self.max_age or self._rng.random() < self.reset_prob:
-                self.pool[i] = self._fresh() | {"index": torch.tensor(i)}
+                self.pool[i] = self._fresh() | {"index": torch.tensor(i, device=self.device)}
                 self.age[i] = 0
             else:
                 self.pool[i] = self.pool[i] | {"u": state.to(self.dtype)}

@@ -73,18 +73,29 @@ class RolloutEvaluator:
         batch_size: int = 16,
     ) -> None:
         u0, reference = torch.as_tensor(u0), torch.as_tensor(reference)
-        if reference.ndim < 3 or reference.shape[0] != u0.shape[0] or reference.shape[2:] != u0.shape[1:]:
+        if (
+            reference.ndim < 3
+            or reference.shape[0] != u0.shape[0]
+            or reference.shape[2:] != u0.shape[1:]
+        ):
             raise ShapeError(
                 f"RolloutEvaluator: reference must have shape (N, T, *u0.shape[1:]) = "
-                f"({u0.shape[0]}, T, {', '.join(map(str, u0.shape[1:]))}); got {tuple(reference.shape)}"
+                f"({u0.shape[0]}, T, {', '.join(map(str, u0.shape[1:]))}); "
+                f"got {tuple(reference.shape)}"
             )
         if cond is not None and torch.as_tensor(cond).shape[0] != u0.shape[0]:
-            raise ShapeError(f"RolloutEvaluator: cond must have {u0.shape[0]} samples; got {tuple(cond.shape)}")
+            raise ShapeError(
+                f"RolloutEvaluator: cond must have {u0.shape[0]} samples; got {tuple(cond.shape)}"
+            )
         T = reference.shape[1]
         self.u0, self.reference, self.cond = u0, reference, cond
-        self.times = np.arange(1, T + 1, dtype=float) if times is None else np.asarray(times, dtype=float)
+        self.times = (
+            np.arange(1, T + 1, dtype=float) if times is None else np.asarray(times, dtype=float)
+        )
         if self.times.shape != (T,):
-            raise ShapeError(f"RolloutEvaluator: times must have shape ({T},); got {self.times.shape}")
+            raise ShapeError(
+                f"RolloutEvaluator: times must have shape ({T},); got {self.times.shape}"
+            )
         self.observe = observe or (lambda x: x)
         self.batch_size = int(batch_size)
 
@@ -96,8 +107,8 @@ class RolloutEvaluator:
         """The model's frames: (N, T, C, ...), in the dtype of the model's output."""
         out = []
         for lo in range(0, self.u0.shape[0], self.batch_size):
-            u = self.u0[lo:lo + self.batch_size]
-            cond = None if self.cond is None else self.cond[lo:lo + self.batch_size]
+            u = self.u0[lo : lo + self.batch_size]
+            cond = None if self.cond is None else self.cond[lo : lo + self.batch_size]
             frames = []
             for _ in range(self.reference.shape[1]):
                 u = model(u) if cond is None else model(u, cond)

@@ -67,8 +67,9 @@ BASES = {
 @pytest.mark.parametrize(("s", "k"), [(2, 1), (2, 2), (4, 1)])
 def test_neural_stagger_shapes_and_levels(base, share, s, k):
     torch.manual_seed(0)
-    net = NeuralStagger(BASES[base], s=s, k=k, share_weights=share, channels=2, cond_channels=1,
-                        identity_init=False)  # float32: the FNO's spectral layers are float32
+    net = NeuralStagger(
+        BASES[base], s=s, k=k, share_weights=share, channels=2, cond_channels=1, identity_init=False
+    )  # float32: the FNO's spectral layers are float32
     u, cond = torch.randn(3, 2, 16, 16), torch.randn(3, 1, 16, 16)
     traj = net.trajectory(u, cond)
     assert traj.shape == (3, k, 2, 16, 16)

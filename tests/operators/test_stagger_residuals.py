@@ -44,8 +44,16 @@ def torus_ns_by_loops(new, old, nu, dt, forcing):
         w = np.empty((n, n))
         for i in range(n):
             for j in range(n):
-                w[i, j] = -(at(psi, i + 1, j) + at(psi, i - 1, j) + at(psi, i, j + 1)
-                            + at(psi, i, j - 1) - 4 * psi[i, j]) / h**2
+                w[i, j] = (
+                    -(
+                        at(psi, i + 1, j)
+                        + at(psi, i - 1, j)
+                        + at(psi, i, j + 1)
+                        + at(psi, i, j - 1)
+                        - 4 * psi[i, j]
+                    )
+                    / h**2
+                )
         adv, lw = np.empty((n, n)), np.empty((n, n))
         for i in range(n):
             for j in range(n):
@@ -54,15 +62,22 @@ def torus_ns_by_loops(new, old, nu, dt, forcing):
                 wx = (at(w, i + 1, j) - at(w, i - 1, j)) / (2 * h)
                 wy = (at(w, i, j + 1) - at(w, i, j - 1)) / (2 * h)
                 adv[i, j] = u * wx + v * wy
-                lw[i, j] = (at(w, i + 1, j) + at(w, i - 1, j) + at(w, i, j + 1)
-                            + at(w, i, j - 1) - 4 * w[i, j]) / h**2
+                lw[i, j] = (
+                    at(w, i + 1, j)
+                    + at(w, i - 1, j)
+                    + at(w, i, j + 1)
+                    + at(w, i, j - 1)
+                    - 4 * w[i, j]
+                ) / h**2
         return w, adv, lw
 
     w1, a1, l1 = fields(new)
     w0, a0, l0 = fields(old)
     x = np.arange(n) * h
-    f = forcing * (np.sin(2 * np.pi * (x[:, None] + x[None, :]))
-                   + np.cos(2 * np.pi * (x[:, None] + x[None, :])))
+    f = forcing * (
+        np.sin(2 * np.pi * (x[:, None] + x[None, :]))
+        + np.cos(2 * np.pi * (x[:, None] + x[None, :]))
+    )
     return w1 - w0 + dt * (0.5 * (a1 + a0) - 0.5 * nu * (l1 + l0) - f)
 
 
@@ -76,34 +91,49 @@ def mac_by_loops(new, old, solid, ubc, vbc, nu, dt, pin):
         return a[i % n, j % n]
 
     def lap(a, i, j):
-        return (at(a, i + 1, j) + at(a, i - 1, j) + at(a, i, j + 1) + at(a, i, j - 1)
-                - 4 * a[i, j]) / h**2
+        return (
+            at(a, i + 1, j) + at(a, i - 1, j) + at(a, i, j + 1) + at(a, i, j - 1) - 4 * a[i, j]
+        ) / h**2
 
     def adv_u(u, v, i, j):
         vbar = (at(v, i, j) + at(v, i + 1, j) + at(v, i, j - 1) + at(v, i + 1, j - 1)) / 4
-        return (u[i, j] * (at(u, i + 1, j) - at(u, i - 1, j)) / (2 * h)
-                + vbar * (at(u, i, j + 1) - at(u, i, j - 1)) / (2 * h))
+        return u[i, j] * (at(u, i + 1, j) - at(u, i - 1, j)) / (2 * h) + vbar * (
+            at(u, i, j + 1) - at(u, i, j - 1)
+        ) / (2 * h)
 
     def adv_v(u, v, i, j):
         ubar = (at(u, i, j) + at(u, i - 1, j) + at(u, i, j + 1) + at(u, i - 1, j + 1)) / 4
-        return (ubar * (at(v, i + 1, j) - at(v, i - 1, j)) / (2 * h)
-                + v[i, j] * (at(v, i, j + 1) - at(v, i, j - 1)) / (2 * h))
+        return ubar * (at(v, i + 1, j) - at(v, i - 1, j)) / (2 * h) + v[i, j] * (
+            at(v, i, j + 1) - at(v, i, j - 1)
+        ) / (2 * h)
 
     ru, rv, rc = np.empty((n, n)), np.empty((n, n)), np.empty((n, n))
     for i in range(n):
         for j in range(n):
             if solid[i, j] == 0 and at(solid, i + 1, j) == 0:
-                ru[i, j] = u1[i, j] - u0[i, j] + dt * (
-                    0.5 * (adv_u(u1, v1, i, j) + adv_u(u0, v0, i, j))
-                    - 0.5 * nu * (lap(u1, i, j) + lap(u0, i, j))
-                    + (at(p1, i + 1, j) - p1[i, j]) / h)
+                ru[i, j] = (
+                    u1[i, j]
+                    - u0[i, j]
+                    + dt
+                    * (
+                        0.5 * (adv_u(u1, v1, i, j) + adv_u(u0, v0, i, j))
+                        - 0.5 * nu * (lap(u1, i, j) + lap(u0, i, j))
+                        + (at(p1, i + 1, j) - p1[i, j]) / h
+                    )
+                )
             else:
                 ru[i, j] = u1[i, j] - ubc[i, j]
             if solid[i, j] == 0 and at(solid, i, j + 1) == 0:
-                rv[i, j] = v1[i, j] - v0[i, j] + dt * (
-                    0.5 * (adv_v(u1, v1, i, j) + adv_v(u0, v0, i, j))
-                    - 0.5 * nu * (lap(v1, i, j) + lap(v0, i, j))
-                    + (at(p1, i, j + 1) - p1[i, j]) / h)
+                rv[i, j] = (
+                    v1[i, j]
+                    - v0[i, j]
+                    + dt
+                    * (
+                        0.5 * (adv_v(u1, v1, i, j) + adv_v(u0, v0, i, j))
+                        - 0.5 * nu * (lap(v1, i, j) + lap(v0, i, j))
+                        + (at(p1, i, j + 1) - p1[i, j]) / h
+                    )
+                )
             else:
                 rv[i, j] = v1[i, j] - vbc[i, j]
             if solid[i, j] or (i, j) == pin:
@@ -115,7 +145,7 @@ def mac_by_loops(new, old, solid, ubc, vbc, nu, dt, pin):
 
 def _cavity(n):
     obstacle = np.zeros((n, n), dtype=bool)
-    obstacle[n // 2 - 1:n // 2 + 1, n // 2 - 1:n // 2 + 1] = True
+    obstacle[n // 2 - 1 : n // 2 + 1, n // 2 - 1 : n // 2 + 1] = True
     return lid_driven_cavity(n, lid=1.0, obstacle=obstacle)
 
 
@@ -128,7 +158,9 @@ def test_heat_compiled_equals_family_matrices():
     got = r(_t(new), _t(old), kappa=_t(kappa)).numpy()
     want = np.stack([heat_by_matrices(new[b], old[b], kappa, dt).ravel() for b in range(3)])
     assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
-    assert np.abs(r.numpy(new[0], old[0], kappa=kappa) - want[0]).max() <= 1e-12 * np.abs(want).max()
+    assert (
+        np.abs(r.numpy(new[0], old[0], kappa=kappa) - want[0]).max() <= 1e-12 * np.abs(want).max()
+    )
 
 
 def test_torus_ns_compiled_equals_loops():
@@ -146,7 +178,9 @@ def test_mac_ns_compiled_equals_loops():
     new, old = RNG.standard_normal((2, 2, 3, n, n))
     r = mac_navier_stokes_residual(n, nu, dt, pin=(1, 1))
     got = r(_t(new), _t(old), solid=_t(solid), ubc=_t(ubc), vbc=_t(vbc)).numpy()
-    want = np.stack([mac_by_loops(new[b], old[b], solid, ubc, vbc, nu, dt, (1, 1)) for b in range(2)])
+    want = np.stack(
+        [mac_by_loops(new[b], old[b], solid, ubc, vbc, nu, dt, (1, 1)) for b in range(2)]
+    )
     assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
 
 
@@ -192,8 +226,9 @@ def test_heat_residual_vanishes_on_the_family_solution():
     ref = p.reference([0, 1])
     kappa = np.stack([p.initial(i)["kappa"] for i in (0, 1)])
     traj = torch.cat([ref["u0"][:, None], ref["reference"]], dim=1)
-    on_solver = max(_rms(p.residual(traj[:, m + 1], traj[:, m], kappa=_t(kappa)).numpy())
-                    for m in range(5))
+    on_solver = max(
+        _rms(p.residual(traj[:, m + 1], traj[:, m], kappa=_t(kappa)).numpy()) for m in range(5)
+    )
     noise = torch.randn_like(traj[:, :2]) * traj.std()
     on_random = _rms(p.residual(noise[:, 1], noise[:, 0], kappa=_t(kappa)).numpy())
     assert on_solver <= 1e-3 * on_random
@@ -234,7 +269,9 @@ def test_mac_ns_residual_on_a_newton_trajectory():
     assert on_solver <= 1e-3 * on_random
     u = traj[-1][0, 0]
     assert u[2:-3, -2].mean() > 0.1  # the lid drags the fluid below it
-    assert u[n // 2 - 1:n // 2 + 1, n // 2 - 1:n // 2 + 1].abs().max() < 1e-12  # obstacle at rest
+    assert (
+        u[n // 2 - 1 : n // 2 + 1, n // 2 - 1 : n // 2 + 1].abs().max() < 1e-12
+    )  # obstacle at rest
 
 
 # ------------------------------------------------------------- from_numpy and errors

@@ -24,8 +24,13 @@ from pdeflow.operators.tasks.rollout import RolloutEvaluator
 
 def _net(problem, s=2, k=1, width=8):
     pm = "circular" if isinstance(problem, TorusNavierStokesProblem) else "zeros"
-    return NeuralStagger(functools.partial(UNet, width=width, depth=1, padding_mode=pm), s=s, k=k,
-                         cond_channels=problem.cond_channels, scale=problem.scale)
+    return NeuralStagger(
+        functools.partial(UNet, width=width, depth=1, padding_mode=pm),
+        s=s,
+        k=k,
+        cond_channels=problem.cond_channels,
+        scale=problem.scale,
+    )
 
 
 def test_initial_states_come_from_the_family_sampler():
@@ -42,13 +47,20 @@ def test_initial_states_come_from_the_family_sampler():
 def test_heat_physics_loss_falls_without_data(k):
     torch.manual_seed(0)
     p = HeatProblem(resolution=16, n_records=2, record_dt=0.1, k=k, kappa=0.05)
-    task = PhysicsTask(p.residual, p.initial, pool_size=16, max_age=4, precondition=p.precondition,
-                       dtype=torch.float32)
+    task = PhysicsTask(
+        p.residual,
+        p.initial,
+        pool_size=16,
+        max_age=4,
+        precondition=p.precondition,
+        dtype=torch.float32,
+    )
     net = _net(p, k=k)
     before = task.evaluate(net)["residual_loss"]
     log = train_physics(net, task, steps=60, batch_size=8, lr=1e-2, log_every=20)
-    fresh = PhysicsTask(p.residual, p.initial, pool_size=16, precondition=p.precondition,
-                        dtype=torch.float32)  # the same initial states, untouched by training
+    fresh = PhysicsTask(
+        p.residual, p.initial, pool_size=16, precondition=p.precondition, dtype=torch.float32
+    )  # the same initial states, untouched by training
     after = fresh.evaluate(net)["residual_loss"]
     assert after < 0.8 * before and log[-1]["loss"] < log[0]["loss"], (before, after, log)
 
@@ -56,13 +68,20 @@ def test_heat_physics_loss_falls_without_data(k):
 def test_ns_physics_loss_falls_without_data():
     torch.manual_seed(0)
     p = TorusNavierStokesProblem(resolution=16, n_records=2, record_dt=0.05)
-    task = PhysicsTask(p.residual, p.initial, pool_size=16, max_age=1, precondition=p.precondition,
-                       dtype=torch.float32)
+    task = PhysicsTask(
+        p.residual,
+        p.initial,
+        pool_size=16,
+        max_age=1,
+        precondition=p.precondition,
+        dtype=torch.float32,
+    )
     net = _net(p)
     before = task.evaluate(net)["residual_loss"]
     train_physics(net, task, steps=60, batch_size=8, lr=1e-2, log_every=20)
-    after = PhysicsTask(p.residual, p.initial, pool_size=16, precondition=p.precondition,
-                        dtype=torch.float32).evaluate(net)["residual_loss"]
+    after = PhysicsTask(
+        p.residual, p.initial, pool_size=16, precondition=p.precondition, dtype=torch.float32
+    ).evaluate(net)["residual_loss"]
     assert after < 0.8 * before, (before, after)
 
 
@@ -111,8 +130,13 @@ def test_rollout_evaluator_against_the_solver():
     assert np.abs(ev.evaluate(lambda u, c: next(frames)).rel_l2).max() == 0.0
     res = ev.evaluate(lambda u, c: u)
     u0, r = ref["u0"].numpy(), ref["reference"].numpy()
-    want = np.mean([[np.linalg.norm(u0[m] - r[m, t]) / np.linalg.norm(r[m, t]) for t in range(4)]
-                    for m in range(3)], axis=0)
+    want = np.mean(
+        [
+            [np.linalg.norm(u0[m] - r[m, t]) / np.linalg.norm(r[m, t]) for t in range(4)]
+            for m in range(3)
+        ],
+        axis=0,
+    )
     np.testing.assert_allclose(res.rel_l2, want, rtol=1e-12)
     assert res.rel_l2_per_sample.shape == (3, 4) and res.predictions.shape == (3, 4, 1, 16, 16)
     assert np.all(np.diff(res.rel_l2) > 0)  # the identity drifts away from the solution
@@ -123,8 +147,10 @@ def test_rollout_evaluator_scores_ns_in_vorticity():
     ref = p.reference([0])
     ev = RolloutEvaluator(**ref)
     frames = iter(ref["reference"].unbind(1))
-    assert ev.metrics(lambda u, c: next(frames)) == {"rollout_rel_l2_final": 0.0,
-                                                     "rollout_rel_l2_mean": 0.0}
+    assert ev.metrics(lambda u, c: next(frames)) == {
+        "rollout_rel_l2_final": 0.0,
+        "rollout_rel_l2_mean": 0.0,
+    }
     w = p.observe(ref["u0"])
     w_family = torch.as_tensor(p.family.sample(0)["w0"])
     assert float((w[0] - w_family).norm() / w_family.norm()) < 0.15  # 5-point vs spectral -Δ
