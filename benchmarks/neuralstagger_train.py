@@ -62,7 +62,7 @@ def run(name: str, args) -> dict:
         problem.initial,
         pool_size=args.pool,
         max_age=args.max_age,
-        precondition=problem.precondition,
+        precondition=None if args.no_precondition else problem.precondition,
         dtype=dtype,
     )
     start = time.perf_counter()
@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--max-age", type=int, default=10)
     ap.add_argument("--eval-samples", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-precondition", action="store_true", help="raw residual loss")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = [run(name, args) for name in args.problems]

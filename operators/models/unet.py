@@ -1,8 +1,7 @@
 """A small convolutional U-Net (Ronneberger et al. 2015) for 2-D fields.
 
-With ``depth = 0`` it is a plain residual-free CNN of ``2`` convolutions per level; each
-extra level halves the grid (average pooling), doubles nothing (the width stays
-``width`` so the cost per node is level-independent) and adds a skip connection.
+With ``depth = 0`` it is a plain CNN (two 3×3 convolutions and a 1×1 head); each extra
+level halves the grid (average pooling) at the same ``width`` and adds a skip connection.
 """
 
 from __future__ import annotations
