@@ -10,7 +10,7 @@ error against time to ``benchmarks/results/neuralstagger_train-*.json``.
 
 Run::
 
-    .venv/bin/python benchmarks/neuralstagger_train.py                  # 300 s per problem
+    .venv/bin/python benchmarks/neuralstagger_train.py --seconds 420    # 420 s per problem
     .venv/bin/python benchmarks/neuralstagger_train.py --seconds 30 --problems heat
 """
 
@@ -112,9 +112,9 @@ def main() -> None:
     ap.add_argument("--s", type=int, default=2)
     ap.add_argument("--width", type=int, default=24)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--pool", type=int, default=64)
-    ap.add_argument("--max-age", type=int, default=10)
+    ap.add_argument("--max-age", type=int, default=1)
     ap.add_argument("--eval-samples", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-precondition", action="store_true", help="raw residual loss")
