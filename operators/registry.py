@@ -83,6 +83,7 @@ __all__ = [
 #: Built-in models: name -> module that registers it when imported.
 BUILTIN_MODELS: dict[str, str] = {
     "fno": "pdeflow.operators.models.fno",
+    "unet": "pdeflow.operators.models.unet",
 }
 
 #: Entry-point group through which other packages register models.

@@ -16,6 +16,8 @@ from torch.nn import functional as F
 from pdeflow.config import PdeflowConfig
 from pdeflow.errors import ShapeError
 
+from ..registry import register_model
+
 __all__ = ["UNet", "UNetConfig"]
 
 
@@ -41,6 +43,12 @@ class _ConvPair(nn.Module):
         return F.gelu(self.b(F.gelu(self.a(x))))
 
 
+@register_model(
+    "unet",
+    config=UNetConfig,
+    example={"in_channels": 1, "out_channels": 1, "width": 4, "depth": 1},
+    example_input=(2, 1, 16, 16),
+)
 class UNet(nn.Module):
     r"""U-Net on 2-D grids: encoder of ``depth`` poolings, decoder with skip connections.
 

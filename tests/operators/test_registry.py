@@ -45,7 +45,7 @@ def test_importing_the_registry_and_checkpoints_imports_no_model():
         print("pdeflow.operators.models.fno" in sys.modules)
     """)
     listed, loaded = out.splitlines()
-    assert listed == "['fno'] []" and loaded == "True"
+    assert listed == "['fno', 'unet'] []" and loaded == "True"
 
 
 def _example(entry: registry.ModelEntry) -> tuple[nn.Module, torch.Tensor]:

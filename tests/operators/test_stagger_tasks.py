@@ -65,6 +65,27 @@ def test_heat_physics_loss_falls_without_data(k):
     assert after < 0.8 * before and log[-1]["loss"] < log[0]["loss"], (before, after, log)
 
 
+def test_the_trainer_runs_a_physics_task_from_its_pool():
+    """#21 item 3: the Trainer trains on a PhysicsTask (no targets) through ``task.dataset()``."""
+    from pdeflow.operators import Trainer, TrainerConfig
+
+    torch.manual_seed(0)
+    p = HeatProblem(resolution=16, n_records=2, record_dt=0.1, kappa=0.05)
+
+    def task():
+        return PhysicsTask(
+            p.residual, p.initial, pool_size=16, max_age=4, precondition=p.precondition,
+            dtype=torch.float32,
+        )  # fmt: skip
+
+    train, net = task(), _net(p)
+    before = task().evaluate(net)["residual_loss"]
+    config = TrainerConfig(epochs=15, batch_size=8, lr=1e-2, weight_decay=0.0, progress="off")
+    history = Trainer(net, config, task=train).fit(train.dataset(32))
+    after = task().evaluate(net)["residual_loss"]  # the same initial states, untouched
+    assert after < 0.8 * before, (before, after, [r["train_loss"] for r in history])
+
+
 def test_ns_physics_loss_falls_without_data():
     torch.manual_seed(0)
     p = TorusNavierStokesProblem(resolution=16, n_records=2, record_dt=0.05)
