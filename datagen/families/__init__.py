@@ -78,6 +78,7 @@ _MODULES = {
     "burgers": "burgers",
     "navier-stokes": "navier_stokes",
     "advection": "advection",
+    "smoke-buoyancy": "smoke",
 }
 #: entry-point group through which installed packages add families
 ENTRY_POINT_GROUP = "pdeflow.families"
