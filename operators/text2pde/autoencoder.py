@@ -105,6 +105,10 @@ class SpaceTimeAutoencoder(nn.Module):
             nn.GELU(), nn.ConvTranspose3d(w, w, k, stride=k), nn.GELU(),
             nn.Conv3d(w, config.channels, 1),
         )
+        head = self.encoder[-1]
+        with torch.no_grad():  # start with a small posterior variance (σ = e^-4)
+            head.bias[config.latent_channels:] = -8.0
+            head.weight[config.latent_channels:] *= 0.01
         self.register_buffer("mean", torch.zeros(config.channels))
         self.register_buffer("std", torch.ones(config.channels))
 

@@ -119,12 +119,14 @@ class LatentDiffusionPDE(nn.Module):
         trained; also fits the autoencoder's normalizer if it is still the identity)."""
         if bool((self.autoencoder.std == 1).all()):
             self.autoencoder.fit_normalizer(trajectories)
-        self.latent_std.copy_(self.autoencoder.encode(trajectories)[0].std().clamp(min=1e-6))
+        latents = torch.cat([self.autoencoder.encode(c)[0] for c in trajectories.split(16)])
+        self.latent_std.copy_(latents.std().clamp(min=1e-6))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Scaled latents (B, *latent_shape) of trajectories (B, T, C, H, W)."""
         with torch.no_grad():
-            return self.autoencoder.encode(x)[0] / self.latent_std
+            parts = [self.autoencoder.encode(c)[0] for c in x.split(16)]
+            return torch.cat(parts) / self.latent_std
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Trajectories of scaled latents."""
