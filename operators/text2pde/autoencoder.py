@@ -37,7 +37,7 @@ class AutoencoderConfig:
     """
 
     channels: int = 3
-    latent_channels: int = 8
+    latent_channels: int = 16
     width: int = 32
     space_down: int = 4
     time_down: int = 2
@@ -86,7 +86,7 @@ class SpaceTimeAutoencoder(nn.Module):
     >>> x = torch.randn(2, 4, 3, 16, 16)
     >>> mean, logvar = ae.encode(x)
     >>> mean.shape
-    torch.Size([2, 8, 2, 4, 4])
+    torch.Size([2, 16, 2, 4, 4])
     >>> ae.decode(mean).shape
     torch.Size([2, 4, 3, 16, 16])
     """

@@ -35,7 +35,7 @@ def take_condition(cond: Any, idx: Any) -> Any:
 
 def train_autoencoder(
     ae: SpaceTimeAutoencoder, data: torch.Tensor, steps: int | None = None,
-    seconds: float | None = None, batch: int = 4, lr: float = 3e-3, seed: int = 0,
+    seconds: float | None = None, batch: int = 4, lr: float = 6e-3, seed: int = 0,
 ) -> list[float]:
     """Train ``ae`` on trajectories ``data`` (N, T, C, H, W) with Adam (cosine-free, fixed
     rate, halved for the last fifth of the budget).

@@ -189,7 +189,7 @@ def test_autoencoder_shapes_errors_and_loss_falls():
     ae = SpaceTimeAutoencoder(AutoencoderConfig(width=16, space_down=4, time_down=2))
     ae.fit_normalizer(x)
     mean, logvar = ae.encode(x)
-    assert mean.shape == (6, 8, 2, 4, 4) and logvar.shape == mean.shape
+    assert mean.shape == (6, 16, 2, 4, 4) and logvar.shape == mean.shape
     with pytest.raises(DataError, match="multiple"):
         ae.encode(torch.zeros(1, 3, 3, 16, 16))
     opt = torch.optim.Adam(ae.parameters(), 3e-3)
@@ -233,3 +233,20 @@ def test_latent_diffusion_trains_and_samples_in_every_mode():
         LatentDiffusionConfig(mode="image")
     with pytest.raises(DataError, match="first_frame"):
         LatentDiffusionPDE(LatentDiffusionConfig(mode="frame")).condition()
+
+
+def test_navier_stokes_kolmogorov_forcing_drives_a_shear_flow():
+    from pdeflow.datagen.families.navier_stokes import kolmogorov_forcing
+
+    fam = families.get("navier-stokes", resolution=16, T=1.0, n_snapshots=2, kolmogorov=2,
+                       sigma=1e-6)
+    w = fam.solve([0]).fields["w"][0, -1]
+    y = fam.coords()["y"]
+    f = kolmogorov_forcing(0.0, y, 2)
+    # from rest, the vorticity grows along the forcing: a function of y only, ~ t · f
+    assert np.corrcoef(w.mean(0), f)[0, 1] > 0.99
+    assert np.abs(w - w.mean(0, keepdims=True)).max() < 1e-3 * np.abs(w).max()
+    default = families.get("navier-stokes", resolution=16, T=1.0, n_snapshots=2, sigma=1e-6)
+    assert np.corrcoef(default.solve([0]).fields["w"][0, -1].mean(0), f)[0, 1] < 0.9
+    with pytest.raises(ConfigError, match="kolmogorov"):
+        families.get("navier-stokes", kolmogorov=-1)
