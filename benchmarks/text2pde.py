@@ -100,7 +100,7 @@ def diffusion_cases(args) -> dict:
     result = {"autoencoder_rel_l2": ae_err, "mean_baseline": scores(mean_traj, test)}
     print(f"  mean-trajectory baseline: {result['mean_baseline']}")
     models = {}
-    for mode in ("frame", "text", "none"):
+    for mode in args.modes:
         model = LatentDiffusionPDE(LatentDiffusionConfig(frames=frames, resolution=s, mode=mode))
         model.autoencoder.load_state_dict(base.autoencoder.state_dict())
         model.latent_std.copy_(base.latent_std)
@@ -115,8 +115,9 @@ def diffusion_cases(args) -> dict:
                         "final_loss": float(np.mean(hist[-20:]))}
         print(f"  {mode:5s}: {result[mode]}")
         models[mode] = (model, cond_test)
-    result["samplers"] = sampler_errors(*models["text"], test)
-    result["timing"] = timing(models["text"][0], models["text"][1], fam, args)
+    if "text" in models:
+        result["samplers"] = sampler_errors(*models["text"], test)
+        result["timing"] = timing(models["text"][0], models["text"][1], fam, args)
     return result
 
 
@@ -160,13 +161,18 @@ def main() -> None:
     p.add_argument("--n-test", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--modes", nargs="+", default=["frame", "text", "none"],
+                   choices=["frame", "text", "none"])
+    p.add_argument("--skip-ae64", action="store_true", help="skip the 64² autoencoder case")
     args = p.parse_args()
     if args.quick:
         args.ae_seconds, args.ae32_seconds, args.dit_seconds = 20, 10, 15
         args.n_train, args.ae_train = 32, 8
     torch.set_num_threads(args.threads)
-    payload = {"args": vars(args), "autoencoder_64": autoencoder_case(args),
-               "diffusion_32": diffusion_cases(args)}
+    payload = {"args": vars(args)}
+    if not args.skip_ae64:
+        payload["autoencoder_64"] = autoencoder_case(args)
+    payload["diffusion_32"] = diffusion_cases(args)
     path = write_results("text2pde", payload)
     print(f"wrote {path}")
 
