@@ -110,23 +110,25 @@ def diffusion_cases(args) -> dict:
         hist = train_diffusion(model, train, cond_train, seconds=args.dit_seconds, batch=16)
         cond_test = take_condition(cond_all, slice(args.n_train, None))
         g = torch.Generator().manual_seed(1)
-        pred = model.sample(cond_test, steps=25, n=len(test), generator=g)
+        pred = model.sample(cond_test, steps=25, n=len(test), generator=g,
+                            guidance=args.guidance)
         result[mode] = {**scores(pred, test), "steps": len(hist),
                         "final_loss": float(np.mean(hist[-20:]))}
         print(f"  {mode:5s}: {result[mode]}")
         models[mode] = (model, cond_test)
     if "text" in models:
-        result["samplers"] = sampler_errors(*models["text"], test)
+        result["samplers"] = sampler_errors(*models["text"], test, args)
         result["timing"] = timing(models["text"][0], models["text"][1], fam, args)
     return result
 
 
-def sampler_errors(model, cond, test) -> dict:
+def sampler_errors(model, cond, test, args) -> dict:
     out = {}
     for method in ("ddim", "dpm-solver++"):
         for steps in (10, 25, 50, 100):
             g = torch.Generator().manual_seed(1)
-            pred = model.sample(cond, steps=steps, method=method, generator=g)
+            pred = model.sample(cond, steps=steps, method=method, generator=g,
+                                guidance=args.guidance)
             out[f"{method}@{steps}"] = scores(pred, test)
             print(f"  text, {method} {steps:3d} steps: {out[f'{method}@{steps}']}")
     return out
@@ -161,6 +163,7 @@ def main() -> None:
     p.add_argument("--n-test", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance w")
     p.add_argument("--modes", nargs="+", default=["frame", "text", "none"],
                    choices=["frame", "text", "none"])
     p.add_argument("--skip-ae64", action="store_true", help="skip the 64² autoencoder case")
