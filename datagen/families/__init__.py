@@ -103,6 +103,7 @@ _MODULES = {
     "navier-stokes": "navier_stokes",
     "advection": "advection",
     "brusselator": "brusselator",
+    "smoke-buoyancy": "smoke",
 }
 #: entry-point group through which installed packages add families
 ENTRY_POINT_GROUP = "pdeflow.families"

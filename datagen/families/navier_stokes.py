@@ -43,13 +43,28 @@ from pdeflow.datagen.families.burgers import fourier_upsample
 from pdeflow.datagen.samplers import grf
 from pdeflow.errors import ConfigError, ConvergenceError, DataError
 
-__all__ = ["NavierStokes", "fno_forcing"]
+__all__ = ["NavierStokes", "fno_forcing", "kolmogorov_forcing"]
 
 
 def fno_forcing(x: np.ndarray, y: np.ndarray, amplitude: float = 0.1) -> np.ndarray:
     """FNO's forcing ``amplitude · (sin 2π(x + y) + cos 2π(x + y))``; shape of ``x + y``."""
     phase = 2.0 * np.pi * (np.asarray(x) + np.asarray(y))
     return amplitude * (np.sin(phase) + np.cos(phase))
+
+
+def kolmogorov_forcing(
+    x: np.ndarray, y: np.ndarray, k: int, amplitude: float = 0.1
+) -> np.ndarray:
+    """Vorticity forcing of Kolmogorov flow, the curl of the body force ``amplitude ·
+    sin(2πk y) x̂``: ``-2πk · amplitude · cos(2πk y)``; shape of ``x + y``.
+
+    Examples
+    --------
+    >>> float(kolmogorov_forcing(0.3, 0.0, 4, 0.1))  # -2π·4·0.1
+    -2.5132741228718345
+    """
+    y = np.asarray(y) + 0.0 * np.asarray(x)
+    return -2.0 * np.pi * k * amplitude * np.cos(2.0 * np.pi * k * y)
 
 
 class _Spectral:
@@ -109,6 +124,10 @@ class NavierStokes(PointwiseFamily):
         Largest time step (used while the flow is slow).
     forcing : bool
         Apply FNO's forcing (``False``: free decay, e.g. of a Taylor-Green vortex).
+    kolmogorov : int
+        0 (default): FNO's forcing.  ``k >= 1``: Kolmogorov forcing instead, the curl of the
+        body force ``0.1 sin(2πk y) x̂``, i.e. ``f = -0.2πk cos(2πk y)`` (see
+        :func:`kolmogorov_forcing`).
     alpha, tau, sigma : float
         Periodic GRF of ``w0``, zero mean: ``N(0, σ² (-Δ + τ²)^{-α})``.  The defaults
         ``2.5, 7, √2 · 7^{3/2} ≈ 26.2`` follow FNO's generating code (pointwise std of ``w0``
@@ -137,6 +156,7 @@ class NavierStokes(PointwiseFamily):
     cfl: float = 0.5
     dt_max: float = 0.05
     forcing: bool = True
+    kolmogorov: int = 0
     alpha: float = 2.5
     tau: float = 7.0
     sigma: float = 2.0**0.5 * 7.0**1.5
@@ -147,6 +167,7 @@ class NavierStokes(PointwiseFamily):
         self._check_int("resolution", self.resolution, 4)
         self._check_int("seed", self.seed, 0)
         self._check_int("n_snapshots", self.n_snapshots, 1)
+        self._check_int("kolmogorov", self.kolmogorov, 0)
         for opt in ("nu", "T", "cfl", "dt_max", "alpha", "tau", "sigma"):
             self._check_positive(opt, getattr(self, opt))
         if self.alpha <= 1.0:
@@ -208,7 +229,12 @@ class NavierStokes(PointwiseFamily):
             )
         sp = _Spectral(S)
         x = np.arange(S) / S
-        f_hat = np.fft.rfft2(fno_forcing(x[:, None], x[None, :], 0.1 if self.forcing else 0.0))
+        amplitude = 0.1 if self.forcing else 0.0
+        if self.kolmogorov:
+            f = kolmogorov_forcing(x[:, None], x[None, :], self.kolmogorov, amplitude)
+        else:
+            f = fno_forcing(x[:, None], x[None, :], amplitude)
+        f_hat = np.fft.rfft2(f)
         w_hat = np.fft.rfft2(fourier_upsample(w0, S))
         # ||w(t)|| <= ||w0|| + t ||f|| for the exact (and the Galerkin-truncated) flow
         norm0, norm_f = float(np.linalg.norm(w_hat)), float(np.linalg.norm(f_hat))

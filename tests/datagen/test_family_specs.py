@@ -317,7 +317,7 @@ def test_registry_is_lazy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["10", "[]"]
+    assert r.stdout.split() == ["11", "[]"]
 
 
 # ------------------------------------------------------------------ register
