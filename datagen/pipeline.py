@@ -603,7 +603,7 @@ def _fill(writer, family, solver, config, report, client, progress_mode, stop) -
         report.startup_seconds = running.startup_seconds
         report.scheduler = running.where
         report.workers = running.workers
-        _run(running, family, solver, config, todo, writer, report, progress_mode, stop)
+        _ChunkLoop(running, family, solver, config, writer, report, stop).run(todo, progress_mode)
     writer.finish()
 
 
@@ -673,105 +673,145 @@ def _record(chunk: ChunkResult, n_new: int, report: GenerateReport) -> float:
 _MAX_RESTARTS = 3  # replaced process pools (a worker died) before a run gives up
 
 
-def _run(
-    running: RunningExecutor, family, solver, config, todo, writer, report, progress_mode, stop
-) -> None:
-    from concurrent.futures import FIRST_COMPLETED, wait
-    from concurrent.futures.process import BrokenProcessPool
+class _ChunkLoop:
+    """The generation loop of one run: plan chunks, keep a window of them in flight, write
+    each finished chunk, and start a fresh pool when a worker process dies.
 
-    ex = running.executor
-    t0 = time.perf_counter()
-    order = _order(ex, family, todo, config, report.workers, stop)
-    report.order_seconds = time.perf_counter() - t0
-    chunk_size = config.chunk_size or _default_chunk_size(family, len(todo), report.workers)
-    report.chunk_size = chunk_size
-    auto = family.linear and solver.method == "auto"
-    n_pilots = min(report.workers, 4, max(1, len(order) // (2 * _PILOT))) if auto else 0
-    pilots = plan_chunks(order[: n_pilots * _PILOT], _PILOT)
-    # chunk_size (given or default) is the largest chunk: the last ones shrink so that the
-    # workers finish together (with chunks of 32 samples at 128^2, 2 workers, 512 samples,
-    # one worker otherwise idled for half a chunk on average)
-    rest = plan_chunks(order[n_pilots * _PILOT :], chunk_size, report.workers)
-    chunks = collections.deque(pilots + rest)
-    window = 2 * report.workers
-    resolved: SolverSettings | None = None if auto else solver
-    live: dict[Any, np.ndarray] = {}  # future -> its chunk of sample indices
+    Parameters
+    ----------
+    running : RunningExecutor
+        The started executor.
+    family, solver, config
+        What to solve and how (``solver.method == "auto"`` runs pilot chunks first).
+    writer
+        The open dataset writer.
+    report : GenerateReport
+        Filled in as the run goes.
+    stop
+        The signal guard, checked at the loop's safe points.
+    """
 
-    def submit(chunk: np.ndarray) -> None:
-        fut = ex.submit(
-            _solve_chunk, family, chunk, resolved or solver, writer.encoding,
-            writer.field_encodings,
-        )  # fmt: skip
-        live[fut] = chunk
+    def __init__(self, running: RunningExecutor, family, solver, config, writer, report, stop):
+        self.running, self.ex = running, running.executor
+        self.family, self.solver, self.config = family, solver, config
+        self.writer, self.report, self.stop = writer, report, stop
+        self.auto = family.linear and solver.method == "auto"
+        # with "auto", every chunk after the first pilot reuses its strategy (no trial each)
+        self.resolved: SolverSettings | None = None if self.auto else solver
+        self.live: dict[Any, np.ndarray] = {}  # future -> its chunk of sample indices
+        self.window = 2 * report.workers
+        self.iterations = 0.0
 
-    # with "auto", short pilot chunks (one per worker, at most 4) run the timed trial; every
-    # later chunk reuses the strategy of the first pilot to finish (no trial per chunk)
-    first_wave = len(pilots) if auto else min(window, len(chunks))
-    for _ in range(first_wave):
-        submit(chunks.popleft())
-    iterations = 0.0
-    label = f"generating {family.name}"
-    try:
-        with progress(label, total=len(todo), mode=progress_mode) as bar:
-            while live:
-                done, _ = wait(list(live), timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
-                stop.check()  # a signal is acted on here, never inside wait()
-                broken = False
-                for fut in done:
-                    try:
-                        chunk: ChunkResult = fut.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        continue
-                    del live[fut]
-                    if resolved is None and chunk.resolved is not None:
-                        resolved = chunk.resolved
-                        _log.info("solver 'auto' picked %s for %s", chunk.method, family.name)
-                    n_new = writer.write(chunk)
-                    iterations += _record(chunk, n_new, report)
-                    bar.advance(n_new)
-                    rate = report.written / max(bar.elapsed, 1e-9)
-                    bar.set_status(
-                        f"{rate:.1f} samples/s, {iterations / max(report.written, 1):.1f} "
-                        f"iterations/sample, {chunk.method}"
-                    )
-                if broken:
-                    # a worker process died (killed, out of memory): every unfinished chunk
-                    # of that pool is lost; run them again on a fresh pool
-                    if not running.can_restart or ex.restarts >= _MAX_RESTARTS:
-                        raise BrokenProcessPool(
-                            f"a worker process died {ex.restarts + 1} time(s); giving up"
-                        )
-                    lost = list(live.values())
-                    live.clear()
-                    _log.warning(
-                        "a worker process died; restarting the pool and solving its %d "
-                        "unfinished chunk(s) again",
-                        len(lost),
-                    )
-                    ex.restart()
-                    report.restarts += 1
-                    chunks.extendleft(reversed(lost))
-                    # lost pilots: one chunk runs the "auto" trial before the others start
-                    window_now = window if resolved is not None else 1
-                    while chunks and len(live) < window_now:
-                        submit(chunks.popleft())
-                    continue
-                while chunks and len(live) < window:
-                    submit(chunks.popleft())
-    except KeyboardInterrupt:
-        stop.hold()  # later signals must not cut the flush short
-        writer.flush()  # every finished sample is on disk before the workers are stopped
-        raise
-    except Exception as exc:
-        writer.flush()
-        exc.add_note(
-            f"generation stopped; the {writer.done_count()} finished samples are saved in "
-            f"{writer.path}; fix the cause and run again with --resume"
+    def plan(self, todo: np.ndarray) -> tuple[int, collections.deque]:
+        """Order ``todo`` and cut it into chunks: ``(number of pilot chunks, chunks)``."""
+        report, config = self.report, self.config
+        t0 = time.perf_counter()
+        order = _order(self.ex, self.family, todo, config, report.workers, self.stop)
+        report.order_seconds = time.perf_counter() - t0
+        chunk_size = config.chunk_size or _default_chunk_size(
+            self.family, len(todo), report.workers
         )
-        raise
-    finally:
-        for fut in live:  # stopped early: do not leave work running on a shared cluster
-            with contextlib.suppress(Exception):
-                fut.cancel()
-    report.mean_iterations = iterations / report.written if report.written else float("nan")
+        report.chunk_size = chunk_size
+        n_pilots = min(report.workers, 4, max(1, len(order) // (2 * _PILOT))) if self.auto else 0
+        pilots = plan_chunks(order[: n_pilots * _PILOT], _PILOT)
+        # chunk_size (given or default) is the largest chunk: the last ones shrink so that the
+        # workers finish together (with chunks of 32 samples at 128^2, 2 workers, 512 samples,
+        # one worker otherwise idled for half a chunk on average)
+        rest = plan_chunks(order[n_pilots * _PILOT :], chunk_size, report.workers)
+        return len(pilots), collections.deque(pilots + rest)
+
+    def submit(self, chunk: np.ndarray) -> None:
+        """Send one chunk to a worker."""
+        fut = self.ex.submit(
+            _solve_chunk, self.family, chunk, self.resolved or self.solver,
+            self.writer.encoding, self.writer.field_encodings,
+        )  # fmt: skip
+        self.live[fut] = chunk
+
+    def fill(self, chunks: collections.deque, window: int) -> None:
+        """Submit chunks until ``window`` are in flight."""
+        while chunks and len(self.live) < window:
+            self.submit(chunks.popleft())
+
+    def collect(self, done, bar) -> bool:
+        """Write the finished futures ``done``; True when a worker process died."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        broken = False
+        for fut in done:
+            try:
+                chunk: ChunkResult = fut.result()
+            except BrokenProcessPool:
+                broken = True
+                continue
+            del self.live[fut]
+            if self.resolved is None and chunk.resolved is not None:
+                self.resolved = chunk.resolved
+                _log.info("solver 'auto' picked %s for %s", chunk.method, self.family.name)
+            n_new = self.writer.write(chunk)
+            self.iterations += _record(chunk, n_new, self.report)
+            bar.advance(n_new)
+            rate = self.report.written / max(bar.elapsed, 1e-9)
+            bar.set_status(
+                f"{rate:.1f} samples/s, {self.iterations / max(self.report.written, 1):.1f} "
+                f"iterations/sample, {chunk.method}"
+            )
+        return broken
+
+    def recover(self, chunks: collections.deque) -> None:
+        """A worker process died (killed, out of memory): every unfinished chunk of that pool
+        is lost; run them again on a fresh pool."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        ex = self.ex
+        if not self.running.can_restart or ex.restarts >= _MAX_RESTARTS:
+            raise BrokenProcessPool(f"a worker process died {ex.restarts + 1} time(s); giving up")
+        lost = list(self.live.values())
+        self.live.clear()
+        _log.warning(
+            "a worker process died; restarting the pool and solving its %d unfinished "
+            "chunk(s) again",
+            len(lost),
+        )
+        ex.restart()
+        self.report.restarts += 1
+        chunks.extendleft(reversed(lost))
+        # lost pilots: one chunk runs the "auto" trial before the others start
+        self.fill(chunks, self.window if self.resolved is not None else 1)
+
+    def run(self, todo: np.ndarray, progress_mode) -> None:
+        """Solve and write every sample of ``todo``; on any stop, flush what is finished."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        n_pilots, chunks = self.plan(todo)
+        # with "auto", short pilot chunks (one per worker, at most 4) run the timed trial
+        self.fill(chunks, n_pilots if self.auto else self.window)
+        try:
+            with progress(f"generating {self.family.name}", total=len(todo),
+                          mode=progress_mode) as bar:  # fmt: skip
+                while self.live:
+                    done, _ = wait(
+                        list(self.live), timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED
+                    )
+                    self.stop.check()  # a signal is acted on here, never inside wait()
+                    if self.collect(done, bar):
+                        self.recover(chunks)
+                        continue
+                    self.fill(chunks, self.window)
+        except KeyboardInterrupt:
+            self.stop.hold()  # later signals must not cut the flush short
+            self.writer.flush()  # every finished sample is on disk before workers stop
+            raise
+        except Exception as exc:
+            self.writer.flush()
+            exc.add_note(
+                f"generation stopped; the {self.writer.done_count()} finished samples are "
+                f"saved in {self.writer.path}; fix the cause and run again with --resume"
+            )
+            raise
+        finally:
+            for fut in self.live:  # stopped early: leave no work running on a shared cluster
+                with contextlib.suppress(Exception):
+                    fut.cancel()
+        written = self.report.written
+        self.report.mean_iterations = self.iterations / written if written else float("nan")
