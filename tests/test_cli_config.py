@@ -106,4 +106,4 @@ def test_the_cli_starts_without_torch_and_lists_models_by_name():
             "if m == 'torch' or m.startswith('pdeflow.operators.m')])")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-2:] == ["['fno']", "[]"]
+    assert r.stdout.strip().splitlines()[-2:] == ["['fno', 'unet']", "[]"]
