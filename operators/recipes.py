@@ -112,7 +112,21 @@ def online_source(family: str, resolution: int | None = None):
     return make_source(family, **options)
 
 
-def _datasets(cfg: FNOTrainConfig) -> tuple[Dataset, Dataset]:
+def datasets(cfg: Any) -> tuple[Dataset, Dataset]:
+    """The training and validation datasets of a training config (a stream or an HDF5 file).
+
+    Parameters
+    ----------
+    cfg : FNOTrainConfig or ModelTrainConfig
+        Reads ``data``/``online`` and the fields that go with them (``x_key``, ``y_key``,
+        ``channel_axis``, ``val_data``, ``val_fraction``, ``in_memory``, ``n_val``,
+        ``samples_per_epoch``, ``buffer_size``, ``resolution``, ``trainer.seed``).
+
+    Returns
+    -------
+    tuple
+        ``(train, val)``, each a dataset of ``{"x": (C_in, *S), "y": (C_out, *S)}`` samples.
+    """
     if cfg.online is not None:
         source = online_source(cfg.online, cfg.resolution)
         stream = StreamDataset(
@@ -187,7 +201,7 @@ def train_fno(cfg: FNOTrainConfig, *, dry_run: bool = False, loggers=()) -> dict
         ``history``, ``checkpoint`` (path or None).  With ``dry_run`` only the model and
         data are built.
     """
-    train, val = _datasets(cfg)
+    train, val = datasets(cfg)
     sample = val[0]
     if cfg.resume is not None:
         trainer = Trainer.from_checkpoint(cfg.resume, cfg.trainer, loggers=loggers)

@@ -23,11 +23,11 @@ from pydantic import Field, create_model, field_validator, model_validator
 from pdeflow.config import PdeflowConfig
 from pdeflow.errors import ConfigError
 
-from .data import ChannelAxis, H5FieldDataset, StreamDataset, split_indices
+from .data import ChannelAxis
 from .registry import ModelEntry
 from .trainer import Trainer, TrainerConfig, seed_everything
 
-__all__ = ["ModelTrainConfig", "train_config_for", "train_model", "datasets"]
+__all__ = ["ModelTrainConfig", "train_config_for", "train_model"]
 
 _FROM_DATA = ("in_channels", "out_channels")
 
@@ -101,47 +101,6 @@ def _default_settings(entry: ModelEntry, settings: type[PdeflowConfig]) -> Any:
         return None
 
 
-def datasets(cfg: ModelTrainConfig) -> tuple[Any, Any]:
-    """The training and validation datasets of ``cfg`` (a stream or an HDF5 file).
-
-    Returns
-    -------
-    tuple
-        ``(train, val)``, each a dataset of ``{"x": (C_in, *S), "y": (C_out, *S)}`` samples.
-    """
-    from .recipes import online_source
-
-    if cfg.online is not None:
-        source = online_source(cfg.online, cfg.resolution)
-        stream = StreamDataset(
-            source,
-            cfg.samples_per_epoch,
-            spatial_ndim=getattr(source, "spatial_ndim", None),
-            buffer_size=cfg.buffer_size,
-            seed=cfg.trainer.seed,
-        )
-        return stream, stream.take(cfg.n_val)
-    keys = (cfg.x_key, cfg.y_key)
-    axis = cfg.channel_axis
-    if cfg.val_data is not None:
-        pair = (
-            H5FieldDataset(cfg.data, *keys, channel_axis=axis),
-            H5FieldDataset(cfg.val_data, *keys, channel_axis=axis),
-        )
-    elif cfg.val_fraction == 0:
-        raise ConfigError("offline training needs 'val_data' or a 'val_fraction' > 0")
-    else:
-        n = len(H5FieldDataset(cfg.data, *keys, channel_axis=axis))
-        tr, va = split_indices(n, cfg.val_fraction, seed=cfg.trainer.seed)
-        pair = (
-            H5FieldDataset(cfg.data, *keys, indices=tr, channel_axis=axis),
-            H5FieldDataset(cfg.data, *keys, indices=va, channel_axis=axis),
-        )
-    if cfg.in_memory:
-        return pair[0].materialize(), pair[1].materialize()
-    return pair
-
-
 def build_for_data(entry: ModelEntry, cfg: ModelTrainConfig, sample: dict) -> Any:
     """The model of ``cfg.model`` with the channel counts read from one sample."""
     fields = cfg.model.model_dump()
@@ -164,6 +123,8 @@ def train_model(
         ``checkpoint`` (path or None); with ``dry_run`` only the data and the model are
         built.
     """
+    from .recipes import datasets
+
     train, val = datasets(cfg)
     sample = val[0]
     if cfg.resume is not None:
