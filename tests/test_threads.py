@@ -84,6 +84,10 @@ def test_busy_cores_reads_proc_stat_and_leaves_out_this_process(monkeypatch):
     readings = iter([(100, 1000), (250, 1200)])
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(T, "_cpu_ticks", lambda cpus: next(readings))
+    # this process's CPU time held still: a 10 ms tick of it inside the short window
+    # would otherwise be subtracted as a whole core (a flaky result on a loaded machine)
+    frozen = os.times()
+    monkeypatch.setattr(os, "times", lambda: frozen)
     assert T.busy_cores(window=0.02) == pytest.approx(1.5, abs=0.1)
     # since the previous reading: one more reading, no sleep (busy 50 of 100 ticks: 1 core)
     readings = iter([(300, 1300)])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pdeflow.datagen.buffers import BufferClosed, FIFOBuffer, ReservoirBuffer
-from pdeflow.datagen.families import FieldSpec, PointwiseFamily
+from pdeflow.datagen.families import FieldSpec, PointwiseFamily, SampleStatus
 from pdeflow.datagen.stream import SampleStream, online_source, stream
 from pdeflow.errors import ConfigError, ShapeError
 
@@ -228,7 +228,7 @@ def test_stream_fifo_thread_exact_indices():
     with stream(fam, 2, seed=6, fields=["u"]) as s2:
         got = list(s2)
     assert set(got[0]) == {"u", "index", "iterations", "residual", "time", "converged", "status"}
-    assert got[0]["converged"] is True and got[0]["status"] == 0
+    assert got[0]["converged"] is True and got[0]["status"] == int(SampleStatus.OK)
     np.testing.assert_array_equal(got[1]["u"], Toy(seed=6).solve([1]).fields["u"][0])
 
 
